@@ -1,0 +1,217 @@
+//! ISO 7816-4 operations on a card behind a [`Transmit`].
+
+use crate::apdu::{Command, Response, Status, StatusWord};
+use crate::tlv::{self, TlvError};
+use kaoyomi_hal::ErrorKind;
+use kaoyomi_hal::card::Transmit;
+
+/// Largest file the reader reads: 15-bit READ BINARY offsets plus one last chunk.
+pub const MAX_FILE_LEN: usize = 0x7FFF + 256;
+
+/// Failures of a card operation.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// The link to the card failed (card removed, reader gone, time-out).
+    #[error("card link: {0}")]
+    Transmit(ErrorKind),
+    /// The card answered with fewer than two bytes, or data that breaks the protocol.
+    #[error("malformed card answer: {0}")]
+    Malformed(&'static str),
+    /// The card refused an operation.
+    #[error("{op} refused: {sw}")]
+    Refused {
+        /// What was being done.
+        op: &'static str,
+        /// The card's answer.
+        sw: StatusWord,
+    },
+    /// A file's TLV structure is broken.
+    #[error("card file: {0}")]
+    Tlv(#[from] TlvError),
+}
+
+impl Error {
+    /// Whether the card left the reader.
+    pub fn is_card_removed(&self) -> bool {
+        matches!(self, Error::Transmit(ErrorKind::CardRemoved))
+    }
+}
+
+/// State of a PIN (or 照合番号) as read with an empty VERIFY, which uses no try.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PinStatus {
+    /// Tries left.
+    Remaining(u8),
+    /// No tries left (`63C0` or `6984`).
+    Blocked,
+    /// Verified already in this card session (`9000`).
+    Verified,
+    /// A key without retry limit (`6300`).
+    NoLimit,
+    /// No PIN was set on this card (`6A88`, or the key file does not exist).
+    NotSet,
+}
+
+/// Result of a VERIFY with data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verify {
+    /// Accepted; the counter is back at its maximum.
+    Ok,
+    /// Wrong; tries left after this one.
+    Wrong(u8),
+    /// Blocked; nothing was checked.
+    Blocked,
+}
+
+/// A card session over a transport.
+pub struct Card<T> {
+    transport: T,
+}
+
+impl<T: Transmit> Card<T> {
+    /// Wraps a transport.
+    pub fn new(transport: T) -> Self {
+        Card { transport }
+    }
+
+    /// The transport back.
+    pub fn into_inner(self) -> T {
+        self.transport
+    }
+
+    fn exchange(&mut self, command: &Command) -> Result<Response, Error> {
+        let bytes = command.to_bytes().ok_or(Error::Malformed("command does not fit a short APDU"))?;
+        let raw = self.transport.transmit(&bytes).map_err(|e| Error::Transmit(kaoyomi_hal::Error::kind(&e)))?;
+        Response::parse(&raw).ok_or(Error::Malformed("response shorter than a status word"))
+    }
+
+    /// Sends a command, collecting `61xx` data with GET RESPONSE and resending reads once on `6Cxx`.
+    /// Commands that spend a try (VERIFY) or use a key are never resent.
+    pub fn transmit(&mut self, command: &Command) -> Result<Response, Error> {
+        let mut response = self.exchange(command)?;
+        if let Status::WrongLe(le) = response.sw.status() {
+            let is_read = matches!(command.ins, 0xB0 | 0xB2 | 0xC0 | 0xCA | 0x84);
+            if is_read && command.le.is_some() {
+                let mut again = command.clone();
+                again.le = Some(if le == 0 { 256 } else { le as u16 });
+                response = self.exchange(&again)?;
+            }
+        }
+        let mut data = core::mem::take(&mut response.data);
+        // Bounded: a card that keeps answering 61xx cannot hold the reader forever.
+        for _ in 0..64 {
+            let Status::MoreData(n) = response.sw.status() else { break };
+            let get = Command::new(0x00, 0xC0, 0, 0).with_le(if n == 0 { 256 } else { n as u16 });
+            response = self.exchange(&get)?;
+            data.append(&mut response.data);
+            if data.len() > MAX_FILE_LEN {
+                return Err(Error::Malformed("card sends more data than any file holds"));
+            }
+        }
+        response.data = data;
+        Ok(response)
+    }
+
+    fn expect_ok(&mut self, op: &'static str, command: &Command) -> Result<Vec<u8>, Error> {
+        let response = self.transmit(command)?;
+        if response.sw.is_ok() { Ok(response.data) } else { Err(Error::Refused { op, sw: response.sw }) }
+    }
+
+    /// SELECT an application by its full AID.
+    pub fn select_df(&mut self, aid: &[u8]) -> Result<(), Error> {
+        self.expect_ok("SELECT application", &Command::new(0x00, 0xA4, 0x04, 0x0C).with_data(aid)).map(drop)
+    }
+
+    /// SELECT an EF of the current application.
+    pub fn select_ef(&mut self, fid: u16) -> Result<(), Error> {
+        self.expect_ok("SELECT file", &Command::new(0x00, 0xA4, 0x02, 0x0C).with_data(&fid.to_be_bytes())).map(drop)
+    }
+
+    /// READ BINARY of up to `len` (1..=256) bytes at `offset` of the current EF.
+    /// Returns what the card gave; at the end of the file that may be less.
+    pub fn read_binary(&mut self, offset: u16, len: u16) -> Result<Vec<u8>, Error> {
+        if offset > 0x7FFF {
+            return Err(Error::Malformed("READ BINARY offset beyond 15 bits"));
+        }
+        let [p1, p2] = offset.to_be_bytes();
+        let response = self.transmit(&Command::new(0x00, 0xB0, p1, p2).with_le(len))?;
+        match response.sw.status() {
+            Status::Ok | Status::EndOfFile => Ok(response.data),
+            _ => Err(Error::Refused { op: "READ BINARY", sw: response.sw }),
+        }
+    }
+
+    /// Reads `len` bytes from the start of the current EF.
+    pub fn read_exact(&mut self, len: usize) -> Result<Vec<u8>, Error> {
+        let mut out = Vec::with_capacity(len.min(MAX_FILE_LEN));
+        while out.len() < len {
+            let chunk = (len - out.len()).min(256) as u16;
+            let offset = u16::try_from(out.len()).map_err(|_| Error::Malformed("file too long"))?;
+            let data = self.read_binary(offset, chunk)?;
+            if data.is_empty() {
+                return Err(Error::Malformed("file ends before its declared length"));
+            }
+            out.extend_from_slice(&data[..data.len().min(len - out.len())]);
+        }
+        Ok(out)
+    }
+
+    /// Reads the BER-TLV object that the current EF holds, to its declared length (without filler).
+    pub fn read_tlv_file(&mut self) -> Result<Vec<u8>, Error> {
+        let head = self.read_binary(0, 8)?;
+        let total = tlv::total_len(&head)?;
+        if total > MAX_FILE_LEN {
+            return Err(Error::Malformed("declared length larger than any file"));
+        }
+        let mut data = if total <= head.len() { head[..total].to_vec() } else { head };
+        while data.len() < total {
+            let chunk = (total - data.len()).min(256) as u16;
+            let offset = u16::try_from(data.len()).map_err(|_| Error::Malformed("file too long"))?;
+            let part = self.read_binary(offset, chunk)?;
+            if part.is_empty() {
+                return Err(Error::Malformed("file ends before its declared length"));
+            }
+            let take = part.len().min(total - data.len());
+            data.extend_from_slice(&part[..take]);
+        }
+        Ok(data)
+    }
+
+    /// Reads the retry counter of the current key EF with an empty VERIFY (uses no try).
+    pub fn pin_status(&mut self) -> Result<PinStatus, Error> {
+        let response = self.transmit(&Command::new(0x00, 0x20, 0x00, 0x80))?;
+        match response.sw.status() {
+            Status::RetriesLeft(0) | Status::ReferenceBlocked | Status::AuthMethodBlocked => Ok(PinStatus::Blocked),
+            Status::RetriesLeft(n) => Ok(PinStatus::Remaining(n)),
+            Status::Ok => Ok(PinStatus::Verified),
+            Status::VerifyFailedNoCounter => Ok(PinStatus::NoLimit),
+            Status::ReferenceNotFound | Status::FileNotFound => Ok(PinStatus::NotSet),
+            _ => Err(Error::Refused { op: "read retry counter", sw: response.sw }),
+        }
+    }
+
+    /// VERIFY the current key EF with `secret` (ASCII). Spends a try when wrong: callers check
+    /// [`Card::pin_status`] first.
+    pub fn verify(&mut self, secret: &[u8]) -> Result<Verify, Error> {
+        if secret.is_empty() {
+            return Err(Error::Malformed("empty secret would only read the counter"));
+        }
+        let response = self.transmit(&Command::new(0x00, 0x20, 0x00, 0x80).with_data(secret))?;
+        match response.sw.status() {
+            Status::Ok => Ok(Verify::Ok),
+            Status::RetriesLeft(n) => Ok(Verify::Wrong(n)),
+            Status::ReferenceBlocked | Status::AuthMethodBlocked => Ok(Verify::Blocked),
+            _ => Err(Error::Refused { op: "VERIFY", sw: response.sw }),
+        }
+    }
+
+    /// COMPUTE DIGITAL SIGNATURE (`80 2A 00 80`) with the current key EF over `digest_info`.
+    pub fn sign(&mut self, digest_info: &[u8]) -> Result<Vec<u8>, Error> {
+        let command = Command::new(0x80, 0x2A, 0x00, 0x80).with_data(digest_info).with_le(256);
+        let signature = self.expect_ok("COMPUTE DIGITAL SIGNATURE", &command)?;
+        if signature.len() != 256 {
+            return Err(Error::Malformed("signature is not 2048 bits"));
+        }
+        Ok(signature)
+    }
+}

@@ -1,1 +1,130 @@
-//! placeholder
+//! Board files: which implementation each device of the reader uses on a given board.
+//!
+//! One firmware binary serves every board; the board file (TOML) picks real or simulated devices at
+//! run time. `board/sim.toml` is the simulated board that `cargo xtask demo` runs.
+
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// The simulated board, built in.
+pub const SIM_BOARD: &str = include_str!("../sim.toml");
+
+/// A board description.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Board {
+    /// Board name (reported to the terminal).
+    pub name: String,
+    /// The NFC card reader.
+    pub card: CardDevice,
+    /// The face camera (absent: the face check is not offered).
+    #[serde(default)]
+    pub face: FaceDevice,
+    /// The link to the terminal.
+    pub terminal: TerminalLink,
+}
+
+/// Card reader choice.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum CardDevice {
+    /// The virtual My Number card in a simulated slot; `persona` is placed at start if given.
+    Sim {
+        /// Persona to place at start.
+        #[serde(default)]
+        persona: Option<String>,
+    },
+    /// A PC/SC reader through pcscd, chosen by a name pattern.
+    Pcsc {
+        /// Substring of the reader name.
+        reader: String,
+    },
+}
+
+/// Face camera choice.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum FaceDevice {
+    /// No face camera on this board.
+    #[default]
+    None,
+    /// A V4L2 camera.
+    V4l2 {
+        /// Device node.
+        device: PathBuf,
+    },
+}
+
+/// Terminal link choice.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum TerminalLink {
+    /// A Unix socket (sim board); relative paths are under the state directory.
+    Socket {
+        /// Socket path.
+        path: PathBuf,
+    },
+    /// The USB gadget (device boards).
+    UsbGadget,
+}
+
+/// Board file errors.
+#[derive(Debug, thiserror::Error)]
+pub enum BoardError {
+    /// The file could not be read.
+    #[error("cannot read board file {path}: {source}")]
+    Read {
+        /// File.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The file is not a valid board description.
+    #[error("board file {path} is invalid: {message}")]
+    Invalid {
+        /// File.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl Board {
+    /// Parses board TOML.
+    pub fn parse(text: &str, origin: &Path) -> Result<Board, BoardError> {
+        toml::from_str(text).map_err(|e| BoardError::Invalid { path: origin.to_path_buf(), message: e.to_string() })
+    }
+
+    /// Loads a board file.
+    pub fn load(path: &Path) -> Result<Board, BoardError> {
+        let text = std::fs::read_to_string(path).map_err(|source| BoardError::Read { path: path.to_path_buf(), source })?;
+        Board::parse(&text, path)
+    }
+
+    /// The built-in simulated board.
+    pub fn sim() -> Board {
+        // The built-in file is checked by a test; a broken one is a build bug.
+        Board::parse(SIM_BOARD, Path::new("board/sim.toml")).expect("built-in sim board parses")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sim_board_parses() {
+        let board = Board::sim();
+        assert_eq!(board.name, "sim");
+        assert_eq!(board.card, CardDevice::Sim { persona: None });
+        assert_eq!(board.face, FaceDevice::None);
+    }
+
+    #[test]
+    fn bad_board_files_say_what_is_wrong() {
+        let err = Board::parse("name = \"x\"\n[card]\nkind = \"nfc-magic\"\n", Path::new("x.toml")).unwrap_err();
+        assert!(err.to_string().contains("x.toml"), "{err}");
+        let err = Board::parse("name = \"x\"\n", Path::new("y.toml")).unwrap_err();
+        assert!(err.to_string().contains("card"), "{err}");
+    }
+}

@@ -1,0 +1,143 @@
+//! Card operations that core asks for, carried out on a card reader with kaoyomi-myna.
+//!
+//! [`execute`] turns one job into the event core expects; [`spawn`] runs a thread that watches card
+//! presence and executes jobs in order. A card that leaves mid-operation produces a fault event for
+//! the job and a `CardRemoved` event from the presence watch; nothing is ever retried.
+
+use kaoyomi_core::{CardProblem, CardSummary, Event, Pin, PinResult, PinState};
+use kaoyomi_hal::card::{CardReader, Presence, Transmit};
+use kaoyomi_myna::card::{Card, Error as CardError, PinStatus};
+use kaoyomi_myna::jpki::{self, JpkiAp, SignOutcome, Token};
+use kaoyomi_protocol::TokenKind;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::time::Duration;
+
+/// A card job from core.
+#[derive(Debug)]
+pub enum Job {
+    /// [`kaoyomi_core::Command::ReadCard`].
+    Read {
+        /// Operation number.
+        op: u32,
+    },
+    /// [`kaoyomi_core::Command::VerifyPinAndSign`].
+    VerifyPinAndSign {
+        /// Operation number.
+        op: u32,
+        /// PIN.
+        pin: Pin,
+        /// Message to sign.
+        message: Vec<u8>,
+        /// Patient confirmed the last try.
+        allow_last_try: bool,
+    },
+}
+
+fn problem(error: &CardError) -> CardProblem {
+    match error {
+        CardError::Transmit(_) => CardProblem::NoAnswer,
+        CardError::Refused { op: "SELECT application", sw } if sw.0 == 0x6A82 => CardProblem::NotMyNumberCard,
+        CardError::Refused { .. } | CardError::Malformed(_) | CardError::Tlv(_) => CardProblem::BadAnswer,
+    }
+}
+
+fn read<T: Transmit>(card: &mut Card<T>) -> Result<CardSummary, CardError> {
+    let mut ap = JpkiAp::select(card)?;
+    let token = match ap.token()? {
+        Token::Card => TokenKind::Card,
+        Token::Android => TokenKind::AndroidPhone,
+        Token::Iphone => TokenKind::IPhone,
+        Token::Other(_) => return Err(CardError::Refused { op: "SELECT application", sw: kaoyomi_myna::StatusWord(0x6A82) }),
+    };
+    let auth_certificate = ap.auth_certificate()?;
+    let pin = match ap.auth_pin_status()? {
+        PinStatus::Remaining(n) => PinState::Tries(n),
+        PinStatus::Blocked => PinState::Blocked,
+        PinStatus::NotSet => PinState::NotSet,
+        PinStatus::Verified | PinStatus::NoLimit => {
+            return Err(CardError::Malformed("利用者証明用 PIN reports no retry counter"));
+        }
+    };
+    Ok(CardSummary { token, pin, auth_certificate })
+}
+
+/// Carries out one job on a connected card and returns core's event.
+pub fn execute<T: Transmit>(card: &mut Card<T>, job: Job) -> Event {
+    match job {
+        Job::Read { op } => match read(card) {
+            Ok(summary) => Event::CardRead { op, summary },
+            Err(e) => {
+                log::warn!("card read failed: {e}");
+                Event::CardUnusable { op, problem: problem(&e) }
+            }
+        },
+        Job::VerifyPinAndSign { op, pin, message, allow_last_try } => {
+            let digest_info = jpki::sha256_digest_info(&message);
+            let outcome = JpkiAp::select(card).and_then(|mut ap| ap.verify_and_sign(pin.expose_ascii(), &digest_info, allow_last_try));
+            drop(pin);
+            let result = match outcome {
+                Ok(SignOutcome::Signed(signature)) => PinResult::Verified { signature },
+                Ok(SignOutcome::Wrong(n)) => PinResult::Wrong { tries_left: n },
+                Ok(SignOutcome::Blocked) => PinResult::Blocked,
+                Ok(SignOutcome::NeedsConfirmation) => PinResult::NeedsConfirmation,
+                Ok(SignOutcome::NotSet) => PinResult::NotSet,
+                Err(e) => {
+                    log::warn!("PIN verification failed: {e}");
+                    PinResult::Fault(problem(&e))
+                }
+            };
+            Event::PinChecked { op, result }
+        }
+    }
+}
+
+/// Watches presence and runs jobs on `reader` until `jobs` closes; events go to `events`.
+pub fn spawn<R>(mut reader: R, jobs: Receiver<Job>, events: Sender<Event>) -> std::thread::JoinHandle<()>
+where
+    R: CardReader + Send + 'static,
+{
+    std::thread::Builder::new()
+        .name("card".into())
+        .spawn(move || {
+            let mut present = false;
+            loop {
+                // Presence first, so a removal is reported before a stale job runs.
+                let now = match reader.wait_presence(Duration::from_millis(20)) {
+                    Ok(p) => p == Presence::Present,
+                    Err(e) => {
+                        log::error!("card reader: {e}");
+                        false
+                    }
+                };
+                if now != present {
+                    present = now;
+                    if present {
+                        match reader.connect() {
+                            Ok(_) => {
+                                let _ = events.send(Event::CardPlaced);
+                            }
+                            Err(e) => {
+                                log::warn!("card present but cannot connect: {e}");
+                                present = false;
+                            }
+                        }
+                    } else {
+                        reader.disconnect();
+                        let _ = events.send(Event::CardRemoved);
+                    }
+                }
+                match jobs.recv_timeout(Duration::from_millis(20)) {
+                    Ok(job) => {
+                        let mut c = Card::new(&mut reader);
+                        let event = execute(&mut c, job);
+                        if events.send(event).is_err() {
+                            return;
+                        }
+                    }
+                    Err(RecvTimeoutError::Timeout) => {}
+                    Err(RecvTimeoutError::Disconnected) => return,
+                }
+            }
+        })
+        .expect("spawn card thread")
+}

@@ -1,0 +1,226 @@
+//! The Kaoyomi reader firmware: the composition root.
+//!
+//! [`run`] reads the board file, opens the devices it names (one thread per device), feeds their
+//! events to the session core ([`kaoyomi_core::Session`]) together with the time, and carries out
+//! the commands core returns: card jobs go to the card thread, screens to the view, notifications
+//! and signed reports to the terminal link.
+
+pub mod card_service;
+pub mod device_key;
+pub mod link;
+pub mod script;
+pub mod text_view;
+
+use anyhow::{Context, Result, bail};
+use card_service::Job;
+use device_key::DeviceKey;
+use kaoyomi_board::{Board, CardDevice, FaceDevice, TerminalLink};
+use kaoyomi_core::{Command, Config, Event, FaceResult, Now, Session, Timeouts};
+use kaoyomi_hal_sim::{CounterStore, SimCardSlot, VirtualCard, persona};
+use kaoyomi_protocol::{Body, DeviceInfo, Notification, PROTOCOL_VERSION, Response, SignedReport};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// What the main loop receives.
+#[derive(Debug)]
+pub enum Input {
+    /// An event for core.
+    Core(Event),
+    /// The terminal asked for device info (answered here: it needs the device key).
+    DeviceInfo {
+        /// Request sequence number.
+        seq: u32,
+    },
+    /// Stop; an error message if a script failed.
+    Quit(Result<(), String>),
+}
+
+/// Where input comes from.
+#[derive(Debug, Clone)]
+pub enum InputSource {
+    /// Lines of a script.
+    Script(Vec<String>),
+    /// Typed on stdin.
+    Stdin,
+    /// None (tests drive the reader through the terminal only).
+    None,
+}
+
+/// How to run.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The board.
+    pub board: Board,
+    /// State directory (device key, sim card counters, socket).
+    pub state: PathBuf,
+    /// Patient/staff input.
+    pub input: InputSource,
+    /// Stop after the first session has ended and the card is gone.
+    pub once: bool,
+    /// Print screens to stdout.
+    pub show_screens: bool,
+}
+
+/// What a run did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Summary {
+    /// Reports sent to the terminal.
+    pub reports_sent: u32,
+    /// Reports that could not be sent (no terminal).
+    pub reports_lost: u32,
+}
+
+/// Resolves a socket path of the board file against the state directory.
+pub fn socket_path(board: &Board, state: &Path) -> Option<PathBuf> {
+    match &board.terminal {
+        TerminalLink::Socket { path } if path.is_absolute() => Some(path.clone()),
+        TerminalLink::Socket { path } => Some(state.join(path)),
+        TerminalLink::UsbGadget => None,
+    }
+}
+
+fn now(start: Instant) -> Now {
+    let unix_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+    Now { monotonic_ms: start.elapsed().as_millis() as u64, unix_ms }
+}
+
+/// Runs the reader until the input ends (script `quit`, EOF) or `once` is satisfied.
+pub fn run(options: Options) -> Result<Summary> {
+    let Options { board, state, input, once, show_screens } = options;
+    std::fs::create_dir_all(&state).with_context(|| format!("creating state directory {}", state.display()))?;
+    let key = DeviceKey::load_or_create(&state)?;
+    let serial: &'static str = Box::leak(key.serial().to_string().into_boxed_str());
+
+    let (inputs_tx, inputs) = mpsc::channel::<Input>();
+    let (jobs_tx, jobs_rx) = mpsc::channel::<Job>();
+    let (events_tx, events_rx) = mpsc::channel::<Event>();
+
+    // The card reader.
+    let sim_card = match &board.card {
+        CardDevice::Sim { persona: start } => {
+            let slot = SimCardSlot::new();
+            let store = CounterStore::new(state.join("sim-cards"));
+            if let Some(id) = start {
+                let p = persona::find(id).with_context(|| format!("board file names unknown persona {id:?}"))?;
+                slot.control().insert(VirtualCard::issue(p, store.clone())?);
+            }
+            card_service::spawn(slot.reader(), jobs_rx, events_tx);
+            Some((slot.control(), store))
+        }
+        CardDevice::Pcsc { reader } => {
+            bail!("board {} wants the PC/SC reader {reader:?}, which this firmware does not include yet", board.name)
+        }
+    };
+    // Card events are forwarded into the one input queue.
+    {
+        let inputs_tx = inputs_tx.clone();
+        std::thread::Builder::new().name("card-events".into()).spawn(move || {
+            for event in events_rx {
+                if inputs_tx.send(Input::Core(event)).is_err() {
+                    return;
+                }
+            }
+        })?;
+    }
+    let face_available = match &board.face {
+        FaceDevice::None => false,
+        FaceDevice::V4l2 { device } => {
+            log::warn!("face camera {} configured, but this firmware has no face pipeline yet", device.display());
+            false
+        }
+    };
+
+    let link = match socket_path(&board, &state) {
+        Some(path) => link::serve(&path, inputs_tx.clone()).with_context(|| format!("listening on {}", path.display()))?,
+        None => bail!("board {} wants the USB gadget link, which this firmware does not include yet", board.name),
+    };
+
+    let (screens_tx, screens_rx) = mpsc::channel::<&'static str>();
+    let runner = script::Runner { inputs: inputs_tx.clone(), screens: screens_rx, card: sim_card };
+    match input {
+        InputSource::Script(lines) => {
+            std::thread::Builder::new().name("script".into()).spawn(move || runner.run_script(lines))?;
+        }
+        InputSource::Stdin => {
+            std::thread::Builder::new().name("stdin".into()).spawn(move || runner.run_stdin())?;
+        }
+        InputSource::None => drop(runner),
+    }
+
+    let start = Instant::now();
+    let mut session = Session::new(Config { timeouts: Timeouts::default(), face_available, serial });
+    let mut summary = Summary::default();
+    let show = |state: &kaoyomi_core::ScreenState| {
+        if show_screens {
+            println!("[{}] {}", state.screen.name(), text_view::render(state));
+        }
+        let _ = screens_tx.send(state.screen.name());
+    };
+    show(&session.screen());
+    log::info!("reader {serial} ready on board {}", board.name);
+
+    loop {
+        let input = match inputs.recv_timeout(Duration::from_millis(100)) {
+            Ok(input) => input,
+            Err(RecvTimeoutError::Timeout) => Input::Core(Event::Tick),
+            Err(RecvTimeoutError::Disconnected) => break,
+        };
+        let event = match input {
+            Input::Core(event) => event,
+            Input::DeviceInfo { seq } => {
+                let info = DeviceInfo {
+                    protocol_version: PROTOCOL_VERSION,
+                    firmware_version: env!("CARGO_PKG_VERSION").into(),
+                    board: board.name.clone(),
+                    serial: serial.into(),
+                    device_key: key.public(),
+                    visual_mode: session.visual_mode(),
+                };
+                link.respond(seq, Response::DeviceInfo(info));
+                continue;
+            }
+            Input::Quit(Ok(())) => break,
+            Input::Quit(Err(message)) => bail!("{message}"),
+        };
+        let commands = session.handle(now(start), event);
+        for command in commands {
+            match command {
+                Command::Show(state) => show(&state),
+                Command::ReadCard { op } => {
+                    let _ = jobs_tx.send(Job::Read { op });
+                }
+                Command::VerifyPinAndSign { op, pin, message, allow_last_try } => {
+                    let _ = jobs_tx.send(Job::VerifyPinAndSign { op, pin, message, allow_last_try });
+                }
+                Command::StartFaceCheck { op } => {
+                    // No face pipeline on this firmware: core only offers face when the board has one.
+                    let _ = inputs_tx.send(Input::Core(Event::FaceChecked { op, result: FaceResult::Unavailable }));
+                }
+                Command::StopFaceCheck => {}
+                Command::Respond { to, response } => {
+                    link.respond(to, response);
+                }
+                Command::Notify(notification) => {
+                    link.send(Body::Notification(notification));
+                }
+                Command::SendReport(report) => {
+                    let bytes = report.to_bytes();
+                    let signature = key.sign(&bytes);
+                    if link.send(Body::Notification(Notification::Result(SignedReport { report: bytes, signature }))) {
+                        summary.reports_sent += 1;
+                    } else {
+                        summary.reports_lost += 1;
+                        log::error!("session {} ended but no terminal is connected: the report is lost", report.session_id);
+                    }
+                }
+                Command::Wipe => log::debug!("session data wiped"),
+                Command::Log(entry) => log::info!("{entry:?}"),
+            }
+        }
+        if once && summary.reports_sent + summary.reports_lost > 0 && session.screen().screen.name() == "place-card" {
+            break;
+        }
+    }
+    Ok(summary)
+}

@@ -1,0 +1,117 @@
+//! The terminal link of the sim board: the protocol's frames over a Unix socket.
+//!
+//! One terminal at a time (the reader serves only its terminal); a second connection is answered
+//! with `Busy` and closed. Garbage on the link is answered with a `Malformed` error and skipped up
+//! to the next frame delimiter; the session is not disturbed by it.
+
+use crate::Input;
+use kaoyomi_core::Event;
+use kaoyomi_protocol::{Body, DecodeError, ErrorCode, Frame, FrameReader, Request, Response};
+use std::io::{Read, Write};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::mpsc::Sender;
+use std::sync::{Arc, Mutex};
+
+/// The writing half, shared with the main loop.
+#[derive(Clone, Default)]
+pub struct LinkWriter {
+    stream: Arc<Mutex<Option<UnixStream>>>,
+    seq: Arc<AtomicU32>,
+}
+
+impl LinkWriter {
+    /// Sends one frame body; returns false when no terminal is connected or the write failed.
+    pub fn send(&self, body: Body) -> bool {
+        let frame = Frame::new(self.seq.fetch_add(1, Ordering::Relaxed), body);
+        let mut guard = self.stream.lock().unwrap_or_else(|e| e.into_inner());
+        match guard.as_mut() {
+            Some(stream) => match stream.write_all(&frame.encode()) {
+                Ok(()) => true,
+                Err(e) => {
+                    log::warn!("terminal link write failed: {e}");
+                    *guard = None;
+                    false
+                }
+            },
+            None => false,
+        }
+    }
+
+    /// Answers request `to`.
+    pub fn respond(&self, to: u32, response: Response) -> bool {
+        self.send(Body::Response { to, response })
+    }
+
+    /// Whether a terminal is connected.
+    pub fn connected(&self) -> bool {
+        self.stream.lock().unwrap_or_else(|e| e.into_inner()).is_some()
+    }
+}
+
+/// Listens on `path` and feeds terminal requests to `inputs`.
+pub fn serve(path: &Path, inputs: Sender<Input>) -> std::io::Result<LinkWriter> {
+    if path.exists() {
+        // A stale socket from a previous run; a live reader would still hold it open, but the
+        // state directory belongs to one reader, so it can only be ours.
+        std::fs::remove_file(path)?;
+    }
+    let listener = UnixListener::bind(path)?;
+    let writer = LinkWriter::default();
+    let shared = writer.clone();
+    let path: PathBuf = path.to_path_buf();
+    std::thread::Builder::new().name("link".into()).spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut stream) = conn else { continue };
+            if shared.connected() {
+                let refusal = Frame::new(
+                    0,
+                    Body::Response { to: 0, response: Response::Error { code: ErrorCode::Busy, message: "another terminal is connected".into() } },
+                );
+                let _ = stream.write_all(&refusal.encode());
+                continue;
+            }
+            let Ok(read_half) = stream.try_clone() else { continue };
+            *shared.stream.lock().unwrap_or_else(|e| e.into_inner()) = Some(stream);
+            log::info!("terminal connected on {}", path.display());
+            read_loop(read_half, &inputs, &shared);
+            *shared.stream.lock().unwrap_or_else(|e| e.into_inner()) = None;
+            log::info!("terminal disconnected");
+            if inputs.send(Input::Core(Event::TerminalDisconnected)).is_err() {
+                return;
+            }
+        }
+    })?;
+    Ok(writer)
+}
+
+fn read_loop(mut stream: UnixStream, inputs: &Sender<Input>, writer: &LinkWriter) {
+    let mut frames = FrameReader::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = match stream.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        for frame in frames.push(&buf[..n]) {
+            let input = match frame {
+                Ok(Frame { seq, body: Body::Request(Request::GetDeviceInfo), .. }) => Input::DeviceInfo { seq },
+                Ok(Frame { seq, body: Body::Request(request), .. }) => Input::Core(Event::Terminal { seq, request }),
+                Ok(Frame { seq, .. }) => {
+                    writer.respond(seq, Response::Error { code: ErrorCode::Malformed, message: "only requests go to the reader".into() });
+                    continue;
+                }
+                Err(e) => {
+                    let code = if matches!(e, DecodeError::Version(_)) { ErrorCode::Version } else { ErrorCode::Malformed };
+                    log::warn!("terminal link: {e}");
+                    writer.respond(0, Response::Error { code, message: e.to_string() });
+                    continue;
+                }
+            };
+            if inputs.send(input).is_err() {
+                return;
+            }
+        }
+    }
+}

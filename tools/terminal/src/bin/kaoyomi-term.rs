@@ -1,0 +1,225 @@
+//! `kaoyomi-term`: the terminal's command line. Connects to a reader, runs a session and verifies
+//! the result (reader signature, card signature, certificate chain); prints it for people or as JSON.
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use kaoyomi_protocol::{AuthMethod, ConsentRequest, ConsentTopic, Notification, Outcome, Progress, Request, SessionRequest};
+use kaoyomi_terminal::verify::describe_certificate;
+use kaoyomi_terminal::{CardSignature, ChainCheck, Client, verify_report};
+use rand_core::{OsRng, RngCore};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+#[derive(Parser)]
+#[command(name = "kaoyomi-term", version, about = "Terminal-side client of the Kaoyomi reader")]
+struct Cli {
+    /// Socket of a simulated reader.
+    #[arg(long)]
+    socket: PathBuf,
+    /// How long to keep trying to connect, in seconds.
+    #[arg(long, default_value_t = 10)]
+    connect_timeout: u64,
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Print the reader's identity.
+    Info,
+    /// Run one patient session and print the verified result.
+    Session {
+        /// Consents to ask: any of medical, checkup, limit (comma-separated), or none.
+        #[arg(long, default_value = "medical,checkup,limit")]
+        consents: String,
+        /// The card is not registered yet: ask for 初回登録.
+        #[arg(long)]
+        register: bool,
+        /// Trust anchor (DER certificate) for the card's certificate; repeatable.
+        #[arg(long)]
+        trust_anchor: Vec<PathBuf>,
+        /// The reader's device key (hex) to pin; without it the key from device info is used.
+        #[arg(long)]
+        reader_key: Option<String>,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 300)]
+        timeout: u64,
+    },
+    /// Switch the staff visual check on or off.
+    Visual {
+        /// on or off.
+        state: String,
+    },
+}
+
+fn connect(cli: &Cli) -> Result<Client<UnixStream>> {
+    let deadline = Instant::now() + Duration::from_secs(cli.connect_timeout);
+    loop {
+        match UnixStream::connect(&cli.socket) {
+            Ok(stream) => return Ok(Client::new(stream)),
+            Err(_) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(e) => return Err(e).with_context(|| format!("connecting to the reader at {}", cli.socket.display())),
+        }
+    }
+}
+
+fn consents(text: &str) -> Result<ConsentRequest> {
+    let mut c = ConsentRequest::default();
+    for word in text.split(',').map(str::trim).filter(|w| !w.is_empty() && *w != "none") {
+        match word {
+            "medical" => c.medical = true,
+            "checkup" => c.checkup = true,
+            "limit" => c.limit = true,
+            other => bail!("unknown consent {other:?} (medical, checkup, limit)"),
+        }
+    }
+    Ok(c)
+}
+
+fn topic_name(t: ConsentTopic) -> &'static str {
+    match t {
+        ConsentTopic::Medical => "medical",
+        ConsentTopic::Checkup => "checkup",
+        ConsentTopic::Limit => "limit",
+    }
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let mut client = connect(&cli)?;
+    let t = Duration::from_secs(10);
+    match &cli.command {
+        Cmd::Info => {
+            let info = client.device_info(t)?;
+            println!("reader {} (board {}, firmware {}, protocol {})", info.serial, info.board, info.firmware_version, info.protocol_version);
+            println!("device key {}", hex::encode(info.device_key));
+            println!("visual mode {}", if info.visual_mode { "on" } else { "off" });
+        }
+        Cmd::Visual { state } => {
+            let enabled = match state.as_str() {
+                "on" => true,
+                "off" => false,
+                other => bail!("visual on|off, got {other:?}"),
+            };
+            client.request(Request::SetVisualMode { enabled }, t)?;
+            println!("visual mode {state}");
+        }
+        Cmd::Session { consents: wanted, register, trust_anchor, reader_key, json, timeout } => {
+            let info = client.device_info(t)?;
+            let device_key = match reader_key {
+                Some(hex_key) => {
+                    let bytes = hex::decode(hex_key).context("--reader-key is not hex")?;
+                    let key: [u8; 32] = bytes.try_into().map_err(|_| anyhow::anyhow!("--reader-key must be 32 bytes"))?;
+                    if key != info.device_key {
+                        bail!("reader {} presents another device key than the pinned one: refusing it", info.serial);
+                    }
+                    key
+                }
+                None => info.device_key,
+            };
+            let anchors = trust_anchor
+                .iter()
+                .map(|p| std::fs::read(p).with_context(|| format!("reading trust anchor {}", p.display())))
+                .collect::<Result<Vec<_>>>()?;
+            let mut nonce = [0u8; 32];
+            OsRng.fill_bytes(&mut nonce);
+            let request = SessionRequest { nonce, consents: consents(wanted)?, registration_needed: *register };
+            let session_id = client.start_session(request, t)?;
+            eprintln!("session {session_id} armed on reader {}: waiting for the patient", info.serial);
+            let deadline = Instant::now() + Duration::from_secs(*timeout);
+            let signed = loop {
+                let left = deadline.saturating_duration_since(Instant::now());
+                match client.next_notification(left)? {
+                    Notification::Progress { progress, .. } => {
+                        if !json {
+                            eprintln!("  progress: {}", progress_text(progress));
+                        }
+                    }
+                    Notification::Result(signed) => break signed,
+                }
+            };
+            let verified = verify_report(&signed, &device_key, &nonce, &anchors).context("the result failed verification")?;
+            let r = &verified.report;
+            if r.session_id != session_id || r.reader_serial != info.serial {
+                bail!("the result names another session or reader");
+            }
+            let cert = r.auth_certificate.as_deref().and_then(describe_certificate);
+            if *json {
+                let value = serde_json::json!({
+                    "reader": info.serial,
+                    "session_id": r.session_id,
+                    "outcome": format!("{:?}", r.outcome),
+                    "method": r.method.map(|m| format!("{m:?}")),
+                    "token": r.token.map(|t| format!("{t:?}")),
+                    "reader_signature": "valid",
+                    "card_signature": verified.card_signature,
+                    "certificate_chain": verified.chain,
+                    "certificate": cert.as_ref().map(|(subject, serial, validity)| serde_json::json!({"subject": subject, "serial": serial, "validity": validity})),
+                    "consents": r.consents.iter().map(|c| serde_json::json!({"topic": topic_name(c.topic), "agreed": c.agreed})).collect::<Vec<_>>(),
+                    "registration": r.registration,
+                    "started_ms": r.started_ms,
+                    "finished_ms": r.finished_ms,
+                });
+                println!("{}", serde_json::to_string_pretty(&value)?);
+            } else {
+                let how = match r.method {
+                    Some(AuthMethod::Pin) => " by PIN",
+                    Some(AuthMethod::Face) => " by face",
+                    Some(AuthMethod::Visual) => " by staff (visual)",
+                    None => "",
+                };
+                println!("session {} on reader {}: {:?}{how}", r.session_id, info.serial, r.outcome);
+                println!("  reader signature: valid (Ed25519 device key {})", &hex::encode(device_key)[..16]);
+                println!(
+                    "  card signature:   {}",
+                    match verified.card_signature {
+                        CardSignature::Valid => "valid (利用者証明用 key, RSA-2048 PKCS#1 v1.5 SHA-256 over this session's challenge)",
+                        CardSignature::NotPresent => "none in this result",
+                    }
+                );
+                if let Some((subject, serial, validity)) = &cert {
+                    println!("  certificate:      {subject}, serial {serial}, valid {validity}");
+                }
+                println!(
+                    "  chain:            {}",
+                    match &verified.chain {
+                        ChainCheck::Trusted(anchor) => format!("trusted ({anchor})"),
+                        ChainCheck::NotChecked => "not checked (no --trust-anchor)".into(),
+                        ChainCheck::NoCertificate => "no certificate".into(),
+                    }
+                );
+                let consents: Vec<String> =
+                    r.consents.iter().map(|c| format!("{} {}", topic_name(c.topic), if c.agreed { "yes" } else { "no" })).collect();
+                println!("  consents:         {}", if consents.is_empty() { "none".into() } else { consents.join(", ") });
+                if let Some(reg) = r.registration {
+                    println!("  registration:     {}", if reg { "yes" } else { "no" });
+                }
+                println!("  duration:         {:.1} s", r.finished_ms.saturating_sub(r.started_ms) as f64 / 1000.0);
+            }
+            if r.outcome != Outcome::Verified {
+                std::process::exit(2);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn progress_text(p: Progress) -> String {
+    match p {
+        Progress::WaitingForCard => "waiting for the card".into(),
+        Progress::CardPlaced => "card placed".into(),
+        Progress::CardRemoved => "card removed before the end; waiting for it again".into(),
+        Progress::ChoosingMethod => "patient is choosing the check".into(),
+        Progress::Checking(m) => format!("checking ({m:?})"),
+        Progress::PinWrong { tries_left } => format!("wrong PIN, {tries_left} tries left"),
+        Progress::StaffNeeded => "staff needed at the reader".into(),
+        Progress::Consents => "patient is answering consents".into(),
+        Progress::RemoveCard => "done; waiting for the card to be removed".into(),
+    }
+}

@@ -1,1 +1,166 @@
-//! placeholder
+//! End-to-end scenarios of the Kaoyomi reader across crates.
+//!
+//! [`Bench`] wires the session core to the card service and a simulated card slot, synchronously,
+//! so a test can run whole sessions against the virtual card and look at its retry counters and at
+//! every APDU that crossed the slot. The process-level scenarios (reader + terminal over the socket)
+//! are in `tests/`.
+
+use kaoyomi_core::{Command, Config, Event, Now, Session, Timeouts};
+use kaoyomi_hal::card::{CardReader, Transmit};
+use kaoyomi_hal_sim::{CounterStore, Fault, SimCardReader, SimCardSlot, VirtualCard, persona};
+use kaoyomi_myna::card::Card;
+use kaoyomi_protocol::{ConsentRequest, Request, SessionReport, SessionRequest};
+use kaoyomi_reader::card_service::{self, Job};
+use std::time::Duration;
+
+/// Records every APDU on the way to the card.
+pub struct Recording<'a> {
+    reader: &'a mut SimCardReader,
+    /// The command APDUs sent, in order.
+    pub sent: &'a mut Vec<Vec<u8>>,
+}
+
+impl Transmit for Recording<'_> {
+    type Error = <SimCardReader as Transmit>::Error;
+    fn transmit(&mut self, command: &[u8]) -> Result<Vec<u8>, Self::Error> {
+        self.sent.push(command.to_vec());
+        self.reader.transmit(command)
+    }
+}
+
+/// Whether an APDU is a VERIFY that presents a secret (spends a try when wrong).
+pub fn is_verify_with_data(apdu: &[u8]) -> bool {
+    apdu.len() > 4 && apdu[1] == 0x20
+}
+
+/// The whole reader minus threads: core, card service, sim slot.
+pub struct Bench {
+    /// The session.
+    pub session: Session,
+    /// The slot.
+    pub slot: SimCardSlot,
+    reader: SimCardReader,
+    /// Counters of the simulated cards.
+    pub store: CounterStore,
+    /// Every APDU sent.
+    pub apdus: Vec<Vec<u8>>,
+    /// Every command core gave, in order.
+    pub commands: Vec<Command>,
+    /// Reports core sent.
+    pub reports: Vec<SessionReport>,
+    now: u64,
+    present: bool,
+}
+
+impl Bench {
+    /// A bench whose card counters live in `dir`.
+    pub fn new(dir: &std::path::Path, face_available: bool) -> Bench {
+        let slot = SimCardSlot::new();
+        Bench {
+            session: Session::new(Config { timeouts: Timeouts::default(), face_available, serial: "KY-BENCH" }),
+            reader: slot.reader(),
+            slot,
+            store: CounterStore::new(dir),
+            apdus: Vec::new(),
+            commands: Vec::new(),
+            reports: Vec::new(),
+            now: 0,
+            present: false,
+        }
+    }
+
+    /// Arms a session.
+    pub fn arm(&mut self, consents: ConsentRequest) {
+        self.event(Event::Terminal { seq: 1, request: Request::StartSession(SessionRequest { nonce: [5; 32], consents, registration_needed: false }) });
+    }
+
+    /// Places `persona`'s card.
+    pub fn insert(&mut self, id: &str) {
+        let card = VirtualCard::issue(persona::find(id).expect("persona"), self.store.clone()).expect("issue card");
+        self.slot.control().insert(card);
+        self.poll();
+    }
+
+    /// Removes the card.
+    pub fn remove(&mut self) {
+        self.slot.control().remove();
+        self.poll();
+    }
+
+    /// Arms a fault.
+    pub fn inject(&mut self, fault: Fault) {
+        self.slot.control().inject(fault);
+    }
+
+    /// Tries left on the persona's 利用者証明用 PIN, as stored on the card.
+    pub fn tries(&self, id: &str) -> u8 {
+        let card = VirtualCard::issue(persona::find(id).expect("persona"), self.store.clone()).expect("issue card");
+        card.tries("jpki", kaoyomi_myna::jpki::EF_AUTH_PIN).expect("PIN EF")
+    }
+
+    /// Name of the screen shown now.
+    pub fn screen(&self) -> &'static str {
+        self.session.screen().screen.name()
+    }
+
+    /// Feeds presence changes of the slot to core, as the card thread does.
+    pub fn poll(&mut self) {
+        let present = self.reader.wait_presence(Duration::ZERO).map(|p| p == kaoyomi_hal::card::Presence::Present).unwrap_or(false);
+        if present != self.present {
+            self.present = present;
+            if present {
+                self.reader.connect().expect("connect");
+                self.event(Event::CardPlaced);
+            } else {
+                self.reader.disconnect();
+                self.event(Event::CardRemoved);
+            }
+        }
+    }
+
+    /// Feeds an event and carries out the commands (card jobs synchronously, their answers fed back).
+    pub fn event(&mut self, event: Event) {
+        self.now += 100;
+        let mut queue = vec![event];
+        while let Some(event) = queue.pop() {
+            let commands = self.session.handle(Now { monotonic_ms: self.now, unix_ms: self.now }, event);
+            for command in commands {
+                let job = match &command {
+                    Command::ReadCard { op } => Some(Job::Read { op: *op }),
+                    Command::VerifyPinAndSign { op, pin, message, allow_last_try } => {
+                        Some(Job::VerifyPinAndSign { op: *op, pin: pin.clone(), message: message.clone(), allow_last_try: *allow_last_try })
+                    }
+                    Command::SendReport(r) => {
+                        self.reports.push(r.clone());
+                        None
+                    }
+                    _ => None,
+                };
+                self.commands.push(command);
+                if let Some(job) = job {
+                    let mut card = Card::new(Recording { reader: &mut self.reader, sent: &mut self.apdus });
+                    queue.insert(0, card_service::execute(&mut card, job));
+                }
+            }
+            // A card that left during the job is noticed as the card thread would.
+            let present = self.slot.control().is_present();
+            if present != self.present && !present {
+                self.present = false;
+                self.reader.disconnect();
+                queue.insert(0, Event::CardRemoved);
+            }
+        }
+    }
+
+    /// Types a PIN.
+    pub fn pin(&mut self, digits: &str) {
+        for d in digits.bytes() {
+            self.event(Event::PinDigit(d - b'0'));
+        }
+    }
+
+    /// VERIFY commands with data sent so far.
+    pub fn verifies(&self) -> usize {
+        self.apdus.iter().filter(|a| is_verify_with_data(a)).count()
+    }
+}

@@ -97,7 +97,8 @@ impl Board {
 
     /// Loads a board file.
     pub fn load(path: &Path) -> Result<Board, BoardError> {
-        let text = std::fs::read_to_string(path).map_err(|source| BoardError::Read { path: path.to_path_buf(), source })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| BoardError::Read { path: path.to_path_buf(), source })?;
         Board::parse(&text, path)
     }
 

@@ -71,7 +71,10 @@ impl Bench {
 
     /// Arms a session.
     pub fn arm(&mut self, consents: ConsentRequest) {
-        self.event(Event::Terminal { seq: 1, request: Request::StartSession(SessionRequest { nonce: [5; 32], consents, registration_needed: false }) });
+        self.event(Event::Terminal {
+            seq: 1,
+            request: Request::StartSession(SessionRequest { nonce: [5; 32], consents, registration_needed: false }),
+        });
     }
 
     /// Places `persona`'s card.
@@ -105,7 +108,11 @@ impl Bench {
 
     /// Feeds presence changes of the slot to core, as the card thread does.
     pub fn poll(&mut self) {
-        let present = self.reader.wait_presence(Duration::ZERO).map(|p| p == kaoyomi_hal::card::Presence::Present).unwrap_or(false);
+        let present = self
+            .reader
+            .wait_presence(Duration::ZERO)
+            .map(|p| p == kaoyomi_hal::card::Presence::Present)
+            .unwrap_or(false);
         if present != self.present {
             self.present = present;
             if present {
@@ -127,9 +134,12 @@ impl Bench {
             for command in commands {
                 let job = match &command {
                     Command::ReadCard { op } => Some(Job::Read { op: *op }),
-                    Command::VerifyPinAndSign { op, pin, message, allow_last_try } => {
-                        Some(Job::VerifyPinAndSign { op: *op, pin: pin.clone(), message: message.clone(), allow_last_try: *allow_last_try })
-                    }
+                    Command::VerifyPinAndSign { op, pin, message, allow_last_try } => Some(Job::VerifyPinAndSign {
+                        op: *op,
+                        pin: pin.clone(),
+                        message: message.clone(),
+                        allow_last_try: *allow_last_try,
+                    }),
                     Command::SendReport(r) => {
                         self.reports.push(r.clone());
                         None

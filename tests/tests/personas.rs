@@ -118,7 +118,10 @@ fn pinless_card_has_no_pin_path() {
     b.arm(ONE);
     b.insert("pinless");
     let shown = b.session.screen();
-    assert_eq!(format!("{:?}", shown.screen), "ChooseMethod { face: Available, pin: Hidden, visual: Hidden, notice: None }");
+    assert_eq!(
+        format!("{:?}", shown.screen),
+        "ChooseMethod { face: Available, pin: Hidden, visual: Hidden, notice: None }"
+    );
     b.event(Event::MethodChosen(AuthMethod::Pin));
     b.pin("1234");
     assert_eq!(b.verifies(), 0);

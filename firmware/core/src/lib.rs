@@ -16,8 +16,8 @@ pub mod screen;
 pub mod secret;
 
 use kaoyomi_protocol::{
-    AuthMethod, CancelReason, ConsentAnswer, ConsentTopic, Notification, Outcome, Progress,
-    Request, Response, SessionReport, SessionRequest, TokenKind, card_challenge_message,
+    AuthMethod, CancelReason, ConsentAnswer, ConsentTopic, Notification, Outcome, Progress, Request, Response,
+    SessionReport, SessionRequest, TokenKind, card_challenge_message,
 };
 pub use screen::{MethodOffer, Notice, Screen, ScreenState, StaffReason};
 pub use secret::{Pin, PinBuffer};
@@ -572,7 +572,11 @@ impl Session {
     fn is_patient_screen(&self) -> bool {
         matches!(
             self.state,
-            State::ChooseMethod { .. } | State::ConfirmLastTry | State::PinEntry { .. } | State::Registration | State::Consent { .. }
+            State::ChooseMethod { .. }
+                | State::ConfirmLastTry
+                | State::PinEntry { .. }
+                | State::Registration
+                | State::Consent { .. }
         )
     }
 
@@ -580,7 +584,10 @@ impl Session {
         let response = match request {
             Request::StartSession(request) => {
                 if self.armed.is_some() {
-                    Response::Error { code: kaoyomi_protocol::ErrorCode::Busy, message: "a session is already running".into() }
+                    Response::Error {
+                        code: kaoyomi_protocol::ErrorCode::Busy,
+                        message: "a session is already running".into(),
+                    }
                 } else {
                     let id = self.next_session;
                     self.next_session = self.next_session.wrapping_add(1).max(1);
@@ -613,15 +620,18 @@ impl Session {
                     }
                     Response::Ok
                 }
-                _ => Response::Error { code: kaoyomi_protocol::ErrorCode::NoSession, message: "no such session".into() },
+                _ => {
+                    Response::Error { code: kaoyomi_protocol::ErrorCode::NoSession, message: "no such session".into() }
+                }
             },
             Request::SetVisualMode { enabled } => {
                 self.set_visual_mode(enabled);
                 Response::Ok
             }
-            Request::GetDeviceInfo => {
-                Response::Error { code: kaoyomi_protocol::ErrorCode::NotNow, message: "device info is answered by the reader".into() }
-            }
+            Request::GetDeviceInfo => Response::Error {
+                code: kaoyomi_protocol::ErrorCode::NotNow,
+                message: "device info is answered by the reader".into(),
+            },
         };
         self.out.push(Command::Respond { to: seq, response });
     }

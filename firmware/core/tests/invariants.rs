@@ -19,7 +19,11 @@ fn pin_rules_hold_on_random_walks() {
     let (mut verifies, mut last_tries) = (0, 0);
     for seed in 0..300u64 {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let mut s = Session::new(Config { timeouts: Timeouts::default(), face_available: rng.r#gen::<bool>(), serial: "KY-RW" });
+        let mut s = Session::new(Config {
+            timeouts: Timeouts::default(),
+            face_available: rng.r#gen::<bool>(),
+            serial: "KY-RW",
+        });
         let mut card: Option<ModelCard> = None;
         let mut now = 0u64;
         let mut confirmed_since_last_verify = false;
@@ -28,7 +32,9 @@ fn pin_rules_hold_on_random_walks() {
             now += rng.gen_range(0..20_000);
             let screen = s.screen().screen.name();
             let targeted = match screen {
-                "choose-method" => Some(Event::MethodChosen([AuthMethod::Face, AuthMethod::Pin, AuthMethod::Visual][rng.gen_range(0..3)])),
+                "choose-method" => Some(Event::MethodChosen(
+                    [AuthMethod::Face, AuthMethod::Pin, AuthMethod::Visual][rng.gen_range(0..3)],
+                )),
                 "pin-entry" => Some(Event::PinDigit(rng.gen_range(0..10))),
                 "confirm-last-try" => Some(if rng.gen_range(0..4) > 0 { Event::LastTryConfirmed } else { Event::Back }),
                 "consent" => Some(Event::ConsentAnswered(rng.r#gen::<bool>())),
@@ -45,7 +51,11 @@ fn pin_rules_hold_on_random_walks() {
                         seq: step,
                         request: Request::StartSession(SessionRequest {
                             nonce: [1; 32],
-                            consents: ConsentRequest { medical: rng.r#gen::<bool>(), checkup: rng.r#gen::<bool>(), limit: rng.r#gen::<bool>() },
+                            consents: ConsentRequest {
+                                medical: rng.r#gen::<bool>(),
+                                checkup: rng.r#gen::<bool>(),
+                                limit: rng.r#gen::<bool>(),
+                            },
                             registration_needed: rng.r#gen::<bool>(),
                         }),
                     },
@@ -59,7 +69,9 @@ fn pin_rules_hold_on_random_walks() {
                         card = None;
                         Event::CardRemoved
                     }
-                    3 => Event::MethodChosen([AuthMethod::Face, AuthMethod::Pin, AuthMethod::Visual][rng.gen_range(0..3)]),
+                    3 => Event::MethodChosen(
+                        [AuthMethod::Face, AuthMethod::Pin, AuthMethod::Visual][rng.gen_range(0..3)],
+                    ),
                     4..=7 => Event::PinDigit(rng.gen_range(0..10)),
                     8 => Event::LastTryConfirmed,
                     9 => Event::Back,
@@ -68,7 +80,9 @@ fn pin_rules_hold_on_random_walks() {
                     12 => Event::StaffVisualMode(rng.r#gen::<bool>()),
                     13 => Event::StaffVisualConfirm(rng.r#gen::<bool>()),
                     14 => Event::Tick,
-                    _ => [Event::StaffCancel, Event::TerminalDisconnected, Event::PinDelete][rng.gen_range(0..3)].clone(),
+                    _ => {
+                        [Event::StaffCancel, Event::TerminalDisconnected, Event::PinDelete][rng.gen_range(0..3)].clone()
+                    }
                 }
             };
             if event == Event::LastTryConfirmed {
@@ -97,7 +111,10 @@ fn pin_rules_hold_on_random_walks() {
                         if c.tries == 1 {
                             last_tries += 1;
                             assert!(allow_last_try, "seed {seed}: last try sent without confirmation");
-                            assert!(confirmed_since_last_verify, "seed {seed}: last try allowed without the patient's confirmation");
+                            assert!(
+                                confirmed_since_last_verify,
+                                "seed {seed}: last try allowed without the patient's confirmation"
+                            );
                         }
                         confirmed_since_last_verify = false;
                         let result = if rng.r#gen::<bool>() {
@@ -109,15 +126,19 @@ fn pin_rules_hold_on_random_walks() {
                         };
                         pending.push(Event::PinChecked { op, result });
                     }
-                    Command::StartFaceCheck { op } => {
-                        pending.push(Event::FaceChecked { op, result: [FaceResult::Match, FaceResult::NoMatch][rng.gen_range(0..2)] })
-                    }
+                    Command::StartFaceCheck { op } => pending.push(Event::FaceChecked {
+                        op,
+                        result: [FaceResult::Match, FaceResult::NoMatch][rng.gen_range(0..2)],
+                    }),
                     Command::SendReport(r) => {
                         if r.method == Some(AuthMethod::Pin) && r.outcome == Outcome::Verified {
                             assert!(r.card_signature.is_some(), "seed {seed}: PIN result without card signature");
                         }
                         if r.outcome != Outcome::Verified {
-                            assert!(r.card_signature.is_none() && r.consents.is_empty(), "seed {seed}: data in a failed report");
+                            assert!(
+                                r.card_signature.is_none() && r.consents.is_empty(),
+                                "seed {seed}: data in a failed report"
+                            );
                         }
                     }
                     _ => {}

@@ -42,7 +42,9 @@ fn fmt_command(c: &Command) -> String {
             r.registration,
             r.finished_ms - r.started_ms,
         ),
-        Command::Notify(Notification::Progress { session_id, progress }) => format!("Notify session={session_id} {progress:?}"),
+        Command::Notify(Notification::Progress { session_id, progress }) => {
+            format!("Notify session={session_id} {progress:?}")
+        }
         Command::VerifyPinAndSign { op, pin, message, allow_last_try } => {
             format!("VerifyPinAndSign op={op} pin={pin:?} message={}B allow_last_try={allow_last_try}", message.len())
         }
@@ -52,7 +54,12 @@ fn fmt_command(c: &Command) -> String {
 
 impl Harness {
     fn new(face: bool) -> Self {
-        Harness { session: Session::new(Config { timeouts: T, face_available: face, serial: "KY-TEST" }), now: 0, trace: String::new(), last_op: 0 }
+        Harness {
+            session: Session::new(Config { timeouts: T, face_available: face, serial: "KY-TEST" }),
+            now: 0,
+            trace: String::new(),
+            last_op: 0,
+        }
     }
 
     fn at(&mut self, ms: u64) -> &mut Self {
@@ -63,15 +70,21 @@ impl Harness {
     fn ev(&mut self, event: Event) -> &mut Self {
         let shown = match &event {
             Event::Terminal { request: Request::StartSession(r), seq } => {
-                format!("Terminal seq={seq} StartSession consents={:?} registration_needed={}", r.consents.topics(), r.registration_needed)
+                format!(
+                    "Terminal seq={seq} StartSession consents={:?} registration_needed={}",
+                    r.consents.topics(),
+                    r.registration_needed
+                )
             }
             Event::CardRead { op, summary } => format!("CardRead op={op} {summary:?}"),
             e => format!("{e:?}"),
         };
         writeln!(self.trace, "> [{:>6}ms] {shown}", self.now).unwrap();
-        let commands = self.session.handle(Now { monotonic_ms: self.now, unix_ms: 1_800_000_000_000 + self.now }, event);
+        let commands =
+            self.session.handle(Now { monotonic_ms: self.now, unix_ms: 1_800_000_000_000 + self.now }, event);
         for c in &commands {
-            if let Command::ReadCard { op } | Command::VerifyPinAndSign { op, .. } | Command::StartFaceCheck { op } = c {
+            if let Command::ReadCard { op } | Command::VerifyPinAndSign { op, .. } | Command::StartFaceCheck { op } = c
+            {
                 self.last_op = *op;
             }
             writeln!(self.trace, "<   {}", fmt_command(c)).unwrap();
@@ -80,7 +93,10 @@ impl Harness {
     }
 
     fn arm(&mut self, consents: ConsentRequest, registration_needed: bool) -> &mut Self {
-        self.ev(Event::Terminal { seq: 1, request: Request::StartSession(SessionRequest { nonce: [9; 32], consents, registration_needed }) })
+        self.ev(Event::Terminal {
+            seq: 1,
+            request: Request::StartSession(SessionRequest { nonce: [9; 32], consents, registration_needed }),
+        })
     }
 
     fn card(&mut self, pin: PinState) -> &mut Self {
@@ -122,8 +138,16 @@ fn signed() -> PinResult {
 #[test]
 fn pin_path() {
     let mut h = Harness::new(false);
-    h.arm(ALL, false).card(PinState::Tries(3)).ev(Event::MethodChosen(AuthMethod::Pin)).pin("12").ev(Event::PinDelete).pin("345");
-    h.pin_result(signed()).ev(Event::ConsentAnswered(true)).ev(Event::ConsentAnswered(true)).ev(Event::ConsentAnswered(false));
+    h.arm(ALL, false)
+        .card(PinState::Tries(3))
+        .ev(Event::MethodChosen(AuthMethod::Pin))
+        .pin("12")
+        .ev(Event::PinDelete)
+        .pin("345");
+    h.pin_result(signed())
+        .ev(Event::ConsentAnswered(true))
+        .ev(Event::ConsentAnswered(true))
+        .ev(Event::ConsentAnswered(false));
     h.ev(Event::CardRemoved);
     insta::assert_snapshot!(h.done());
 }
@@ -133,7 +157,9 @@ fn card_placed_before_the_terminal_arms() {
     let mut h = Harness::new(false);
     h.ev(Event::CardPlaced).arm(NONE, false);
     let op = h.last_op;
-    h.ev(Event::CardRead { op, summary: summary(PinState::Tries(3)) }).ev(Event::MethodChosen(AuthMethod::Pin)).pin("1234");
+    h.ev(Event::CardRead { op, summary: summary(PinState::Tries(3)) })
+        .ev(Event::MethodChosen(AuthMethod::Pin))
+        .pin("1234");
     h.pin_result(signed()).ev(Event::CardRemoved);
     insta::assert_snapshot!(h.done());
 }
@@ -145,8 +171,13 @@ fn wrong_pins_down_to_the_last_try_which_needs_confirmation() {
     h.pin_result(PinResult::Wrong { tries_left: 2 }).pin("1111").pin_result(PinResult::Wrong { tries_left: 1 });
     // Digits on the warning screen do nothing; only the explicit confirmation opens the pad.
     h.pin("2222").ev(Event::LastTryConfirmed).pin("2222").pin_result(PinResult::Wrong { tries_left: 0 });
-    h.ev(Event::StaffVisualMode(true)).ev(Event::MethodChosen(AuthMethod::Pin)).ev(Event::MethodChosen(AuthMethod::Visual));
-    h.ev(Event::StaffVisualConfirm(true)).ev(Event::ConsentAnswered(true)).ev(Event::ConsentAnswered(true)).ev(Event::CardRemoved);
+    h.ev(Event::StaffVisualMode(true))
+        .ev(Event::MethodChosen(AuthMethod::Pin))
+        .ev(Event::MethodChosen(AuthMethod::Visual));
+    h.ev(Event::StaffVisualConfirm(true))
+        .ev(Event::ConsentAnswered(true))
+        .ev(Event::ConsentAnswered(true))
+        .ev(Event::CardRemoved);
     insta::assert_snapshot!(h.done());
 }
 
@@ -163,7 +194,11 @@ fn last_try_card_warns_and_lets_the_patient_switch() {
 fn card_changed_counter_behind_our_back_is_confirmed_again() {
     let mut h = Harness::new(false);
     h.arm(NONE, false).card(PinState::Tries(2)).ev(Event::MethodChosen(AuthMethod::Pin)).pin("5555");
-    h.pin_result(PinResult::NeedsConfirmation).ev(Event::LastTryConfirmed).pin("5555").pin_result(signed()).ev(Event::CardRemoved);
+    h.pin_result(PinResult::NeedsConfirmation)
+        .ev(Event::LastTryConfirmed)
+        .pin("5555")
+        .pin_result(signed())
+        .ev(Event::CardRemoved);
     insta::assert_snapshot!(h.done());
 }
 
@@ -179,7 +214,10 @@ fn blocked_card_calls_staff_who_refuse() {
 #[test]
 fn pinless_card_face_fails_then_staff() {
     let mut h = Harness::new(true);
-    h.arm(ALL, true).card(PinState::NotSet).ev(Event::MethodChosen(AuthMethod::Pin)).ev(Event::MethodChosen(AuthMethod::Face));
+    h.arm(ALL, true)
+        .card(PinState::NotSet)
+        .ev(Event::MethodChosen(AuthMethod::Pin))
+        .ev(Event::MethodChosen(AuthMethod::Face));
     h.face_result(FaceResult::NoMatch).ev(Event::StaffVisualMode(true)).ev(Event::MethodChosen(AuthMethod::Visual));
     h.ev(Event::StaffVisualConfirm(true)).ev(Event::RegistrationAnswered(true)).ev(Event::ConsentAnswered(true));
     h.ev(Event::ConsentAnswered(false)).ev(Event::ConsentAnswered(false)).ev(Event::CardRemoved);
@@ -189,8 +227,14 @@ fn pinless_card_face_fails_then_staff() {
 #[test]
 fn face_fails_then_pin() {
     let mut h = Harness::new(true);
-    h.arm(NONE, true).card(PinState::Tries(3)).ev(Event::MethodChosen(AuthMethod::Face)).face_result(FaceResult::NoMatch);
-    h.ev(Event::MethodChosen(AuthMethod::Face)).ev(Event::MethodChosen(AuthMethod::Pin)).pin("4721").pin_result(signed());
+    h.arm(NONE, true)
+        .card(PinState::Tries(3))
+        .ev(Event::MethodChosen(AuthMethod::Face))
+        .face_result(FaceResult::NoMatch);
+    h.ev(Event::MethodChosen(AuthMethod::Face))
+        .ev(Event::MethodChosen(AuthMethod::Pin))
+        .pin("4721")
+        .pin_result(signed());
     h.ev(Event::RegistrationAnswered(false)).ev(Event::CardRemoved);
     insta::assert_snapshot!(h.done());
 }
@@ -200,8 +244,15 @@ fn smartphone_gets_no_face_check() {
     let mut h = Harness::new(true);
     h.arm(NONE, false).ev(Event::CardPlaced);
     let op = h.last_op;
-    h.ev(Event::CardRead { op, summary: CardSummary { token: TokenKind::AndroidPhone, pin: PinState::Tries(3), auth_certificate: cert() } });
-    h.ev(Event::MethodChosen(AuthMethod::Face)).ev(Event::MethodChosen(AuthMethod::Pin)).pin("2468").pin_result(signed()).ev(Event::CardRemoved);
+    h.ev(Event::CardRead {
+        op,
+        summary: CardSummary { token: TokenKind::AndroidPhone, pin: PinState::Tries(3), auth_certificate: cert() },
+    });
+    h.ev(Event::MethodChosen(AuthMethod::Face))
+        .ev(Event::MethodChosen(AuthMethod::Pin))
+        .pin("2468")
+        .pin_result(signed())
+        .ev(Event::CardRemoved);
     insta::assert_snapshot!(h.done());
 }
 
@@ -259,7 +310,13 @@ fn patient_inactivity_warns_then_ends_the_session() {
     h.arm(ALL, false).card(PinState::Tries(3));
     h.at(44_000).ev(Event::Tick).at(45_000).ev(Event::Tick).at(50_000).ev(Event::Tick);
     // Any tap restarts the clock.
-    h.ev(Event::MethodChosen(AuthMethod::Pin)).at(95_000).ev(Event::Tick).at(109_999).ev(Event::Tick).at(110_000).ev(Event::Tick);
+    h.ev(Event::MethodChosen(AuthMethod::Pin))
+        .at(95_000)
+        .ev(Event::Tick)
+        .at(109_999)
+        .ev(Event::Tick)
+        .at(110_000)
+        .ev(Event::Tick);
     h.at(200_000).ev(Event::Tick).ev(Event::CardRemoved);
     insta::assert_snapshot!(h.done());
 }
@@ -267,7 +324,13 @@ fn patient_inactivity_warns_then_ends_the_session() {
 #[test]
 fn silent_card_and_unknown_card() {
     let mut h = Harness::new(false);
-    h.arm(NONE, false).ev(Event::CardPlaced).at(19_999).ev(Event::Tick).at(20_000).ev(Event::Tick).ev(Event::CardRemoved);
+    h.arm(NONE, false)
+        .ev(Event::CardPlaced)
+        .at(19_999)
+        .ev(Event::Tick)
+        .at(20_000)
+        .ev(Event::Tick)
+        .ev(Event::CardRemoved);
     h.ev(Event::CardPlaced);
     let op = h.last_op;
     h.ev(Event::CardUnusable { op, problem: CardProblem::NotMyNumberCard }).ev(Event::CardRemoved);
@@ -280,11 +343,18 @@ fn silent_card_and_unknown_card() {
 fn cancels_and_terminal_requests() {
     let mut h = Harness::new(false);
     h.arm(ALL, false).arm(ALL, false).card(PinState::Tries(3)).ev(Event::StaffCancel).ev(Event::CardRemoved);
-    h.arm(ALL, false).card(PinState::Tries(3)).ev(Event::Terminal { seq: 7, request: Request::CancelSession { session_id: 99 } });
+    h.arm(ALL, false)
+        .card(PinState::Tries(3))
+        .ev(Event::Terminal { seq: 7, request: Request::CancelSession { session_id: 99 } });
     h.ev(Event::Terminal { seq: 8, request: Request::CancelSession { session_id: 2 } }).ev(Event::CardRemoved);
     h.arm(ALL, false).card(PinState::Tries(3)).ev(Event::MethodChosen(AuthMethod::Pin)).ev(Event::Back).ev(Event::Back);
-    h.ev(Event::CardRemoved).arm(ALL, false).card(PinState::Tries(3)).ev(Event::TerminalDisconnected).ev(Event::CardRemoved);
+    h.ev(Event::CardRemoved)
+        .arm(ALL, false)
+        .card(PinState::Tries(3))
+        .ev(Event::TerminalDisconnected)
+        .ev(Event::CardRemoved);
     h.arm(NONE, false).ev(Event::Terminal { seq: 9, request: Request::CancelSession { session_id: 4 } });
-    h.ev(Event::Terminal { seq: 10, request: Request::SetVisualMode { enabled: true } }).ev(Event::TerminalDisconnected);
+    h.ev(Event::Terminal { seq: 10, request: Request::SetVisualMode { enabled: true } })
+        .ev(Event::TerminalDisconnected);
     insta::assert_snapshot!(h.done());
 }

@@ -22,7 +22,16 @@ pub struct Command {
 impl fmt::Debug for Command {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Command data can be a PIN or a 照合番号: print its length only.
-        write!(f, "Command({:02X} {:02X} {:02X} {:02X}, {} data bytes, le {:?})", self.cla, self.ins, self.p1, self.p2, self.data.len(), self.le)
+        write!(
+            f,
+            "Command({:02X} {:02X} {:02X} {:02X}, {} data bytes, le {:?})",
+            self.cla,
+            self.ins,
+            self.p1,
+            self.p2,
+            self.data.len(),
+            self.le
+        )
     }
 }
 
@@ -278,8 +287,14 @@ mod tests {
     fn encodes_every_case() {
         assert_eq!(Command::new(0, 0x20, 0, 0x80).to_bytes().unwrap(), [0, 0x20, 0, 0x80]);
         assert_eq!(Command::new(0, 0xB0, 1, 0).with_le(256).to_bytes().unwrap(), [0, 0xB0, 1, 0, 0]);
-        assert_eq!(Command::new(0, 0xA4, 2, 0x0C).with_data(&[0, 0x0A]).to_bytes().unwrap(), [0, 0xA4, 2, 0x0C, 2, 0, 0x0A]);
-        assert_eq!(Command::new(0x80, 0x2A, 0, 0x80).with_data(&[1]).with_le(256).to_bytes().unwrap(), [0x80, 0x2A, 0, 0x80, 1, 1, 0]);
+        assert_eq!(
+            Command::new(0, 0xA4, 2, 0x0C).with_data(&[0, 0x0A]).to_bytes().unwrap(),
+            [0, 0xA4, 2, 0x0C, 2, 0, 0x0A]
+        );
+        assert_eq!(
+            Command::new(0x80, 0x2A, 0, 0x80).with_data(&[1]).with_le(256).to_bytes().unwrap(),
+            [0x80, 0x2A, 0, 0x80, 1, 1, 0]
+        );
         assert!(Command::new(0, 0, 0, 0).with_data(&[0; 256]).to_bytes().is_none());
     }
 

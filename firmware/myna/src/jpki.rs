@@ -128,7 +128,12 @@ impl<'c, T: Transmit> JpkiAp<'c, T> {
     ///
     /// Reads the counter first and sends nothing when the PIN is blocked, not set, or on its last
     /// try without `allow_last_try`. Never retries.
-    pub fn verify_and_sign(&mut self, pin: &[u8], digest_info: &[u8], allow_last_try: bool) -> Result<SignOutcome, Error> {
+    pub fn verify_and_sign(
+        &mut self,
+        pin: &[u8],
+        digest_info: &[u8],
+        allow_last_try: bool,
+    ) -> Result<SignOutcome, Error> {
         match self.auth_pin_status()? {
             PinStatus::Blocked => return Ok(SignOutcome::Blocked),
             PinStatus::NotSet => return Ok(SignOutcome::NotSet),

@@ -23,7 +23,10 @@ fn golden_start_session() {
             registration_needed: true,
         })),
     );
-    assert_eq!(hex(&frame.encode()), "0301012301abababababababababababababababababababababababababababababababab0103010100");
+    assert_eq!(
+        hex(&frame.encode()),
+        "0301012301abababababababababababababababababababababababababababababababab0103010100"
+    );
 }
 
 #[test]
@@ -42,15 +45,24 @@ fn golden_report() {
         started_ms: 1_700_000_000_000,
         finished_ms: 1_700_000_012_345,
     };
-    assert_eq!(hex(&report.to_bytes()), "03074b592d3030303101010101010101010101010101010101010101010101010101010101010101010101000100010230820104555555550100010080d095ffbc31b9b096ffbc31");
+    assert_eq!(
+        hex(&report.to_bytes()),
+        "03074b592d3030303101010101010101010101010101010101010101010101010101010101010101010101000100010230820104555555550100010080d095ffbc31b9b096ffbc31"
+    );
     assert_eq!(SessionReport::from_bytes(&report.to_bytes()), Ok(report));
 }
 
 #[test]
 fn golden_progress_and_error() {
-    let frame = Frame::new(9, Body::Notification(Notification::Progress { session_id: 2, progress: Progress::PinWrong { tries_left: 2 } }));
+    let frame = Frame::new(
+        9,
+        Body::Notification(Notification::Progress { session_id: 2, progress: Progress::PinWrong { tries_left: 2 } }),
+    );
     assert_eq!(hex(&frame.encode()), "040109020402050200");
-    let frame = Frame::new(10, Body::Response { to: 4, response: Response::Error { code: ErrorCode::Busy, message: "busy".into() } });
+    let frame = Frame::new(
+        10,
+        Body::Response { to: 4, response: Response::Error { code: ErrorCode::Busy, message: "busy".into() } },
+    );
     assert_eq!(hex(&frame.encode()), "0c010a01040302046275737900");
 }
 
@@ -95,7 +107,11 @@ fn endless_garbage_is_bounded() {
 fn every_truncation_of_a_frame_is_an_error_not_a_panic() {
     let frame = Frame::new(
         1,
-        Body::Request(Request::StartSession(SessionRequest { nonce: [7; 32], consents: ConsentRequest::default(), registration_needed: false })),
+        Body::Request(Request::StartSession(SessionRequest {
+            nonce: [7; 32],
+            consents: ConsentRequest::default(),
+            registration_needed: false,
+        })),
     );
     let bytes = frame.encode();
     for cut in 1..bytes.len() - 1 {

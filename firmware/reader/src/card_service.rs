@@ -47,7 +47,9 @@ fn read<T: Transmit>(card: &mut Card<T>) -> Result<CardSummary, CardError> {
         Token::Card => TokenKind::Card,
         Token::Android => TokenKind::AndroidPhone,
         Token::Iphone => TokenKind::IPhone,
-        Token::Other(_) => return Err(CardError::Refused { op: "SELECT application", sw: kaoyomi_myna::StatusWord(0x6A82) }),
+        Token::Other(_) => {
+            return Err(CardError::Refused { op: "SELECT application", sw: kaoyomi_myna::StatusWord(0x6A82) });
+        }
     };
     let auth_certificate = ap.auth_certificate()?;
     let pin = match ap.auth_pin_status()? {
@@ -73,7 +75,8 @@ pub fn execute<T: Transmit>(card: &mut Card<T>, job: Job) -> Event {
         },
         Job::VerifyPinAndSign { op, pin, message, allow_last_try } => {
             let digest_info = jpki::sha256_digest_info(&message);
-            let outcome = JpkiAp::select(card).and_then(|mut ap| ap.verify_and_sign(pin.expose_ascii(), &digest_info, allow_last_try));
+            let outcome = JpkiAp::select(card)
+                .and_then(|mut ap| ap.verify_and_sign(pin.expose_ascii(), &digest_info, allow_last_try));
             drop(pin);
             let result = match outcome {
                 Ok(SignOutcome::Signed(signature)) => PinResult::Verified { signature },

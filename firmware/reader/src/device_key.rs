@@ -25,12 +25,17 @@ impl DeviceKey {
             Ok(bytes) => {
                 let bytes = Zeroizing::new(bytes);
                 let Ok(seed) = <[u8; 32]>::try_from(bytes.as_slice()) else {
-                    bail!("device key {} is corrupt ({} bytes, expected 32); refusing to replace it silently", path.display(), bytes.len());
+                    bail!(
+                        "device key {} is corrupt ({} bytes, expected 32); refusing to replace it silently",
+                        path.display(),
+                        bytes.len()
+                    );
                 };
                 SigningKey::from_bytes(&seed)
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                std::fs::create_dir_all(state).with_context(|| format!("creating state directory {}", state.display()))?;
+                std::fs::create_dir_all(state)
+                    .with_context(|| format!("creating state directory {}", state.display()))?;
                 let key = SigningKey::generate(&mut rand_core::OsRng);
                 let tmp = state.join(format!(".{KEY_FILE}.tmp"));
                 let mut options = std::fs::OpenOptions::new();

@@ -132,7 +132,9 @@ pub fn run(options: Options) -> Result<Summary> {
     };
 
     let link = match socket_path(&board, &state) {
-        Some(path) => link::serve(&path, inputs_tx.clone()).with_context(|| format!("listening on {}", path.display()))?,
+        Some(path) => {
+            link::serve(&path, inputs_tx.clone()).with_context(|| format!("listening on {}", path.display()))?
+        }
         None => bail!("board {} wants the USB gadget link, which this firmware does not include yet", board.name),
     };
 
@@ -211,7 +213,10 @@ pub fn run(options: Options) -> Result<Summary> {
                         summary.reports_sent += 1;
                     } else {
                         summary.reports_lost += 1;
-                        log::error!("session {} ended but no terminal is connected: the report is lost", report.session_id);
+                        log::error!(
+                            "session {} ended but no terminal is connected: the report is lost",
+                            report.session_id
+                        );
                     }
                 }
                 Command::Wipe => log::debug!("session data wiped"),

@@ -67,7 +67,13 @@ pub fn serve(path: &Path, inputs: Sender<Input>) -> std::io::Result<LinkWriter> 
             if shared.connected() {
                 let refusal = Frame::new(
                     0,
-                    Body::Response { to: 0, response: Response::Error { code: ErrorCode::Busy, message: "another terminal is connected".into() } },
+                    Body::Response {
+                        to: 0,
+                        response: Response::Error {
+                            code: ErrorCode::Busy,
+                            message: "another terminal is connected".into(),
+                        },
+                    },
                 );
                 let _ = stream.write_all(&refusal.encode());
                 continue;
@@ -99,11 +105,18 @@ fn read_loop(mut stream: UnixStream, inputs: &Sender<Input>, writer: &LinkWriter
                 Ok(Frame { seq, body: Body::Request(Request::GetDeviceInfo), .. }) => Input::DeviceInfo { seq },
                 Ok(Frame { seq, body: Body::Request(request), .. }) => Input::Core(Event::Terminal { seq, request }),
                 Ok(Frame { seq, .. }) => {
-                    writer.respond(seq, Response::Error { code: ErrorCode::Malformed, message: "only requests go to the reader".into() });
+                    writer.respond(
+                        seq,
+                        Response::Error {
+                            code: ErrorCode::Malformed,
+                            message: "only requests go to the reader".into(),
+                        },
+                    );
                     continue;
                 }
                 Err(e) => {
-                    let code = if matches!(e, DecodeError::Version(_)) { ErrorCode::Version } else { ErrorCode::Malformed };
+                    let code =
+                        if matches!(e, DecodeError::Version(_)) { ErrorCode::Version } else { ErrorCode::Malformed };
                     log::warn!("terminal link: {e}");
                     writer.respond(0, Response::Error { code, message: e.to_string() });
                     continue;

@@ -60,7 +60,9 @@ enum SimCmd {
 }
 
 fn main() -> Result<()> {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).target(env_logger::Target::Stderr).init();
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
+        .target(env_logger::Target::Stderr)
+        .init();
     match Cli::parse().command {
         Cmd::Run { board, state, script, once } => {
             let board = match board {
@@ -69,7 +71,11 @@ fn main() -> Result<()> {
             };
             let input = match script {
                 Some(path) => InputSource::Script(
-                    std::fs::read_to_string(&path).with_context(|| format!("reading script {}", path.display()))?.lines().map(String::from).collect(),
+                    std::fs::read_to_string(&path)
+                        .with_context(|| format!("reading script {}", path.display()))?
+                        .lines()
+                        .map(String::from)
+                        .collect(),
                 ),
                 None => InputSource::Stdin,
             };

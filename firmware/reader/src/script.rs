@@ -61,7 +61,9 @@ pub fn parse_line(line: &str) -> Result<Option<Action>> {
     let mut words = line.split_whitespace();
     let verb = words.next().unwrap_or_default();
     let arg = words.next();
-    let number = |w: Option<&str>| -> Result<u64> { w.ok_or_else(|| anyhow!("{verb} needs a number"))?.parse().map_err(|_| anyhow!("{verb}: not a number")) };
+    let number = |w: Option<&str>| -> Result<u64> {
+        w.ok_or_else(|| anyhow!("{verb} needs a number"))?.parse().map_err(|_| anyhow!("{verb}: not a number"))
+    };
     let action = match verb {
         "await" => {
             let screen = arg.ok_or_else(|| anyhow!("await needs a screen name"))?.to_string();
@@ -133,7 +135,10 @@ impl Runner {
                     match self.screens.recv_timeout(left) {
                         Ok(name) => seen.push(name),
                         Err(RecvTimeoutError::Timeout) => {
-                            bail!("screen {screen:?} did not appear within {}s (shown since the last action: {seen:?})", timeout.as_secs())
+                            bail!(
+                                "screen {screen:?} did not appear within {}s (shown since the last action: {seen:?})",
+                                timeout.as_secs()
+                            )
                         }
                         Err(RecvTimeoutError::Disconnected) => bail!("the reader stopped"),
                     }
@@ -149,7 +154,8 @@ impl Runner {
         match action {
             Action::Await(..) => {}
             Action::Insert(id) => {
-                let (control, store) = self.card.as_ref().ok_or_else(|| anyhow!("this board has no simulated card slot"))?;
+                let (control, store) =
+                    self.card.as_ref().ok_or_else(|| anyhow!("this board has no simulated card slot"))?;
                 let persona = persona::find(&id).ok_or_else(|| {
                     let known: Vec<_> = persona::PERSONAS.iter().map(|p| p.id).collect();
                     anyhow!("unknown persona {id:?}; known: {known:?}")
@@ -234,7 +240,9 @@ mod tests {
     #[test]
     fn parses_every_action_and_rejects_typos() {
         assert!(parse_line("  # just a comment").unwrap().is_none());
-        assert!(matches!(parse_line("await pin-entry 5").unwrap(), Some(Action::Await(s, d)) if s == "pin-entry" && d.as_secs() == 5));
+        assert!(
+            matches!(parse_line("await pin-entry 5").unwrap(), Some(Action::Await(s, d)) if s == "pin-entry" && d.as_secs() == 5)
+        );
         assert!(matches!(parse_line("choose pin").unwrap(), Some(Action::Event(Event::MethodChosen(AuthMethod::Pin)))));
         assert!(matches!(parse_line("staff visual on").unwrap(), Some(Action::Event(Event::StaffVisualMode(true)))));
         assert!(matches!(parse_line("fault remove-before 3").unwrap(), Some(Action::Fault(Fault::RemoveBefore(3)))));

@@ -16,7 +16,9 @@ fn notice(n: Option<Notice>) -> &'static str {
     match n {
         None => "",
         Some(Notice::PinWrong) => "The PIN was wrong. 暗証番号が違います。 ",
-        Some(Notice::PinNowBlocked) => "The PIN is now locked; the municipal office can reset it. 暗証番号がロックされました。 ",
+        Some(Notice::PinNowBlocked) => {
+            "The PIN is now locked; the municipal office can reset it. 暗証番号がロックされました。 "
+        }
         Some(Notice::PinBlocked) => "This card's PIN is locked. 暗証番号はロックされています。 ",
         Some(Notice::FaceFailed) => "The face did not match. 顔認証できませんでした。 ",
         Some(Notice::FaceUnavailable) => "The face check is not available. 顔認証は利用できません。 ",

@@ -131,10 +131,14 @@ impl VirtualCard {
                 persona.cert_serial + 0x10000,
                 &sign_key.to_public_key(),
             )?;
-            jpki_efs.insert(jpki::EF_SIGN_CERT, binary(with_filler(sign_cert, 64), Access::AfterVerify(jpki::EF_SIGN_PIN)));
+            jpki_efs
+                .insert(jpki::EF_SIGN_CERT, binary(with_filler(sign_cert, 64), Access::AfterVerify(jpki::EF_SIGN_PIN)));
             jpki_efs.insert(jpki::EF_SIGN_KEY, Ef::PrivateKey { key: sign_key, pin: jpki::EF_SIGN_PIN });
         }
-        jpki_efs.insert(jpki::EF_CERT_AVAILABILITY, binary(vec![if has_sign { 0x8F } else { 0x00 }, 0x8F, 0x00], Access::Free));
+        jpki_efs.insert(
+            jpki::EF_CERT_AVAILABILITY,
+            binary(vec![if has_sign { 0x8F } else { 0x00 }, 0x8F, 0x00], Access::Free),
+        );
 
         let mut dfs = vec![Df { name: "jpki", aid: jpki::AID, efs: jpki_efs }];
         if !phone {
@@ -148,8 +152,15 @@ impl VirtualCard {
             dfs.push(Df { name: "surface", aid: AID_SURFACE, efs: surface });
             dfs.push(Df { name: "common", aid: AID_COMMON, efs: BTreeMap::new() });
         }
-        let mut card =
-            VirtualCard { persona, dfs, store, current_df: None, current_ef: None, verified: BTreeSet::new(), signatures: 0 };
+        let mut card = VirtualCard {
+            persona,
+            dfs,
+            store,
+            current_df: None,
+            current_ef: None,
+            verified: BTreeSet::new(),
+            signatures: 0,
+        };
         card.load_counters();
         Ok(card)
     }
@@ -312,7 +323,8 @@ impl VirtualCard {
             return Response::status(if already { 0x9000 } else { 0x63C0 | key.tries as u16 });
         }
         // Compare without an early exit on the first differing byte.
-        let same = c.data.len() == secret.len() && c.data.iter().zip(secret.iter()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
+        let same = c.data.len() == secret.len()
+            && c.data.iter().zip(secret.iter()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
         if same {
             let changed = key.tries != key.max_tries;
             key.tries = key.max_tries;

@@ -86,8 +86,14 @@ pub fn ca_certificate() -> Result<Vec<u8>, PkiError> {
     let signer = SigningKey::<Sha256>::new((*ca_key).clone());
     let validity = Validity { not_before: time(NOT_BEFORE)?, not_after: time(CA_NOT_AFTER)? };
     let subject = Name::from_str(TEST_CA_NAME)?;
-    let builder =
-        CertificateBuilder::new(Profile::Root, SerialNumber::from(1u32), validity, subject, spki(&ca_key.to_public_key())?, &signer)?;
+    let builder = CertificateBuilder::new(
+        Profile::Root,
+        SerialNumber::from(1u32),
+        validity,
+        subject,
+        spki(&ca_key.to_public_key())?,
+        &signer,
+    )?;
     let der = builder.build::<rsa::pkcs1v15::Signature>()?.to_der()?;
     Ok(CA.get_or_init(|| der).clone())
 }
@@ -97,7 +103,18 @@ pub fn issue(subject: &str, serial: u32, key: &RsaPublicKey) -> Result<Vec<u8>, 
     let ca_key = self::key("test-ca")?;
     let signer = SigningKey::<Sha256>::new((*ca_key).clone());
     let validity = Validity { not_before: time(NOT_BEFORE)?, not_after: time(EE_NOT_AFTER)? };
-    let profile = Profile::Leaf { issuer: Name::from_str(TEST_CA_NAME)?, enable_key_agreement: false, enable_key_encipherment: false };
-    let builder = CertificateBuilder::new(profile, SerialNumber::from(serial), validity, Name::from_str(subject)?, spki(key)?, &signer)?;
+    let profile = Profile::Leaf {
+        issuer: Name::from_str(TEST_CA_NAME)?,
+        enable_key_agreement: false,
+        enable_key_encipherment: false,
+    };
+    let builder = CertificateBuilder::new(
+        profile,
+        SerialNumber::from(serial),
+        validity,
+        Name::from_str(subject)?,
+        spki(key)?,
+        &signer,
+    )?;
     Ok(builder.build::<rsa::pkcs1v15::Signature>()?.to_der()?)
 }

@@ -77,7 +77,8 @@ fn certificate(der: &[u8]) -> Result<Certificate, VerifyError> {
 }
 
 fn rsa_key(cert: &Certificate) -> Result<RsaPublicKey, VerifyError> {
-    let spki = cert.tbs_certificate.subject_public_key_info.to_der().map_err(|e| VerifyError::Certificate(e.to_string()))?;
+    let spki =
+        cert.tbs_certificate.subject_public_key_info.to_der().map_err(|e| VerifyError::Certificate(e.to_string()))?;
     RsaPublicKey::from_public_key_der(&spki).map_err(|e| VerifyError::Certificate(e.to_string()))
 }
 
@@ -94,7 +95,8 @@ pub fn check_chain(cert: &Certificate, anchors: &[Vec<u8>], at_unix_s: u64) -> R
         return Err(VerifyError::Chain(format!("unsupported signature algorithm {}", cert.signature_algorithm.oid)));
     }
     let validity = &cert.tbs_certificate.validity;
-    let (from, to) = (validity.not_before.to_unix_duration().as_secs(), validity.not_after.to_unix_duration().as_secs());
+    let (from, to) =
+        (validity.not_before.to_unix_duration().as_secs(), validity.not_after.to_unix_duration().as_secs());
     if at_unix_s < from || at_unix_s > to {
         return Err(VerifyError::Chain("the certificate is not valid at the session time".into()));
     }
@@ -114,7 +116,12 @@ pub fn check_chain(cert: &Certificate, anchors: &[Vec<u8>], at_unix_s: u64) -> R
 
 /// Verifies a signed report against the reader's device key and the terminal's nonce; checks the
 /// card's signature and, when anchors are given, the certificate chain.
-pub fn verify_report(signed: &SignedReport, device_key: &[u8; 32], nonce: &[u8; 32], anchors: &[Vec<u8>]) -> Result<Verified, VerifyError> {
+pub fn verify_report(
+    signed: &SignedReport,
+    device_key: &[u8; 32],
+    nonce: &[u8; 32],
+    anchors: &[Vec<u8>],
+) -> Result<Verified, VerifyError> {
     let key = EdKey::from_bytes(device_key).map_err(|_| VerifyError::ReaderSignature)?;
     let signature = EdSignature::from_slice(&signed.signature).map_err(|_| VerifyError::ReaderSignature)?;
     key.verify(&signed.report, &signature).map_err(|_| VerifyError::ReaderSignature)?;
@@ -132,7 +139,9 @@ pub fn verify_report(signed: &SignedReport, device_key: &[u8; 32], nonce: &[u8; 
         }
         (Some(_), None) => return Err(VerifyError::Certificate("a card signature without a certificate".into())),
         (None, _) => {
-            if report.method == Some(kaoyomi_protocol::AuthMethod::Pin) && report.outcome == kaoyomi_protocol::Outcome::Verified {
+            if report.method == Some(kaoyomi_protocol::AuthMethod::Pin)
+                && report.outcome == kaoyomi_protocol::Outcome::Verified
+            {
                 return Err(VerifyError::MissingCardSignature);
             }
             CardSignature::NotPresent

@@ -1,1 +1,266 @@
-fn main() {}
+//! `cargo xtask`: the project's tasks, in Rust so they run wherever cargo does.
+//!
+//! - `demo [--visual]`: a whole session on the simulated board; the terminal prints the verified result.
+//! - `test`: everything CI checks (fmt, clippy, tidy, tests, cargo deny); `.ci/run` calls exactly this.
+//! - `tidy`: dependency rules (`cargo tree -i`) and a `//!` doc on every Rust file.
+
+use anyhow::{Context, Result, bail};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).ancestors().nth(2).expect("xtask lives at tools/xtask").to_path_buf()
+}
+
+fn cargo() -> Command {
+    let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    c.current_dir(root());
+    c
+}
+
+fn run(mut command: Command, what: &str) -> Result<()> {
+    eprintln!("xtask: {what}");
+    let status = command.status().with_context(|| format!("starting: {what}"))?;
+    if !status.success() {
+        bail!("failed: {what} ({status})");
+    }
+    Ok(())
+}
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("demo") => demo(args.iter().any(|a| a == "--visual")),
+        Some("test") => test(),
+        Some("tidy") => tidy(),
+        _ => {
+            eprintln!("usage: cargo xtask demo [--visual] | test | tidy");
+            std::process::exit(2);
+        }
+    }
+}
+
+/// Builds the reader and the terminal, runs a scripted patient session, prints the verified result.
+fn demo(visual: bool) -> Result<()> {
+    let root = root();
+    run(
+        {
+            let mut c = cargo();
+            c.args(["build", "--quiet", "-p", "kaoyomi-reader", "-p", "kaoyomi-terminal"]);
+            c
+        },
+        "building the reader and the terminal client",
+    )?;
+    let bin = root.join("target/debug");
+    let state = root.join("target/demo-state");
+    // Fresh simulated cards each run, so the demo's PIN always has all its tries.
+    let _ = std::fs::remove_dir_all(state.join("sim-cards"));
+    std::fs::create_dir_all(&state)?;
+    let ca = state.join("test-ca.der");
+    run(
+        {
+            let mut c = Command::new(bin.join("kaoyomi-reader"));
+            c.args(["sim", "export-ca", "--out"]).arg(&ca);
+            c
+        },
+        "exporting the simulated cards' test CA (the terminal's trust anchor for this demo)",
+    )?;
+    let script = root.join(if visual { "board/scripts/demo-visual.script" } else { "board/scripts/demo-pin.script" });
+    eprintln!("xtask: starting the reader on the sim board with {}", script.display());
+    let mut reader = Command::new(bin.join("kaoyomi-reader"))
+        .args(["run", "--state"])
+        .arg(&state)
+        .arg("--script")
+        .arg(&script)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .spawn()
+        .context("starting kaoyomi-reader")?;
+    let term = Command::new(bin.join("kaoyomi-term"))
+        .arg("--socket")
+        .arg(state.join("reader.sock"))
+        .args(["session", "--trust-anchor"])
+        .arg(&ca)
+        .status()
+        .context("starting kaoyomi-term");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let reader_status = loop {
+        if let Some(status) = reader.try_wait()? {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = reader.kill();
+            bail!("the reader did not finish its script within 60 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let term = term?;
+    if !term.success() {
+        bail!("kaoyomi-term did not verify a successful session ({term})");
+    }
+    if !reader_status.success() {
+        bail!("the reader failed ({reader_status})");
+    }
+    eprintln!("xtask: demo done: the terminal verified the reader's and the card's signatures");
+    Ok(())
+}
+
+fn has_cargo_subcommand(name: &str) -> bool {
+    cargo().args([name, "--version"]).stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
+}
+
+/// Everything CI checks.
+fn test() -> Result<()> {
+    let started = Instant::now();
+    run(
+        {
+            let mut c = cargo();
+            c.args(["fmt", "--all", "--check"]);
+            c
+        },
+        "cargo fmt --check",
+    )?;
+    run(
+        {
+            let mut c = cargo();
+            c.args(["clippy", "--workspace", "--all-targets", "--quiet", "--", "-D", "warnings"]);
+            c
+        },
+        "cargo clippy -D warnings",
+    )?;
+    tidy()?;
+    run(
+        {
+            let mut c = cargo();
+            c.args(["test", "--workspace"]).env("INSTA_UPDATE", "no");
+            c
+        },
+        "cargo test --workspace",
+    )?;
+    if !has_cargo_subcommand("deny") {
+        run(
+            {
+                let mut c = cargo();
+                c.args(["install", "--locked", "cargo-deny@0.20.2"]);
+                c
+            },
+            "installing cargo-deny",
+        )?;
+    }
+    run(
+        {
+            let mut c = cargo();
+            c.args(["deny", "--log-level", "error", "check", "licenses", "bans", "sources"]);
+            c
+        },
+        "cargo deny check licenses bans sources",
+    )?;
+    eprintln!("xtask: cargo xtask demo (the README's first command)");
+    demo(false)?;
+    eprintln!("xtask: all checks passed in {:.0} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// Crates that must not appear anywhere below `crate_name`.
+const FORBIDDEN_BELOW: &[(&str, &[&str])] = &[
+    (
+        "kaoyomi-core",
+        &["tokio", "slint", "tract-onnx", "tract-core", "pcsc", "v4l", "usb-gadget", "nusb", "kaoyomi-hal"],
+    ),
+    (
+        "kaoyomi-protocol",
+        &["tokio", "slint", "tract-core", "pcsc", "v4l", "usb-gadget", "nusb", "kaoyomi-hal", "kaoyomi-core"],
+    ),
+    (
+        "kaoyomi-terminal",
+        &[
+            "kaoyomi-core",
+            "kaoyomi-myna",
+            "kaoyomi-reader",
+            "kaoyomi-hal",
+            "kaoyomi-hal-sim",
+            "kaoyomi-hal-linux",
+            "kaoyomi-board",
+        ],
+    ),
+    ("kaoyomi-hal", &["kaoyomi-hal-sim", "kaoyomi-hal-linux"]),
+    ("kaoyomi-myna", &["kaoyomi-hal-sim", "kaoyomi-hal-linux", "pcsc"]),
+];
+
+/// Crates that only the named workspace members may depend on directly.
+const ONLY_NAMED_BY: &[(&str, &[&str])] = &[
+    ("tract-onnx", &["kaoyomi-models"]),
+    ("tract-core", &["kaoyomi-models"]),
+    ("slint", &["kaoyomi-ui", "kaoyomi-reader"]),
+];
+
+/// Runs `cargo tree`; None when the package is not in the graph at all.
+fn cargo_tree(args: &[&str]) -> Result<Option<String>> {
+    let out = cargo().arg("tree").args(args).args(["-e", "normal,build", "--prefix", "none"]).output()?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() {
+        if stderr.contains("did not match any packages") || stderr.contains("nothing to print") {
+            return Ok(None);
+        }
+        bail!("cargo tree {args:?} failed: {stderr}");
+    }
+    Ok(Some(String::from_utf8_lossy(&out.stdout).into_owned()))
+}
+
+fn tidy() -> Result<()> {
+    eprintln!("xtask: tidy");
+    let mut problems = Vec::new();
+    for (krate, forbidden) in FORBIDDEN_BELOW {
+        for dep in *forbidden {
+            if let Some(tree) = cargo_tree(&["-p", krate, "-i", dep])?
+                && !tree.trim().is_empty()
+            {
+                problems.push(format!("{krate} depends on {dep} (architecture.md forbids it):\n{tree}"));
+            }
+        }
+    }
+    for (dep, allowed) in ONLY_NAMED_BY {
+        if let Some(tree) = cargo_tree(&["--workspace", "-i", dep, "--depth", "1"])? {
+            for line in tree.lines().skip(1) {
+                let name = line.split_whitespace().next().unwrap_or_default();
+                if name.starts_with("kaoyomi") && !allowed.contains(&name) {
+                    problems.push(format!("{name} names {dep}; only {allowed:?} may"));
+                }
+            }
+        }
+    }
+    let mut files = Vec::new();
+    collect_rs(&root(), &mut files)?;
+    for file in &files {
+        let text = std::fs::read_to_string(file)?;
+        let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or_default();
+        if !first.starts_with("//!") {
+            problems.push(format!("{} has no //! doc at the top", file.strip_prefix(root()).unwrap_or(file).display()));
+        }
+    }
+    if !problems.is_empty() {
+        bail!("tidy found {} problem(s):\n{}", problems.len(), problems.join("\n"));
+    }
+    eprintln!(
+        "xtask: tidy ok ({} Rust files, {} dependency rules)",
+        files.len(),
+        FORBIDDEN_BELOW.len() + ONLY_NAMED_BY.len()
+    );
+    Ok(())
+}
+
+fn collect_rs(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        if path.is_dir() {
+            if !matches!(name, "target" | ".git" | "corpus" | "artifacts") {
+                collect_rs(&path, out)?;
+            }
+        } else if name.ends_with(".rs") {
+            out.push(path);
+        }
+    }
+    Ok(())
+}

@@ -3,7 +3,9 @@
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
-use kaoyomi_protocol::{AuthMethod, ConsentRequest, ConsentTopic, Notification, Outcome, Progress, Request, SessionRequest};
+use kaoyomi_protocol::{
+    AuthMethod, ConsentRequest, ConsentTopic, Notification, Outcome, Progress, Request, SessionRequest,
+};
 use kaoyomi_terminal::verify::describe_certificate;
 use kaoyomi_terminal::{CardSignature, ChainCheck, Client, verify_report};
 use rand_core::{OsRng, RngCore};
@@ -97,7 +99,10 @@ fn main() -> Result<()> {
     match &cli.command {
         Cmd::Info => {
             let info = client.device_info(t)?;
-            println!("reader {} (board {}, firmware {}, protocol {})", info.serial, info.board, info.firmware_version, info.protocol_version);
+            println!(
+                "reader {} (board {}, firmware {}, protocol {})",
+                info.serial, info.board, info.firmware_version, info.protocol_version
+            );
             println!("device key {}", hex::encode(info.device_key));
             println!("visual mode {}", if info.visual_mode { "on" } else { "off" });
         }
@@ -115,7 +120,8 @@ fn main() -> Result<()> {
             let device_key = match reader_key {
                 Some(hex_key) => {
                     let bytes = hex::decode(hex_key).context("--reader-key is not hex")?;
-                    let key: [u8; 32] = bytes.try_into().map_err(|_| anyhow::anyhow!("--reader-key must be 32 bytes"))?;
+                    let key: [u8; 32] =
+                        bytes.try_into().map_err(|_| anyhow::anyhow!("--reader-key must be 32 bytes"))?;
                     if key != info.device_key {
                         bail!("reader {} presents another device key than the pinned one: refusing it", info.serial);
                     }
@@ -144,7 +150,8 @@ fn main() -> Result<()> {
                     Notification::Result(signed) => break signed,
                 }
             };
-            let verified = verify_report(&signed, &device_key, &nonce, &anchors).context("the result failed verification")?;
+            let verified =
+                verify_report(&signed, &device_key, &nonce, &anchors).context("the result failed verification")?;
             let r = &verified.report;
             if r.session_id != session_id || r.reader_serial != info.serial {
                 bail!("the result names another session or reader");
@@ -179,7 +186,8 @@ fn main() -> Result<()> {
                 println!(
                     "  card signature:   {}",
                     match verified.card_signature {
-                        CardSignature::Valid => "valid (利用者証明用 key, RSA-2048 PKCS#1 v1.5 SHA-256 over this session's challenge)",
+                        CardSignature::Valid =>
+                            "valid (利用者証明用 key, RSA-2048 PKCS#1 v1.5 SHA-256 over this session's challenge)",
                         CardSignature::NotPresent => "none in this result",
                     }
                 );
@@ -194,9 +202,15 @@ fn main() -> Result<()> {
                         ChainCheck::NoCertificate => "no certificate".into(),
                     }
                 );
-                let consents: Vec<String> =
-                    r.consents.iter().map(|c| format!("{} {}", topic_name(c.topic), if c.agreed { "yes" } else { "no" })).collect();
-                println!("  consents:         {}", if consents.is_empty() { "none".into() } else { consents.join(", ") });
+                let consents: Vec<String> = r
+                    .consents
+                    .iter()
+                    .map(|c| format!("{} {}", topic_name(c.topic), if c.agreed { "yes" } else { "no" }))
+                    .collect();
+                println!(
+                    "  consents:         {}",
+                    if consents.is_empty() { "none".into() } else { consents.join(", ") }
+                );
                 if let Some(reg) = r.registration {
                     println!("  registration:     {}", if reg { "yes" } else { "no" });
                 }

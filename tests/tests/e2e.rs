@@ -1,0 +1,162 @@
+//! The reader and a terminal over the real socket link, in one process: both signatures verified,
+//! garbage on the link, a terminal that goes away mid-session, and no personal data in any log line.
+
+use kaoyomi_board::Board;
+use kaoyomi_hal_sim::{persona, pki};
+use kaoyomi_protocol::{AuthMethod, ConsentRequest, Notification, Outcome, Progress, SessionRequest};
+use kaoyomi_reader::{InputSource, Options, Summary};
+use kaoyomi_terminal::{CardSignature, ChainCheck, Client, ClientError, verify_report};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+static LOG: Mutex<String> = Mutex::new(String::new());
+
+struct Capture;
+impl log::Log for Capture {
+    fn enabled(&self, _: &log::Metadata) -> bool {
+        true
+    }
+    fn log(&self, record: &log::Record) {
+        let mut log = LOG.lock().unwrap_or_else(|e| e.into_inner());
+        log.push_str(&format!("{} {}\n", record.level(), record.args()));
+    }
+    fn flush(&self) {}
+}
+
+fn capture_logs() {
+    if log::set_logger(&Capture).is_ok() {
+        log::set_max_level(log::LevelFilter::Trace);
+    }
+}
+
+/// Fails if any log line so far holds a persona's secrets or identifying data.
+fn assert_logs_clean() {
+    let log = LOG.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    assert!(!log.is_empty(), "the reader logged nothing: the scan would prove nothing");
+    for p in persona::PERSONAS {
+        let mut secrets: Vec<String> =
+            [p.auth_pin, p.sign_password, p.collation_b].into_iter().flatten().map(String::from).collect();
+        secrets.push(format!("{:08X}AUTH", p.cert_serial));
+        for s in secrets {
+            assert!(!log.contains(&s), "a log line holds personal data of persona {}:\n{log}", p.id);
+        }
+    }
+}
+
+fn start_reader(state: &Path, script: &str) -> std::thread::JoinHandle<anyhow::Result<Summary>> {
+    let lines = script.lines().map(String::from).collect();
+    let options = Options {
+        board: Board::sim(),
+        state: state.to_path_buf(),
+        input: InputSource::Script(lines),
+        once: false,
+        show_screens: false,
+    };
+    std::thread::spawn(move || kaoyomi_reader::run(options))
+}
+
+fn connect(state: &Path) -> Client<UnixStream> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match UnixStream::connect(state.join("reader.sock")) {
+            Ok(s) => return Client::new(s),
+            Err(e) if Instant::now() > deadline => panic!("reader socket never came up: {e}"),
+            Err(_) => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
+}
+
+const T: Duration = Duration::from_secs(20);
+
+fn session(client: &mut Client<UnixStream>, consents: ConsentRequest) -> (kaoyomi_terminal::Verified, Vec<Progress>) {
+    let info = client.device_info(T).unwrap();
+    let nonce = [0x42; 32];
+    let id = client.start_session(SessionRequest { nonce, consents, registration_needed: false }, T).unwrap();
+    let mut progress = Vec::new();
+    loop {
+        match client.next_notification(Duration::from_secs(60)).unwrap() {
+            Notification::Progress { session_id, progress: p } => {
+                assert_eq!(session_id, id);
+                progress.push(p);
+            }
+            Notification::Result(signed) => {
+                let anchors = vec![pki::ca_certificate().unwrap()];
+                let verified = verify_report(&signed, &info.device_key, &nonce, &anchors).expect("the result verifies");
+                // A flipped bit anywhere in the report breaks the reader's signature.
+                let mut forged = signed.clone();
+                let last = forged.report.len() - 1;
+                forged.report[last] ^= 1;
+                assert!(verify_report(&forged, &info.device_key, &nonce, &anchors).is_err());
+                // Another challenge is not this session's answer.
+                assert!(verify_report(&signed, &info.device_key, &[0; 32], &anchors).is_err());
+                return (verified, progress);
+            }
+        }
+    }
+}
+
+#[test]
+fn pin_session_end_to_end_with_both_signatures() {
+    capture_logs();
+    let state = tempfile::tempdir().unwrap();
+    let reader = start_reader(state.path(), include_str!("../../board/scripts/demo-pin.script"));
+    let mut client = connect(state.path());
+    // Garbage first: the reader says so and carries on.
+    client.send_raw(&[0x99, 0x12, 0x00]).unwrap();
+    match client.device_info(T) {
+        Err(ClientError::Refused { code: kaoyomi_protocol::ErrorCode::Malformed, .. }) => {}
+        other => panic!("garbage was not refused: {other:?}"),
+    }
+    let all = ConsentRequest { medical: true, checkup: true, limit: true };
+    let (v, progress) = session(&mut client, all);
+    assert_eq!((v.report.outcome, v.report.method), (Outcome::Verified, Some(AuthMethod::Pin)));
+    assert_eq!(v.card_signature, CardSignature::Valid);
+    assert!(matches!(v.chain, ChainCheck::Trusted(_)));
+    assert_eq!(v.report.consents.iter().map(|c| c.agreed).collect::<Vec<_>>(), [true, true, false]);
+    assert!(progress.contains(&Progress::Checking(AuthMethod::Pin)));
+    let summary = reader.join().unwrap().unwrap();
+    assert_eq!(summary.reports_sent, 1);
+    assert_logs_clean();
+}
+
+#[test]
+fn visual_session_end_to_end() {
+    capture_logs();
+    let state = tempfile::tempdir().unwrap();
+    let reader = start_reader(state.path(), include_str!("../../board/scripts/demo-visual.script"));
+    let mut client = connect(state.path());
+    let all = ConsentRequest { medical: true, checkup: true, limit: true };
+    let (v, progress) = session(&mut client, all);
+    assert_eq!((v.report.outcome, v.report.method), (Outcome::Verified, Some(AuthMethod::Visual)));
+    assert_eq!(v.card_signature, CardSignature::NotPresent);
+    assert!(progress.contains(&Progress::StaffNeeded));
+    reader.join().unwrap().unwrap();
+    assert_logs_clean();
+}
+
+#[test]
+fn terminal_leaving_mid_session_returns_the_reader_to_idle() {
+    capture_logs();
+    let state = tempfile::tempdir().unwrap();
+    let script = "insert normal\nawait choose-method 60\nawait finished 60\nremove\nawait place-card\nquit\n";
+    let reader = start_reader(state.path(), script);
+    let mut client = connect(state.path());
+    client
+        .start_session(
+            SessionRequest { nonce: [1; 32], consents: ConsentRequest::default(), registration_needed: false },
+            T,
+        )
+        .unwrap();
+    loop {
+        if let Notification::Progress { progress: Progress::ChoosingMethod, .. } = client.next_notification(T).unwrap()
+        {
+            break;
+        }
+    }
+    drop(client);
+    let summary = reader.join().unwrap().expect("the reader recovers and the script completes");
+    assert_eq!(summary.reports_sent, 0);
+    assert_logs_clean();
+}

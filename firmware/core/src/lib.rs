@@ -83,6 +83,12 @@ pub struct CardSummary {
     pub auth_certificate: Vec<u8>,
 }
 
+impl Drop for CardSummary {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.auth_certificate);
+    }
+}
+
 impl core::fmt::Debug for CardSummary {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         // The certificate identifies the patient's card: never print it.
@@ -342,6 +348,15 @@ struct Armed {
     card_signature: Option<Vec<u8>>,
     registration: Option<bool>,
     consents: Vec<ConsentAnswer>,
+}
+
+impl Drop for Armed {
+    fn drop(&mut self) {
+        // The card's signature ties the patient to this visit: wipe it with the session.
+        if let Some(signature) = &mut self.card_signature {
+            zeroize::Zeroize::zeroize(signature);
+        }
+    }
 }
 
 /// The session state machine.

@@ -1,6 +1,7 @@
 //! ISO 7816-4 APDUs and the status words of the My Number card.
 
 use core::fmt;
+use zeroize::{Zeroize, Zeroizing};
 
 /// A command APDU (short form only: the card needs nothing longer, see card-protocol.md §9).
 #[derive(Clone, PartialEq, Eq)]
@@ -35,6 +36,13 @@ impl fmt::Debug for Command {
     }
 }
 
+impl Drop for Command {
+    fn drop(&mut self) {
+        // Command data may be a PIN or a 照合番号: leave nothing behind in freed memory.
+        self.data.zeroize();
+    }
+}
+
 impl Command {
     /// A command without data or Le (case 1).
     pub fn new(cla: u8, ins: u8, p1: u8, p2: u8) -> Self {
@@ -43,6 +51,7 @@ impl Command {
 
     /// Adds command data.
     pub fn with_data(mut self, data: &[u8]) -> Self {
+        self.data.zeroize();
         self.data = data.to_vec();
         self
     }
@@ -53,8 +62,8 @@ impl Command {
         self
     }
 
-    /// The bytes on the wire; None when the command does not fit a short APDU.
-    pub fn to_bytes(&self) -> Option<Vec<u8>> {
+    /// The bytes on the wire (wiped when dropped); None when the command does not fit a short APDU.
+    pub fn to_bytes(&self) -> Option<Zeroizing<Vec<u8>>> {
         if self.data.len() > 255 || matches!(self.le, Some(0) | Some(257..)) {
             return None;
         }
@@ -66,7 +75,7 @@ impl Command {
         if let Some(le) = self.le {
             out.push((le % 256) as u8);
         }
-        Some(out)
+        Some(Zeroizing::new(out))
     }
 
     /// Parses a short command APDU (used by the virtual card); None when malformed.
@@ -285,14 +294,14 @@ mod tests {
 
     #[test]
     fn encodes_every_case() {
-        assert_eq!(Command::new(0, 0x20, 0, 0x80).to_bytes().unwrap(), [0, 0x20, 0, 0x80]);
-        assert_eq!(Command::new(0, 0xB0, 1, 0).with_le(256).to_bytes().unwrap(), [0, 0xB0, 1, 0, 0]);
+        assert_eq!(Command::new(0, 0x20, 0, 0x80).to_bytes().unwrap().as_slice(), [0, 0x20, 0, 0x80]);
+        assert_eq!(Command::new(0, 0xB0, 1, 0).with_le(256).to_bytes().unwrap().as_slice(), [0, 0xB0, 1, 0, 0]);
         assert_eq!(
-            Command::new(0, 0xA4, 2, 0x0C).with_data(&[0, 0x0A]).to_bytes().unwrap(),
+            Command::new(0, 0xA4, 2, 0x0C).with_data(&[0, 0x0A]).to_bytes().unwrap().as_slice(),
             [0, 0xA4, 2, 0x0C, 2, 0, 0x0A]
         );
         assert_eq!(
-            Command::new(0x80, 0x2A, 0, 0x80).with_data(&[1]).with_le(256).to_bytes().unwrap(),
+            Command::new(0x80, 0x2A, 0, 0x80).with_data(&[1]).with_le(256).to_bytes().unwrap().as_slice(),
             [0x80, 0x2A, 0, 0x80, 1, 1, 0]
         );
         assert!(Command::new(0, 0, 0, 0).with_data(&[0; 256]).to_bytes().is_none());

@@ -43,7 +43,7 @@ pub fn render(state: &ScreenState) -> String {
         }
         Screen::PinEntry { entered, tries_left, notice: n } => {
             let dots: String = (0..4).map(|i| if i < entered { '●' } else { '○' }).collect();
-            format!("{}Enter your 4-digit PIN {dots} ({tries_left} tries left) 暗証番号を入力してください（残り{tries_left}回）", notice(n))
+            format!("{}Enter your 4-digit PIN {dots} ({tries_left} {} left) 暗証番号を入力してください（残り{tries_left}回）", notice(n), if tries_left == 1 { "try" } else { "tries" })
         }
         Screen::VerifyingPin => "Checking the PIN; please do not move the card. 確認中です".to_string(),
         Screen::FaceCheck => "Look at the camera. カメラを見てください".to_string(),

@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 
 /// The simulated board, built in.
 pub const SIM_BOARD: &str = include_str!("../sim.toml");
+/// The simulated board whose card sits behind pcscd.
+pub const SIM_PCSC_BOARD: &str = include_str!("../sim-pcsc.toml");
 
 /// A board description.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -38,6 +40,10 @@ pub enum CardDevice {
     Pcsc {
         /// Substring of the reader name.
         reader: String,
+        /// Control socket of a `kaoyomi-cardsim` behind this reader (simulated boards only): where
+        /// scripted `insert`/`remove` go. Relative paths are under the state directory.
+        #[serde(default)]
+        sim_control: Option<PathBuf>,
     },
 }
 
@@ -102,6 +108,11 @@ impl Board {
         Board::parse(&text, path)
     }
 
+    /// The built-in simulated board with the card behind the real pcscd (kaoyomi-cardsim + vpcd).
+    pub fn sim_pcsc() -> Board {
+        Board::parse(SIM_PCSC_BOARD, Path::new("board/sim-pcsc.toml")).expect("built-in sim-pcsc board parses")
+    }
+
     /// The built-in simulated board.
     pub fn sim() -> Board {
         // The built-in file is checked by a test; a broken one is a build bug.
@@ -119,6 +130,10 @@ mod tests {
         assert_eq!(board.name, "sim");
         assert_eq!(board.card, CardDevice::Sim { persona: None });
         assert_eq!(board.face, FaceDevice::None);
+        let pcsc = Board::sim_pcsc();
+        assert!(
+            matches!(pcsc.card, CardDevice::Pcsc { ref reader, sim_control: Some(_) } if reader == "Virtual PCD 00 00")
+        );
     }
 
     #[test]

@@ -115,15 +115,12 @@ where
                 if now != present {
                     present = now;
                     if present {
-                        match reader.connect() {
-                            Ok(_) => {
-                                let _ = events.send(Event::CardPlaced);
-                            }
-                            Err(e) => {
-                                log::warn!("card present but cannot connect: {e}");
-                                present = false;
-                            }
+                        // The card is there whether or not it answers: core hears of it either way, and a
+                        // card that cannot be powered up fails its read job with a clear card error.
+                        if let Err(e) = reader.connect() {
+                            log::warn!("card present but it does not answer: {e}");
                         }
+                        let _ = events.send(Event::CardPlaced);
                     } else {
                         reader.disconnect();
                         let _ = events.send(Event::CardRemoved);

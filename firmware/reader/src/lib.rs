@@ -97,7 +97,7 @@ pub fn run(options: Options) -> Result<Summary> {
     let (events_tx, events_rx) = mpsc::channel::<Event>();
 
     // The card reader.
-    let sim_card = match &board.card {
+    let hand: Option<Box<dyn script::CardHand>> = match &board.card {
         CardDevice::Sim { persona: start } => {
             let slot = SimCardSlot::new();
             let store = CounterStore::new(state.join("sim-cards"));
@@ -106,10 +106,16 @@ pub fn run(options: Options) -> Result<Summary> {
                 slot.control().insert(VirtualCard::issue(p, store.clone())?);
             }
             card_service::spawn(slot.reader(), jobs_rx, events_tx);
-            Some((slot.control(), store))
+            Some(Box::new(script::SlotHand { control: slot.control(), store }))
         }
-        CardDevice::Pcsc { reader } => {
-            bail!("board {} wants the PC/SC reader {reader:?}, which this firmware does not include yet", board.name)
+        CardDevice::Pcsc { reader, sim_control } => {
+            let pcsc =
+                kaoyomi_hal_linux::pcsc::PcscReader::new(reader).context("connecting to pcscd (is it running?)")?;
+            card_service::spawn(pcsc, jobs_rx, events_tx);
+            sim_control.as_ref().map(|path| {
+                let control = if path.is_absolute() { path.clone() } else { state.join(path) };
+                Box::new(script::CardsimHand { control }) as Box<dyn script::CardHand>
+            })
         }
     };
     // Card events are forwarded into the one input queue.
@@ -139,7 +145,7 @@ pub fn run(options: Options) -> Result<Summary> {
     };
 
     let (screens_tx, screens_rx) = mpsc::channel::<&'static str>();
-    let runner = script::Runner { inputs: inputs_tx.clone(), screens: screens_rx, card: sim_card };
+    let runner = script::Runner { inputs: inputs_tx.clone(), screens: screens_rx, card: hand };
     match input {
         InputSource::Script(lines) => {
             std::thread::Builder::new().name("script".into()).spawn(move || runner.run_script(lines))?;

@@ -21,7 +21,7 @@ struct Cli {
 enum Cmd {
     /// Run the reader.
     Run {
-        /// Board file (default: the built-in sim board).
+        /// Board file, or a built-in board: `sim` (default) or `sim-pcsc` (the card behind pcscd).
         #[arg(long)]
         board: Option<PathBuf>,
         /// State directory: device key, simulated card counters, terminal socket.
@@ -66,8 +66,10 @@ fn main() -> Result<()> {
     match Cli::parse().command {
         Cmd::Run { board, state, script, once } => {
             let board = match board {
-                Some(path) => Board::load(&path)?,
                 None => Board::sim(),
+                Some(path) if path.as_os_str() == "sim" => Board::sim(),
+                Some(path) if path.as_os_str() == "sim-pcsc" => Board::sim_pcsc(),
+                Some(path) => Board::load(&path)?,
             };
             let input = match script {
                 Some(path) => InputSource::Script(

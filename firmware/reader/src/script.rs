@@ -114,14 +114,69 @@ pub fn parse_line(line: &str) -> Result<Option<Action>> {
     Ok(Some(action))
 }
 
+/// The hand that places and removes simulated cards.
+pub trait CardHand: Send {
+    /// Places `persona`'s card.
+    fn insert(&self, persona: &str) -> Result<()>;
+    /// Takes the card away.
+    fn remove(&self) -> Result<()>;
+    /// Arms a card fault.
+    fn inject(&self, fault: Fault) -> Result<()>;
+}
+
+/// The in-process simulated slot.
+pub struct SlotHand {
+    /// The slot's control side.
+    pub control: SimCardControl,
+    /// Where the cards keep their counters.
+    pub store: CounterStore,
+}
+
+impl CardHand for SlotHand {
+    fn insert(&self, id: &str) -> Result<()> {
+        let persona = persona::find(id).ok_or_else(|| {
+            let known: Vec<_> = persona::PERSONAS.iter().map(|p| p.id).collect();
+            anyhow!("unknown persona {id:?}; known: {known:?}")
+        })?;
+        self.control.insert(VirtualCard::issue(persona, self.store.clone()).context("issuing the virtual card")?);
+        Ok(())
+    }
+    fn remove(&self) -> Result<()> {
+        self.control.remove();
+        Ok(())
+    }
+    fn inject(&self, fault: Fault) -> Result<()> {
+        self.control.inject(fault);
+        Ok(())
+    }
+}
+
+/// A `kaoyomi-cardsim` behind pcscd, reached over its control socket.
+pub struct CardsimHand {
+    /// The control socket.
+    pub control: std::path::PathBuf,
+}
+
+impl CardHand for CardsimHand {
+    fn insert(&self, id: &str) -> Result<()> {
+        kaoyomi_cardsim::control(&self.control, &format!("insert {id}")).map(drop)
+    }
+    fn remove(&self) -> Result<()> {
+        kaoyomi_cardsim::control(&self.control, "remove").map(drop)
+    }
+    fn inject(&self, _fault: Fault) -> Result<()> {
+        bail!("card faults can only be injected into the in-process simulated slot (board sim)")
+    }
+}
+
 /// What the runner needs.
 pub struct Runner {
     /// Core inputs.
     pub inputs: Sender<Input>,
     /// Names of the screens shown, in order.
     pub screens: Receiver<&'static str>,
-    /// The sim card slot (None on boards with a real reader).
-    pub card: Option<(SimCardControl, CounterStore)>,
+    /// The hand for simulated cards (None on boards with a real card reader and real cards).
+    pub card: Option<Box<dyn CardHand>>,
 }
 
 impl Runner {
@@ -153,31 +208,23 @@ impl Runner {
         }
         match action {
             Action::Await(..) => {}
-            Action::Insert(id) => {
-                let (control, store) =
-                    self.card.as_ref().ok_or_else(|| anyhow!("this board has no simulated card slot"))?;
-                let persona = persona::find(&id).ok_or_else(|| {
-                    let known: Vec<_> = persona::PERSONAS.iter().map(|p| p.id).collect();
-                    anyhow!("unknown persona {id:?}; known: {known:?}")
-                })?;
-                control.insert(VirtualCard::issue(persona, store.clone()).context("issuing the virtual card")?);
-            }
-            Action::Remove => {
-                self.card.as_ref().ok_or_else(|| anyhow!("this board has no simulated card slot"))?.0.remove();
-            }
+            Action::Insert(id) => self.hand()?.insert(&id)?,
+            Action::Remove => self.hand()?.remove()?,
             Action::Event(event) => self.send(event)?,
             Action::Pin(digits) => {
                 for d in digits.iter() {
                     self.send(Event::PinDigit(d - b'0'))?;
                 }
             }
-            Action::Fault(fault) => {
-                self.card.as_ref().ok_or_else(|| anyhow!("this board has no simulated card slot"))?.0.inject(fault);
-            }
+            Action::Fault(fault) => self.hand()?.inject(fault)?,
             Action::Sleep(d) => std::thread::sleep(d),
             Action::Quit => return Ok(false),
         }
         Ok(true)
+    }
+
+    fn hand(&self) -> Result<&dyn CardHand> {
+        self.card.as_deref().ok_or_else(|| anyhow!("this board has no simulated cards to place or remove"))
     }
 
     fn send(&self, event: Event) -> Result<()> {

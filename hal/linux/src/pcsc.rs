@@ -11,7 +11,7 @@
 use kaoyomi_hal::card::{Atr, CardReader, Presence, Transmit};
 use kaoyomi_hal::{Error, ErrorKind};
 use pcsc::{Card, Context, Disposition, Protocols, ReaderState, Scope, ShareMode, State};
-use std::ffi::{CStr, CString};
+use std::ffi::CStr;
 use std::time::Duration;
 
 /// A PC/SC failure.
@@ -96,7 +96,7 @@ impl PcscReader {
         };
         if let Some(name) = readers.into_iter().find(|r| r.to_string_lossy().contains(&self.pattern)) {
             log::info!("card reader: using {}", name.to_string_lossy());
-            self.states.push(ReaderState::new(CString::from(name), State::UNAWARE));
+            self.states.push(ReaderState::new(name, State::UNAWARE));
         }
         Ok(())
     }

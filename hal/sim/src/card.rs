@@ -6,9 +6,9 @@
 //!   (`00 A4 00 ..`) answers `6A86`; unknown files `6A82`.
 //! - READ BINARY with 15-bit offsets; files carry filler after their object; reading past the end
 //!   gives `6282` (partial) or `6B00` (offset outside).
-//! - VERIFY on a key EF: empty VERIFY reads the counter (`63Cx`, `6984` when blocked, `9000` when
-//!   already verified); a wrong secret costs exactly one try (`63Cx`, `63C0` on the last), a
-//!   blocked key answers `6984` and costs nothing; a right one restores the counter.
+//! - VERIFY on a key EF: empty VERIFY reads the counter (`63Cx`, also once verified, as OpenSC
+//!   expects; `6984` when blocked); a wrong secret costs exactly one try (`63Cx`, `63C0` on the
+//!   last), a blocked key answers `6984` and costs nothing; a right one restores the counter.
 //!   A key that was never set (PIN-less card) answers `6A88` (this answer is Kaoyomi's assumption:
 //!   no public source says what a 顔認証マイナンバーカード answers).
 //! - COMPUTE DIGITAL SIGNATURE (`80 2A 00 80`) with PKCS#1 v1.5 type-1 padding over the given
@@ -313,14 +313,15 @@ impl VirtualCard {
             Ok(x) => x,
             Err(r) => return r,
         };
-        let already = self.verified.contains(&(df, fid));
         let Some(Ef::Key(key)) = self.dfs[df].efs.get_mut(&fid) else { return Response::status(0x6981) };
         let Some(secret) = &key.secret else { return Response::status(0x6A88) };
         if key.tries == 0 {
             return Response::status(0x6984);
         }
         if c.data.is_empty() {
-            return Response::status(if already { 0x9000 } else { 0x63C0 | key.tries as u16 });
+            // The counter, verified or not. One source (myna-card) says a card may answer 9000 once
+            // verified; OpenSC's JPKI driver, written against real cards, accepts only 63Cx here.
+            return Response::status(0x63C0 | key.tries as u16);
         }
         // Compare without an early exit on the first differing byte.
         let same = c.data.len() == secret.len()
@@ -407,7 +408,7 @@ mod tests {
         run(&mut again, &[0, 0xA4, 2, 0x0C, 2, 0, 0x18]);
         assert_eq!(run(&mut again, &[0, 0x20, 0, 0x80, 4, b'4', b'7', b'2', b'1']).1, 0x9000, "right PIN");
         assert_eq!(again.tries("jpki", 0x0018), Some(3), "counter restored");
-        assert_eq!(run(&mut again, &[0, 0x20, 0, 0x80]).1, 0x9000, "verified in this session");
+        assert_eq!(run(&mut again, &[0, 0x20, 0, 0x80]).1, 0x63C3, "the counter, even once verified");
     }
 
     #[test]

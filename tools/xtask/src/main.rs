@@ -41,8 +41,101 @@ fn main() -> Result<()> {
     }
 }
 
+/// Debian packages the build and the tests need, pinned to the versions tested (bookworm).
+/// Building needs the PC/SC headers; the PC/SC tests need pcscd, vpcd and OpenSC.
+const BUILD_PACKAGES: &[(&str, &str)] = &[("pkgconf", "1.8.1-1"), ("libpcsclite-dev", "1.9.9-2")];
+const TEST_PACKAGES: &[(&str, &str)] =
+    &[("pcscd", "1.9.9-2"), ("vsmartcard-vpcd", "3.3+dfsg-2"), ("opensc", "0.23.0-0.3+deb12u2")];
+
+fn installed(package: &str) -> bool {
+    Command::new("dpkg-query")
+        .args(["-W", "-f=${Status}", package])
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("install ok installed"))
+}
+
+/// Installs missing Debian packages at their pinned versions. Debian replaces superseded builds
+/// (security updates), so a pinned version that is gone falls back to the current one, said loudly.
+fn ensure_packages(packages: &[(&str, &str)]) -> Result<()> {
+    let missing: Vec<_> = packages.iter().filter(|(p, _)| !installed(p)).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let sudo = if is_root() { None } else { Some("sudo") };
+    let apt = |args: &[String]| -> Result<bool> {
+        let mut c = Command::new(sudo.unwrap_or("apt-get"));
+        if sudo.is_some() {
+            c.arg("apt-get");
+        }
+        c.args(args).env("DEBIAN_FRONTEND", "noninteractive");
+        Ok(c.status().context("running apt-get")?.success())
+    };
+    eprintln!("xtask: installing {:?}", missing.iter().map(|(p, v)| format!("{p}={v}")).collect::<Vec<_>>());
+    apt(&["update".into(), "-qq".into()])?;
+    let mut args: Vec<String> = vec!["install".into(), "-y".into(), "-qq".into(), "--no-install-recommends".into()];
+    args.extend(missing.iter().map(|(p, v)| format!("{p}={v}")));
+    if !apt(&args)? {
+        eprintln!("xtask: WARNING: a pinned version is no longer available; installing the current ones");
+        let mut args: Vec<String> = vec!["install".into(), "-y".into(), "-qq".into(), "--no-install-recommends".into()];
+        args.extend(missing.iter().map(|(p, _)| p.to_string()));
+        if !apt(&args)? {
+            bail!("apt-get could not install {missing:?}");
+        }
+    }
+    Ok(())
+}
+
+fn is_root() -> bool {
+    Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+/// A pcscd started for the tests, stopped when dropped.
+struct Pcscd(Option<std::process::Child>);
+
+impl Drop for Pcscd {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn pcscd_running() -> bool {
+    Command::new("opensc-tool")
+        .arg("-l")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("Virtual PCD 00 00"))
+}
+
+/// Starts pcscd (with vpcd's readers) unless one is already serving them.
+fn start_pcscd() -> Result<Pcscd> {
+    if pcscd_running() {
+        eprintln!("xtask: using the running pcscd");
+        return Ok(Pcscd(None));
+    }
+    std::fs::create_dir_all("/run/pcscd").ok();
+    let child = Command::new("pcscd")
+        .args(["--foreground"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("starting pcscd")?;
+    let guard = Pcscd(Some(child));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !pcscd_running() {
+        if Instant::now() > deadline {
+            bail!("pcscd did not show vpcd's reader 'Virtual PCD 00 00' within 20 s");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    eprintln!("xtask: started pcscd");
+    Ok(guard)
+}
+
 /// Builds the reader and the terminal, runs a scripted patient session, prints the verified result.
 fn demo(visual: bool) -> Result<()> {
+    ensure_packages(BUILD_PACKAGES)?;
     let root = root();
     run(
         {
@@ -113,6 +206,8 @@ fn has_cargo_subcommand(name: &str) -> bool {
 /// Everything CI checks.
 fn test() -> Result<()> {
     let started = Instant::now();
+    ensure_packages(BUILD_PACKAGES)?;
+    ensure_packages(TEST_PACKAGES)?;
     run(
         {
             let mut c = cargo();
@@ -138,6 +233,17 @@ fn test() -> Result<()> {
         },
         "cargo test --workspace",
     )?;
+    {
+        let _pcscd = start_pcscd()?;
+        run(
+            {
+                let mut c = cargo();
+                c.args(["test", "-p", "kaoyomi-tests", "--test", "pcsc", "--", "--ignored", "--test-threads=1"]);
+                c
+            },
+            "PC/SC tests: the reader and OpenSC through pcscd + vpcd + kaoyomi-cardsim",
+        )?;
+    }
     if !has_cargo_subcommand("deny") {
         run(
             {

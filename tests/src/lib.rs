@@ -15,7 +15,8 @@ use std::time::Duration;
 
 /// Records every APDU on the way to the card.
 pub struct Recording<'a> {
-    reader: &'a mut SimCardReader,
+    /// The reader underneath.
+    pub reader: &'a mut SimCardReader,
     /// The command APDUs sent, in order.
     pub sent: &'a mut Vec<Vec<u8>>,
 }

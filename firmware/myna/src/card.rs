@@ -215,3 +215,25 @@ impl<T: Transmit> Card<T> {
         Ok(signature)
     }
 }
+
+impl<T: Transmit> Card<T> {
+    /// READ RECORD `number` of the current record EF (`00 B2 nn 04 00`).
+    pub fn read_record(&mut self, number: u8) -> Result<Vec<u8>, Error> {
+        let response = self.transmit(&Command::new(0x00, 0xB2, number, 0x04).with_le(256))?;
+        match response.sw.status() {
+            Status::Ok | Status::EndOfFile => Ok(response.data),
+            _ => Err(Error::Refused { op: "READ RECORD", sw: response.sw }),
+        }
+    }
+
+    /// COMPUTE DIGITAL SIGNATURE with the selected application's own key (`80 2A 00 00`), which
+    /// needs no credential: the chip proves it holds the key its signed record names.
+    pub fn sign_with_application_key(&mut self, digest_info: &[u8]) -> Result<Vec<u8>, Error> {
+        let command = Command::new(0x80, 0x2A, 0x00, 0x00).with_data(digest_info).with_le(256);
+        let signature = self.expect_ok("internal authentication", &command)?;
+        if signature.len() != 256 {
+            return Err(Error::Malformed("signature is not 2048 bits"));
+        }
+        Ok(signature)
+    }
+}

@@ -50,9 +50,20 @@ struct KeyEf {
 }
 
 enum Ef {
-    Binary { data: Vec<u8>, read: Access },
+    Binary {
+        data: Vec<u8>,
+        read: Access,
+    },
+    Records {
+        records: Vec<Vec<u8>>,
+        read: Access,
+    },
     Key(KeyEf),
-    PrivateKey { key: Arc<RsaPrivateKey>, pin: u16 },
+    /// A private key; `pin` None means the application's own key, usable without a credential.
+    PrivateKey {
+        key: Arc<RsaPrivateKey>,
+        pin: Option<u16>,
+    },
 }
 
 struct Df {
@@ -96,10 +107,73 @@ fn counter_name(df: &Df, fid: u16) -> String {
     format!("{}/{fid:04X}", df.name)
 }
 
+const PORTRAIT: &[u8] = include_bytes!("../assets/portrait.jp2");
+const NAME_PNG: &[u8] = include_bytes!("../assets/name.png");
+const ADDRESS_PNG: &[u8] = include_bytes!("../assets/address.png");
+
+/// The card-face record (FF20): the fields, their offset table, the issuer's signature.
+fn card_face_record(persona: &Persona, face: &crate::persona::Face) -> Result<Vec<u8>, PkiError> {
+    use crate::persona::Chip;
+    use kaoyomi_myna::tlv::encode;
+    use sha2::{Digest, Sha256};
+    let chip_owner = match face.chip {
+        Chip::ClonedFrom(other) => other,
+        _ => persona.id,
+    };
+    let chip_key = pki::key(&format!("{chip_owner}-chip"))?.to_public_key();
+    let mut fields = vec![
+        encode(0xDF22, face.birth.as_bytes()),
+        encode(0xDF23, face.sex.as_bytes()),
+        encode(0xDF24, &pki::rsa_tlvs(&chip_key)),
+        encode(0xDF25, NAME_PNG),
+        encode(0xDF26, ADDRESS_PNG),
+        encode(0xDF27, PORTRAIT),
+    ];
+    let mut digests = Vec::new();
+    digests.extend_from_slice(&Sha256::digest(fields[..3].concat()));
+    digests.extend_from_slice(&Sha256::digest(fields[3..5].concat()));
+    digests.extend_from_slice(&Sha256::digest(&fields[5]));
+    let mut info = vec![0x30, 0x0D, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00];
+    info.extend(encode(0x04, &digests));
+    let signature = pki::key("sim-face-signer")?.sign(Pkcs1v15Sign::new_unprefixed(), &encode(0x30, &info))?;
+    if face.chip == Chip::Tampered {
+        // A forger changes the birth date; the signature no longer matches.
+        let mut birth = face.birth.as_bytes().to_vec();
+        birth[7] = if birth[7] == b'9' { b'0' } else { birth[7] + 1 };
+        fields[0] = encode(0xDF22, &birth);
+    }
+    fields.push(encode(0xDF28, &signature));
+    fields.push(encode(0xDF29, face.expiry.as_bytes()));
+    fields.push(encode(0xDF2A, face.security_code_png));
+    let body_len: usize = 21 + fields.iter().map(Vec::len).sum::<usize>();
+    let header = encode(0xFF20, &vec![0; body_len]).len() - body_len;
+    let mut offset = header + 21;
+    let mut table = Vec::new();
+    for f in &fields {
+        table.extend_from_slice(&(offset as u16).to_be_bytes());
+        offset += f.len();
+    }
+    let mut body = encode(0xDF21, &table);
+    body.extend(fields.concat());
+    Ok(encode(0xFF20, &body))
+}
+
+/// The 券面事項確認AP's files.
+fn surface_efs(persona: &Persona, face: &crate::persona::Face) -> Result<BTreeMap<u16, Ef>, PkiError> {
+    let mut efs = BTreeMap::new();
+    efs.insert(0x0002, binary(with_filler(card_face_record(persona, face)?, 32), Access::AfterVerify(0x0012)));
+    efs.insert(0x0004, binary(with_filler(pki::face_signer_cv_certificate()?, 16), Access::Free));
+    // The 個人番号 image: only 照合番号A opens it. The reader never asks; the card still guards it.
+    efs.insert(0x0005, binary(with_filler(b"not a real My Number image".to_vec(), 16), Access::AfterVerify(0x0013)));
+    efs.insert(0x0012, key_ef(persona.collation_b, 10));
+    efs.insert(0x0013, key_ef(Some(face.collation_a), 10));
+    efs.insert(0x001A, Ef::PrivateKey { key: pki::key(&format!("{}-chip", persona.id))?, pin: None });
+    Ok(efs)
+}
+
 impl VirtualCard {
     /// Issues the card of `persona`, with counters from `store` (or the persona's initial ones).
     pub fn issue(persona: &'static Persona, store: CounterStore) -> Result<VirtualCard, PkiError> {
-        let phone = !persona.token_label.starts_with("JPKIAPICC");
         let ca = pki::ca_certificate()?;
         let auth_key = pki::key(&format!("{}-auth", persona.id))?;
         let auth_cert = pki::issue(
@@ -116,7 +190,7 @@ impl VirtualCard {
         jpki_efs.insert(jpki::EF_AUTH_CERT, binary(with_filler(auth_cert, 64), Access::Free));
         jpki_efs.insert(jpki::EF_AUTH_CA, binary(with_filler(ca.clone(), 64), Access::Free));
         jpki_efs.insert(jpki::EF_SIGN_CA, binary(with_filler(ca, 64), Access::Free));
-        jpki_efs.insert(jpki::EF_AUTH_KEY, Ef::PrivateKey { key: auth_key, pin: jpki::EF_AUTH_PIN });
+        jpki_efs.insert(jpki::EF_AUTH_KEY, Ef::PrivateKey { key: auth_key, pin: Some(jpki::EF_AUTH_PIN) });
         let mut auth_pin = key_ef(persona.auth_pin, jpki::AUTH_PIN_TRIES);
         if let Ef::Key(k) = &mut auth_pin {
             k.tries = persona.initial_auth_tries.min(k.max_tries);
@@ -133,7 +207,7 @@ impl VirtualCard {
             )?;
             jpki_efs
                 .insert(jpki::EF_SIGN_CERT, binary(with_filler(sign_cert, 64), Access::AfterVerify(jpki::EF_SIGN_PIN)));
-            jpki_efs.insert(jpki::EF_SIGN_KEY, Ef::PrivateKey { key: sign_key, pin: jpki::EF_SIGN_PIN });
+            jpki_efs.insert(jpki::EF_SIGN_KEY, Ef::PrivateKey { key: sign_key, pin: Some(jpki::EF_SIGN_PIN) });
         }
         jpki_efs.insert(
             jpki::EF_CERT_AVAILABILITY,
@@ -141,16 +215,24 @@ impl VirtualCard {
         );
 
         let mut dfs = vec![Df { name: "jpki", aid: jpki::AID, efs: jpki_efs }];
-        if !phone {
-            // The card-face applications; their records come with the card issue (face path).
+        if let Some(face) = &persona.face {
             let mut text = BTreeMap::new();
             text.insert(0x0011, key_ef(persona.auth_pin, 3));
+            text.insert(0x0014, key_ef(Some(face.collation_a), 10));
             text.insert(0x0015, key_ef(persona.collation_b, 10));
             dfs.push(Df { name: "text", aid: AID_TEXT, efs: text });
-            let mut surface = BTreeMap::new();
-            surface.insert(0x0012, key_ef(persona.collation_b, 10));
-            dfs.push(Df { name: "surface", aid: AID_SURFACE, efs: surface });
-            dfs.push(Df { name: "common", aid: AID_COMMON, efs: BTreeMap::new() });
+            dfs.push(Df { name: "surface", aid: AID_SURFACE, efs: surface_efs(persona, face)? });
+            let mut common = BTreeMap::new();
+            let digits = format!("{}{}{}", face.card_serial, face.municipality, face.expiry);
+            common.insert(
+                0x0001,
+                Ef::Records { records: vec![kaoyomi_myna::tlv::encode(0x01, digits.as_bytes())], read: Access::Free },
+            );
+            dfs.push(Df { name: "common", aid: AID_COMMON, efs: common });
+        }
+        if persona.foreign {
+            // Not a My Number card: none of its applications.
+            dfs.clear();
         }
         let mut card = VirtualCard {
             persona,
@@ -227,6 +309,7 @@ impl VirtualCard {
         match (c.cla, c.ins) {
             (0x00, 0xA4) => self.select(c),
             (0x00, 0xB0) => self.read_binary(c),
+            (0x00, 0xB2) => self.read_record(c),
             (0x00, 0x20) => self.verify(c),
             (0x80, 0x2A) => self.sign(c),
             (0x00 | 0x80, _) => Response::status(0x6D00),
@@ -305,6 +388,33 @@ impl VirtualCard {
         }
     }
 
+    fn read_record(&mut self, c: &Command) -> Response {
+        let Some(df) = self.current_df else { return Response::status(0x6986) };
+        let fid = match c.p2 {
+            0x04 => match self.current_ef {
+                Some(fid) => fid,
+                None => return Response::status(0x6986),
+            },
+            p2 if p2 & 0x07 == 0x04 => (p2 >> 3) as u16,
+            _ => return Response::status(0x6A86),
+        };
+        let Some(ef) = self.dfs[df].efs.get(&fid) else { return Response::status(0x6A82) };
+        let Ef::Records { records, read } = ef else { return Response::status(0x6981) };
+        if let Access::AfterVerify(key) = read
+            && !self.verified.contains(&(df, *key))
+        {
+            return Response::status(0x6982);
+        }
+        match records.get((c.p1 as usize).wrapping_sub(1)) {
+            Some(record) => {
+                let le = c.le.unwrap_or(256) as usize;
+                let sw = if record.len() > le { 0x6282 } else { 0x9000 };
+                Response { data: record[..record.len().min(le)].to_vec(), sw: kaoyomi_myna::StatusWord(sw) }
+            }
+            None => Response::status(0x6A83),
+        }
+    }
+
     fn verify(&mut self, c: &Command) -> Response {
         if c.p1 != 0x00 || c.p2 != 0x80 {
             return Response::status(0x6A86);
@@ -347,17 +457,25 @@ impl VirtualCard {
         if c.p1 != 0x00 {
             return Response::status(0x6A86);
         }
-        if c.p2 != 0x80 {
-            return Response::status(0x6A86);
-        }
-        let (df, fid) = match self.current() {
-            Ok(x) => x,
-            Err(r) => return r,
+        let Some(df) = self.current_df else { return Response::status(0x6986) };
+        let key = match c.p2 {
+            // The application's own key, no credential: the chip proves it is genuine.
+            0x00 => match self.dfs[df].efs.values().find(|ef| matches!(ef, Ef::PrivateKey { pin: None, .. })) {
+                Some(Ef::PrivateKey { key, .. }) => key.clone(),
+                _ => return Response::status(0x6A88),
+            },
+            0x80 => {
+                let Some(fid) = self.current_ef else { return Response::status(0x6986) };
+                let Ef::PrivateKey { key, pin } = &self.dfs[df].efs[&fid] else { return Response::status(0x6981) };
+                if let Some(pin) = pin
+                    && !self.verified.contains(&(df, *pin))
+                {
+                    return Response::status(0x6982);
+                }
+                key.clone()
+            }
+            _ => return Response::status(0x6A86),
         };
-        let Ef::PrivateKey { key, pin } = &self.dfs[df].efs[&fid] else { return Response::status(0x6981) };
-        if !self.verified.contains(&(df, *pin)) {
-            return Response::status(0x6982);
-        }
         if c.data.is_empty() || c.data.len() > 256 - 11 {
             return Response::status(0x6700);
         }

@@ -3,6 +3,62 @@
 //! Each persona is one card (or smartphone) with its own keys, PINs and starting counters.
 //! PINs are test values printed in the README; no persona is a real person.
 
+/// How a card's card-face application relates to the truth.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Chip {
+    /// A genuine chip.
+    Genuine,
+    /// Another card's signed record copied onto a chip with its own key.
+    ClonedFrom(&'static str),
+    /// The record's birth date altered after the issuer signed it.
+    Tampered,
+}
+
+/// The card face as the chip's 券面事項確認AP holds it (all invented).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Face {
+    /// Birth date, Gregorian `YYYYMMDD`.
+    pub birth: &'static str,
+    /// Sex code (ISO 5218).
+    pub sex: &'static str,
+    /// Card expiry, `YYYYMMDD`.
+    pub expiry: &'static str,
+    /// The security code image.
+    pub security_code_png: &'static [u8],
+    /// 15-digit card serial of the common record.
+    pub card_serial: &'static str,
+    /// 5-digit municipality code.
+    pub municipality: &'static str,
+    /// 照合番号A (an invented 12-digit number, only to guard EF 0005 the way the card does).
+    pub collation_a: &'static str,
+    /// Genuine, cloned or tampered.
+    pub chip: Chip,
+}
+
+const fn face(
+    birth: &'static str,
+    expiry: &'static str,
+    code: &'static [u8],
+    serial: &'static str,
+    chip: Chip,
+) -> Option<Face> {
+    Some(Face {
+        birth,
+        sex: "2",
+        expiry,
+        security_code_png: code,
+        card_serial: serial,
+        municipality: "13101",
+        collation_a: "000000000000",
+        chip,
+    })
+}
+
+const CODE_2285: &[u8] = include_bytes!("../assets/code-2285.png");
+const CODE_1234: &[u8] = include_bytes!("../assets/code-1234.png");
+const CODE_9876: &[u8] = include_bytes!("../assets/code-9876.png");
+const CODE_4321: &[u8] = include_bytes!("../assets/code-4321.png");
+
 /// One simulated card.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Persona {
@@ -22,6 +78,10 @@ pub struct Persona {
     pub collation_b: Option<&'static str>,
     /// Serial number of the 利用者証明用 certificate.
     pub cert_serial: u32,
+    /// The card-face application (None on smartphones and foreign cards).
+    pub face: Option<Face>,
+    /// Not a My Number card at all (no JPKI application).
+    pub foreign: bool,
 }
 
 /// Label of a physical card's JPKI token.
@@ -38,6 +98,8 @@ pub const PERSONAS: &[Persona] = &[
         sign_password: Some("KAOYOMI2026"),
         collation_b: Some("55021720352285"),
         cert_serial: 0x1001,
+        face: face("19800217", "20350217", CODE_2285, "400000012719843", Chip::Genuine),
+        foreign: false,
     },
     Persona {
         id: "last-try",
@@ -48,6 +110,8 @@ pub const PERSONAS: &[Persona] = &[
         sign_password: Some("LASTTRY99"),
         collation_b: Some("63110320331234"),
         cert_serial: 0x1002,
+        face: face("19881103", "20331103", CODE_1234, "400000012719844", Chip::Genuine),
+        foreign: false,
     },
     Persona {
         id: "blocked",
@@ -58,6 +122,8 @@ pub const PERSONAS: &[Persona] = &[
         sign_password: Some("BLOCKED42"),
         collation_b: Some("08070720349876"),
         cert_serial: 0x1003,
+        face: face("19960707", "20340707", CODE_9876, "400000012719845", Chip::Genuine),
+        foreign: false,
     },
     Persona {
         id: "pinless",
@@ -68,6 +134,8 @@ pub const PERSONAS: &[Persona] = &[
         sign_password: None,
         collation_b: Some("01050120344321"),
         cert_serial: 0x1004,
+        face: face("20190501", "20340501", CODE_4321, "400000012719846", Chip::Genuine),
+        foreign: false,
     },
     Persona {
         id: "smartphone",
@@ -78,6 +146,56 @@ pub const PERSONAS: &[Persona] = &[
         sign_password: Some("PHONE2468"),
         collation_b: None,
         cert_serial: 0x1005,
+        face: None,
+        foreign: false,
+    },
+    Persona {
+        id: "cloned",
+        about: "a cloned chip: the ordinary card's signed record on a chip with another key",
+        token_label: CARD_LABEL,
+        auth_pin: Some("4721"),
+        initial_auth_tries: 3,
+        sign_password: None,
+        collation_b: Some("55021720352285"),
+        cert_serial: 0x1006,
+        face: face("19800217", "20350217", CODE_2285, "400000012719843", Chip::ClonedFrom("normal")),
+        foreign: false,
+    },
+    Persona {
+        id: "tampered",
+        about: "a card whose card-face record was altered after signing",
+        token_label: CARD_LABEL,
+        auth_pin: Some("4721"),
+        initial_auth_tries: 3,
+        sign_password: None,
+        collation_b: Some("55021720352285"),
+        cert_serial: 0x1007,
+        face: face("19800217", "20350217", CODE_2285, "400000012719847", Chip::Tampered),
+        foreign: false,
+    },
+    Persona {
+        id: "expired",
+        about: "a card past its expiry date",
+        token_label: CARD_LABEL,
+        auth_pin: Some("3690"),
+        initial_auth_tries: 3,
+        sign_password: None,
+        collation_b: Some("47030320241234"),
+        cert_serial: 0x1008,
+        face: face("19720303", "20240303", CODE_1234, "400000012719848", Chip::Genuine),
+        foreign: false,
+    },
+    Persona {
+        id: "foreign",
+        about: "a contactless card that is not a My Number card (a transit card, say)",
+        token_label: "",
+        auth_pin: None,
+        initial_auth_tries: 0,
+        sign_password: None,
+        collation_b: None,
+        cert_serial: 0x1009,
+        face: None,
+        foreign: true,
     },
 ];
 

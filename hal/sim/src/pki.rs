@@ -118,3 +118,35 @@ pub fn issue(subject: &str, serial: u32, key: &RsaPublicKey) -> Result<Vec<u8>, 
     )?;
     Ok(builder.build::<rsa::pkcs1v15::Signature>()?.to_der()?)
 }
+
+/// Key ID of the simulated cards' issuer in their CV certificates (production IDs are J-LIS's).
+pub const TEST_ISSUER_KEY_ID: [u8; 16] = *b"KAOYOMI-TEST-ISS";
+/// Key ID of the key that signs the simulated cards' card-face records.
+pub const TEST_FACE_SIGNER_KEY_ID: [u8; 16] = *b"KAOYOMI-FACE-SIG";
+
+/// The simulated issuer's public key: the trust anchor for the simulated cards' CV certificates.
+pub fn test_issuer_public() -> Result<RsaPublicKey, PkiError> {
+    Ok(key("sim-card-issuer")?.to_public_key())
+}
+
+/// `90 <e> 91 <n>` TLVs of an RSA key, as the card writes keys.
+pub fn rsa_tlvs(key: &RsaPublicKey) -> Vec<u8> {
+    use rsa::traits::PublicKeyParts;
+    let mut n = key.n().to_bytes_be();
+    while n.len() < 256 {
+        n.insert(0, 0);
+    }
+    [kaoyomi_myna::tlv::encode(0x90, &key.e().to_bytes_be()), kaoyomi_myna::tlv::encode(0x91, &n)].concat()
+}
+
+/// The card-verifiable certificate of the record-signing key, signed by the simulated issuer.
+pub fn face_signer_cv_certificate() -> Result<Vec<u8>, PkiError> {
+    use rsa::Pkcs1v15Sign;
+    let signer = key("sim-face-signer")?;
+    let mut body = TEST_ISSUER_KEY_ID.to_vec();
+    body.extend_from_slice(&TEST_FACE_SIGNER_KEY_ID);
+    body.extend(rsa_tlvs(&signer.to_public_key()));
+    let signature = key("sim-card-issuer")?.sign(Pkcs1v15Sign::new::<Sha256>(), &Sha256::digest(&body))?;
+    let inner = [kaoyomi_myna::tlv::encode(0x5F4E, &body), kaoyomi_myna::tlv::encode(0x5F37, &signature)].concat();
+    Ok(kaoyomi_myna::tlv::encode(0x7F21, &inner))
+}

@@ -140,3 +140,35 @@ fn smartphone_token_takes_the_pin_path() {
     let r = b.reports.last().unwrap();
     assert_eq!((r.outcome, r.token), (Outcome::Verified, Some(kaoyomi_protocol::TokenKind::AndroidPhone)));
 }
+
+#[test]
+fn expired_and_foreign_cards_get_their_own_screens() {
+    let (_d, mut b) = bench(true);
+    b.arm(ONE);
+    b.insert("expired");
+    assert_eq!(b.screen(), "card-expired");
+    b.remove();
+    b.insert("foreign");
+    assert_eq!(b.screen(), "unknown-card");
+    b.remove();
+    b.insert("normal");
+    assert_eq!(b.screen(), "choose-method", "the session waited for the right card");
+    assert_eq!(b.verifies(), 0);
+}
+
+#[test]
+fn a_blocked_collation_number_locks_the_face_check_only() {
+    let (dir, mut b) = bench(true);
+    let mut counters = std::collections::BTreeMap::new();
+    counters.insert("surface/0012".to_string(), 0u8);
+    kaoyomi_hal_sim::CounterStore::new(dir.path()).save("normal", &counters).unwrap();
+    b.arm(ONE);
+    b.insert("normal");
+    let shown = format!("{:?}", b.session.screen().screen);
+    assert_eq!(shown, "ChooseMethod { face: Unavailable, pin: Available, visual: Hidden, notice: Some(FaceLocked) }");
+    b.event(Event::MethodChosen(AuthMethod::Face));
+    assert_eq!(b.screen(), "choose-method");
+    b.event(Event::MethodChosen(AuthMethod::Pin));
+    b.pin("4721");
+    assert_eq!(b.screen(), "consent");
+}

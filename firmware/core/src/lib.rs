@@ -22,6 +22,21 @@ use kaoyomi_protocol::{
 pub use screen::{MethodOffer, Notice, Screen, ScreenState, StaffReason};
 pub use secret::{Pin, PinBuffer};
 
+/// Today's date in Japan (UTC+9) as `YYYYMMDD`, from Unix milliseconds.
+pub fn today_jst(unix_ms: u64) -> u32 {
+    // Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
+    let days = ((unix_ms / 1000 + 9 * 3600) / 86_400) as i64 + 719_468;
+    let era = days.div_euclid(146_097);
+    let doe = days - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year * 10_000 + month * 100 + day) as u32
+}
+
 /// The time, passed in with every event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Now {
@@ -81,6 +96,10 @@ pub struct CardSummary {
     pub pin: PinState,
     /// 利用者証明用 certificate (DER).
     pub auth_certificate: Vec<u8>,
+    /// Card expiry `YYYYMMDD` from the common card application (None on a smartphone).
+    pub expiry: Option<u32>,
+    /// State of 照合番号B, read without a try (None when the card has no card-face application).
+    pub collation_b: Option<PinState>,
 }
 
 impl Drop for CardSummary {
@@ -96,6 +115,8 @@ impl core::fmt::Debug for CardSummary {
             .field("token", &self.token)
             .field("pin", &self.pin)
             .field("auth_certificate", &format_args!("<{} bytes>", self.auth_certificate.len()))
+            .field("expiry", &self.expiry)
+            .field("collation_b", &self.collation_b)
             .finish()
     }
 }
@@ -105,6 +126,8 @@ impl core::fmt::Debug for CardSummary {
 pub enum CardProblem {
     /// Not a My Number card (no JPKI application).
     NotMyNumberCard,
+    /// The card is past its expiry date.
+    Expired,
     /// The card answered something the reader could not make sense of.
     BadAnswer,
     /// The card did not answer in time or the link to it failed.
@@ -428,6 +451,8 @@ impl Session {
                 let topics = self.topics();
                 Screen::Consent { topic: topics[*index], index: *index as u8, total: topics.len() as u8 }
             }
+            State::CardError { problem: CardProblem::NotMyNumberCard } => Screen::UnknownCard,
+            State::CardError { problem: CardProblem::Expired } => Screen::CardExpired,
             State::CardError { problem } => Screen::CardError { problem: *problem },
             State::RemoveCard { outcome, method } => Screen::Finished { outcome: *outcome, method: *method },
         };
@@ -533,9 +558,9 @@ impl Session {
     fn face_offer(&self) -> MethodOffer {
         let Some(card) = self.card() else { return MethodOffer::Hidden };
         let face_failed = self.armed.as_ref().is_some_and(|a| a.face_failed);
-        if !self.config.face_available || card.token != TokenKind::Card {
+        if !self.config.face_available || card.token != TokenKind::Card || card.collation_b.is_none() {
             MethodOffer::Hidden
-        } else if face_failed {
+        } else if face_failed || card.collation_b == Some(PinState::Blocked) {
             MethodOffer::Unavailable
         } else {
             MethodOffer::Available
@@ -747,15 +772,26 @@ impl Session {
         if !matches!(self.state, State::ReadingCard { op: o } if o == op) {
             return;
         }
+        if summary.expiry.is_some_and(|expiry| expiry < today_jst(self.now.unix_ms)) {
+            self.card_fault(CardProblem::Expired);
+            return;
+        }
         self.out.push(Command::Log(LogEntry::CardAccepted(summary.token)));
+        let b_blocked = summary.collation_b == Some(PinState::Blocked);
         if let Some(a) = self.armed.as_mut() {
             a.card = Some(summary);
         }
-        self.choose_method(None);
+        let notice = (b_blocked && self.config.face_available).then_some(Notice::FaceLocked);
+        self.choose_method(notice);
     }
 
     fn card_fault(&mut self, problem: CardProblem) {
         self.out.push(Command::Log(LogEntry::CardRejected(problem)));
+        self.progress(Progress::CardRejected(match problem {
+            CardProblem::NotMyNumberCard => kaoyomi_protocol::CardRejection::NotMyNumberCard,
+            CardProblem::Expired => kaoyomi_protocol::CardRejection::Expired,
+            CardProblem::BadAnswer | CardProblem::NoAnswer => kaoyomi_protocol::CardRejection::Unreadable,
+        }));
         self.out.push(Command::Wipe);
         if let Some(a) = self.armed.as_mut() {
             a.card = None;

@@ -29,6 +29,8 @@ pub enum Notice {
     FaceFailed,
     /// The face check could not run.
     FaceUnavailable,
+    /// 照合番号B is blocked on this card: the face check cannot open the card photo.
+    FaceLocked,
 }
 
 /// Why staff are called.
@@ -100,6 +102,10 @@ pub enum Screen {
         /// Why.
         problem: CardProblem,
     },
+    /// Not a My Number card: place your My Number card instead.
+    UnknownCard,
+    /// The card is past its expiry date: please talk to staff.
+    CardExpired,
     /// The session ended: the outcome, then "remove your card".
     Finished {
         /// Outcome.
@@ -135,6 +141,8 @@ impl Screen {
             Screen::Registration => "registration",
             Screen::Consent { .. } => "consent",
             Screen::CardError { .. } => "card-error",
+            Screen::UnknownCard => "unknown-card",
+            Screen::CardExpired => "card-expired",
             Screen::Finished { .. } => "finished",
         }
     }

@@ -99,7 +99,13 @@ fn pin_rules_hold_on_random_walks() {
                             };
                             pending.push(Event::CardRead {
                                 op,
-                                summary: CardSummary { token: TokenKind::Card, pin, auth_certificate: vec![0x30] },
+                                summary: CardSummary {
+                                    token: TokenKind::Card,
+                                    pin,
+                                    auth_certificate: vec![0x30],
+                                    expiry: None,
+                                    collation_b: None,
+                                },
                             });
                         }
                     }

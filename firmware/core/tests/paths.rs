@@ -21,7 +21,13 @@ fn cert() -> Vec<u8> {
 }
 
 fn summary(pin: PinState) -> CardSummary {
-    CardSummary { token: TokenKind::Card, pin, auth_certificate: cert() }
+    CardSummary {
+        token: TokenKind::Card,
+        pin,
+        auth_certificate: cert(),
+        expiry: Some(20350217),
+        collation_b: Some(PinState::Tries(10)),
+    }
 }
 
 fn fmt_command(c: &Command) -> String {
@@ -246,7 +252,13 @@ fn smartphone_gets_no_face_check() {
     let op = h.last_op;
     h.ev(Event::CardRead {
         op,
-        summary: CardSummary { token: TokenKind::AndroidPhone, pin: PinState::Tries(3), auth_certificate: cert() },
+        summary: CardSummary {
+            token: TokenKind::AndroidPhone,
+            pin: PinState::Tries(3),
+            auth_certificate: cert(),
+            expiry: None,
+            collation_b: None,
+        },
     });
     h.ev(Event::MethodChosen(AuthMethod::Face))
         .ev(Event::MethodChosen(AuthMethod::Pin))
@@ -357,4 +369,35 @@ fn cancels_and_terminal_requests() {
     h.ev(Event::Terminal { seq: 10, request: Request::SetVisualMode { enabled: true } })
         .ev(Event::TerminalDisconnected);
     insta::assert_snapshot!(h.done());
+}
+
+#[test]
+fn expired_unknown_and_face_locked_cards() {
+    let mut h = Harness::new(true);
+    h.arm(NONE, false).ev(Event::CardPlaced);
+    let op = h.last_op;
+    let mut expired = summary(PinState::Tries(3));
+    expired.expiry = Some(20240303);
+    h.ev(Event::CardRead { op, summary: expired }).ev(Event::MethodChosen(AuthMethod::Pin)).ev(Event::CardRemoved);
+    h.ev(Event::CardPlaced);
+    let op = h.last_op;
+    h.ev(Event::CardUnusable { op, problem: CardProblem::NotMyNumberCard }).ev(Event::CardRemoved);
+    h.ev(Event::CardPlaced);
+    let op = h.last_op;
+    let mut locked = summary(PinState::Tries(3));
+    locked.collation_b = Some(PinState::Blocked);
+    h.ev(Event::CardRead { op, summary: locked })
+        .ev(Event::MethodChosen(AuthMethod::Face))
+        .ev(Event::MethodChosen(AuthMethod::Pin));
+    h.ev(Event::CardRemoved);
+    insta::assert_snapshot!(h.done());
+}
+
+#[test]
+fn japan_dates_from_unix_time() {
+    assert_eq!(today_jst(0), 19700101);
+    // 2026-11-26T14:59:59Z is 23:59:59 in Japan; a second later it is the 27th there.
+    assert_eq!(today_jst(1_795_705_199_000), 20261126);
+    assert_eq!(today_jst(1_795_705_200_000), 20261127);
+    assert_eq!(today_jst(951_750_000_000), 20000229);
 }

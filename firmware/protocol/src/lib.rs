@@ -306,6 +306,19 @@ pub enum Progress {
     Consents,
     /// Waiting for the patient to remove the card.
     RemoveCard,
+    /// The card placed cannot be used; the reader waits for another card.
+    CardRejected(CardRejection),
+}
+
+/// Why a placed card was not accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CardRejection {
+    /// Not a My Number card.
+    NotMyNumberCard,
+    /// Past its expiry date.
+    Expired,
+    /// It did not answer, or answered something the reader cannot use.
+    Unreadable,
 }
 
 /// Unsolicited reader -> terminal messages.

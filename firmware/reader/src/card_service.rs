@@ -8,6 +8,7 @@ use kaoyomi_core::{CardProblem, CardSummary, Event, Pin, PinResult, PinState};
 use kaoyomi_hal::card::{CardReader, Presence, Transmit};
 use kaoyomi_myna::card::{Card, Error as CardError, PinStatus};
 use kaoyomi_myna::jpki::{self, JpkiAp, SignOutcome, Token};
+use kaoyomi_myna::surface::SurfaceAp;
 use kaoyomi_protocol::TokenKind;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::Duration;
@@ -60,7 +61,26 @@ fn read<T: Transmit>(card: &mut Card<T>) -> Result<CardSummary, CardError> {
             return Err(CardError::Malformed("利用者証明用 PIN reports no retry counter"));
         }
     };
-    Ok(CardSummary { token, pin, auth_certificate })
+    // A physical card also carries its expiry (common record) and the 照合番号B counter; both
+    // are read without any credential and without using a try.
+    let (expiry, collation_b) = if token == TokenKind::Card {
+        let expiry = match kaoyomi_myna::common::read_expiry(card) {
+            Ok(d) => Some(d.year as u32 * 10_000 + d.month as u32 * 100 + d.day as u32),
+            Err(CardError::Refused { sw, .. }) if sw.0 == 0x6A82 => None,
+            Err(e) => return Err(e),
+        };
+        let collation_b = match SurfaceAp::select(card).and_then(|mut ap| ap.collation_b_status()) {
+            Ok(PinStatus::Remaining(n)) => Some(PinState::Tries(n)),
+            Ok(PinStatus::Blocked) => Some(PinState::Blocked),
+            Ok(_) => None,
+            Err(CardError::Refused { sw, .. }) if sw.0 == 0x6A82 => None,
+            Err(e) => return Err(e),
+        };
+        (expiry, collation_b)
+    } else {
+        (None, None)
+    };
+    Ok(CardSummary { token, pin, auth_certificate, expiry, collation_b })
 }
 
 /// Carries out one job on a connected card and returns core's event.

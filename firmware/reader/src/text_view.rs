@@ -22,6 +22,9 @@ fn notice(n: Option<Notice>) -> &'static str {
         Some(Notice::PinBlocked) => "This card's PIN is locked. 暗証番号はロックされています。 ",
         Some(Notice::FaceFailed) => "The face did not match. 顔認証できませんでした。 ",
         Some(Notice::FaceUnavailable) => "The face check is not available. 顔認証は利用できません。 ",
+        Some(Notice::FaceLocked) => {
+            "This card's face check is locked (照合番号B); the municipal office can reset it. 顔認証はロックされています。 "
+        }
     }
 }
 
@@ -65,9 +68,12 @@ pub fn render(state: &ScreenState) -> String {
             };
             format!("({}/{total}) Do you agree to {what}? 同意しますか？", index + 1)
         }
+        Screen::UnknownCard => "This is not a My Number card. Please place your My Number card. マイナンバーカードを置いてください".to_string(),
+        Screen::CardExpired => "This card has expired. Please talk to staff. カードの有効期限が切れています。職員にお声がけください".to_string(),
         Screen::CardError { problem } => {
             let why = match problem {
                 CardProblem::NotMyNumberCard => "this is not a My Number card",
+                CardProblem::Expired => "the card has expired",
                 CardProblem::BadAnswer => "the card answered something unexpected",
                 CardProblem::NoAnswer => "the card stopped answering",
             };

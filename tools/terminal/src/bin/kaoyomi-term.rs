@@ -235,5 +235,6 @@ fn progress_text(p: Progress) -> String {
         Progress::StaffNeeded => "staff needed at the reader".into(),
         Progress::Consents => "patient is answering consents".into(),
         Progress::RemoveCard => "done; waiting for the card to be removed".into(),
+        Progress::CardRejected(why) => format!("card refused ({why:?}); waiting for another card"),
     }
 }

@@ -131,7 +131,9 @@ impl Bench {
         self.now += 100;
         let mut queue = vec![event];
         while let Some(event) = queue.pop() {
-            let commands = self.session.handle(Now { monotonic_ms: self.now, unix_ms: self.now }, event);
+            // A fixed day (2026-11-18) so that card expiry is judged the same way on every run.
+            let commands =
+                self.session.handle(Now { monotonic_ms: self.now, unix_ms: 1_795_000_000_000 + self.now }, event);
             for command in commands {
                 let job = match &command {
                     Command::ReadCard { op } => Some(Job::Read { op: *op }),

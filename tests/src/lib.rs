@@ -19,13 +19,17 @@ pub struct Recording<'a> {
     pub reader: &'a mut SimCardReader,
     /// The command APDUs sent, in order.
     pub sent: &'a mut Vec<Vec<u8>>,
+    /// Bytes of the response APDUs received.
+    pub received: usize,
 }
 
 impl Transmit for Recording<'_> {
     type Error = <SimCardReader as Transmit>::Error;
     fn transmit(&mut self, command: &[u8]) -> Result<Vec<u8>, Self::Error> {
         self.sent.push(command.to_vec());
-        self.reader.transmit(command)
+        let answer = self.reader.transmit(command)?;
+        self.received += answer.len();
+        Ok(answer)
     }
 }
 
@@ -45,6 +49,8 @@ pub struct Bench {
     pub store: CounterStore,
     /// Every APDU sent.
     pub apdus: Vec<Vec<u8>>,
+    /// Bytes of every response received.
+    pub received: usize,
     /// Every command core gave, in order.
     pub commands: Vec<Command>,
     /// Reports core sent.
@@ -63,6 +69,7 @@ impl Bench {
             slot,
             store: CounterStore::new(dir),
             apdus: Vec::new(),
+            received: 0,
             commands: Vec::new(),
             reports: Vec::new(),
             now: 0,
@@ -151,8 +158,10 @@ impl Bench {
                 };
                 self.commands.push(command);
                 if let Some(job) = job {
-                    let mut card = Card::new(Recording { reader: &mut self.reader, sent: &mut self.apdus });
+                    let mut card =
+                        Card::new(Recording { reader: &mut self.reader, sent: &mut self.apdus, received: 0 });
                     queue.insert(0, card_service::execute(&mut card, job));
+                    self.received += card.into_inner().received;
                 }
             }
             // A card that left during the job is noticed as the card thread would.

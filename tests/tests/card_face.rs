@@ -28,7 +28,7 @@ fn face_path(
     sent: &mut Vec<Vec<u8>>,
     b: &str,
 ) -> Result<(Date, usize), String> {
-    let mut card = Card::new(Recording { reader, sent });
+    let mut card = Card::new(Recording { reader, sent, received: 0 });
     let expiry = common::read_expiry(&mut card).map_err(|e| e.to_string())?;
     let mut ap = SurfaceAp::select(&mut card).map_err(|e| e.to_string())?;
     match ap.open(&CollationB::new(b).unwrap()).map_err(|e| e.to_string())? {
@@ -96,7 +96,7 @@ fn wrong_collation_numbers_cost_one_try_each_and_a_blocked_key_gets_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let (_slot, mut reader) = slot("normal", dir.path());
     let mut sent = Vec::new();
-    let mut card = Card::new(Recording { reader: &mut reader, sent: &mut sent });
+    let mut card = Card::new(Recording { reader: &mut reader, sent: &mut sent, received: 0 });
     let mut ap = SurfaceAp::select(&mut card).unwrap();
     for left in (0..10).rev() {
         let wrong = CollationB::new(&format!("5502172035{:04}", 1000 + left as u32)).unwrap();
@@ -138,5 +138,18 @@ fn card_faults_on_every_apdu_of_the_face_path() {
             let card = VirtualCard::issue(persona::find("normal").unwrap(), CounterStore::new(dir.path())).unwrap();
             assert_eq!(card.tries("surface", 0x0012), Some(10), "{fault:?}");
         }
+    }
+}
+
+#[test]
+fn card_info_shows_counters_and_expiry_but_nothing_personal() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_slot, mut reader) = slot("normal", dir.path());
+    let info = kaoyomi_reader::card_info::read(&mut reader).unwrap().to_string();
+    for line in ["3 tries left", "5 tries left", "10 tries left", "2035-02-17", "CN=00001001AUTH"] {
+        assert!(info.contains(line), "{line} missing from:\n{info}");
+    }
+    for secret in ["1980", "4721", "55021720352285", "2285"] {
+        assert!(!info.contains(secret), "card-info shows {secret}:\n{info}");
     }
 }

@@ -5,6 +5,7 @@
 //! the commands core returns: card jobs go to the card thread, screens to the view, notifications
 //! and signed reports to the terminal link.
 
+pub mod card_info;
 pub mod card_service;
 pub mod device_key;
 pub mod link;

@@ -34,6 +34,19 @@ enum Cmd {
         #[arg(long)]
         once: bool,
     },
+    /// Print what the reader can see of the card without credentials (token, certificate,
+    /// retry counters read without a try, expiry).
+    CardInfo {
+        /// Board file, or `sim` / `sim-pcsc`.
+        #[arg(long, default_value = "sim")]
+        board: PathBuf,
+        /// On the sim board: the persona whose card to place.
+        #[arg(long, default_value = "normal")]
+        persona: String,
+        /// State directory (the sim cards' counters).
+        #[arg(long, default_value = "/var/lib/kaoyomi")]
+        state: PathBuf,
+    },
     /// Simulated cards.
     Sim {
         #[command(subcommand)]
@@ -59,18 +72,22 @@ enum SimCmd {
     },
 }
 
+fn load_board(board: Option<PathBuf>) -> Result<Board> {
+    Ok(match board {
+        None => Board::sim(),
+        Some(path) if path.as_os_str() == "sim" => Board::sim(),
+        Some(path) if path.as_os_str() == "sim-pcsc" => Board::sim_pcsc(),
+        Some(path) => Board::load(&path)?,
+    })
+}
+
 fn main() -> Result<()> {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
         .target(env_logger::Target::Stderr)
         .init();
     match Cli::parse().command {
         Cmd::Run { board, state, script, once } => {
-            let board = match board {
-                None => Board::sim(),
-                Some(path) if path.as_os_str() == "sim" => Board::sim(),
-                Some(path) if path.as_os_str() == "sim-pcsc" => Board::sim_pcsc(),
-                Some(path) => Board::load(&path)?,
-            };
+            let board = load_board(board)?;
             let input = match script {
                 Some(path) => InputSource::Script(
                     std::fs::read_to_string(&path)
@@ -83,6 +100,24 @@ fn main() -> Result<()> {
             };
             let summary = kaoyomi_reader::run(Options { board, state, input, once, show_screens: true })?;
             log::info!("reader stopped: {} report(s) sent, {} lost", summary.reports_sent, summary.reports_lost);
+        }
+        Cmd::CardInfo { board, persona: id, state } => {
+            let board = load_board(Some(board))?;
+            let info = match &board.card {
+                kaoyomi_board::CardDevice::Sim { .. } => {
+                    let slot = kaoyomi_hal_sim::SimCardSlot::new();
+                    let p = persona::find(&id).with_context(|| format!("unknown persona {id:?}"))?;
+                    slot.control()
+                        .insert(kaoyomi_hal_sim::VirtualCard::issue(p, CounterStore::new(state.join("sim-cards")))?);
+                    kaoyomi_reader::card_info::read(&mut slot.reader())
+                }
+                kaoyomi_board::CardDevice::Pcsc { reader, .. } => {
+                    let mut pcsc = kaoyomi_hal_linux::pcsc::PcscReader::new(reader).context("connecting to pcscd")?;
+                    kaoyomi_hal::card::CardReader::wait_presence(&mut pcsc, std::time::Duration::from_millis(500))?;
+                    kaoyomi_reader::card_info::read(&mut pcsc)
+                }
+            };
+            println!("{}", info.context("reading the card")?);
         }
         Cmd::Sim { command: SimCmd::Personas } => {
             for p in persona::PERSONAS {

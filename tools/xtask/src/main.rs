@@ -34,8 +34,9 @@ fn main() -> Result<()> {
         Some("demo") => demo(args.iter().any(|a| a == "--visual")),
         Some("test") => test(),
         Some("tidy") => tidy(),
+        Some("fuzz") => fuzz(args.get(1).and_then(|s| s.parse().ok()).unwrap_or(60)),
         _ => {
-            eprintln!("usage: cargo xtask demo [--visual] | test | tidy");
+            eprintln!("usage: cargo xtask demo [--visual] | test | tidy | fuzz [SECONDS]");
             std::process::exit(2);
         }
     }
@@ -262,9 +263,54 @@ fn test() -> Result<()> {
         },
         "cargo deny check licenses bans sources",
     )?;
+    let seconds = std::env::var("KAOYOMI_FUZZ_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(60);
+    fuzz(seconds)?;
     eprintln!("xtask: cargo xtask demo (the README's first command)");
     demo(false)?;
     eprintln!("xtask: all checks passed in {:.0} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// The fuzz targets in `fuzz/` (cargo-fuzz, libFuzzer), each run for a bounded time from the corpus
+/// kept in the tree. cargo-fuzz needs a nightly toolchain; without one, fuzzing is skipped, loudly.
+const FUZZ_TARGETS: &[&str] = &["protocol_frame", "card_answers", "card_face"];
+
+fn fuzz(seconds: u64) -> Result<()> {
+    let nightly = Command::new("rustup")
+        .args(["run", "nightly", "rustc", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !nightly {
+        eprintln!("xtask: WARNING: no nightly toolchain on this machine: fuzzing skipped");
+        return Ok(());
+    }
+    if !has_cargo_subcommand("fuzz") {
+        run(
+            {
+                let mut c = cargo();
+                c.args(["install", "--locked", "cargo-fuzz@0.13.2"]);
+                c
+            },
+            "installing cargo-fuzz",
+        )?;
+    }
+    for target in FUZZ_TARGETS {
+        run(
+            {
+                let mut c = Command::new("cargo");
+                c.current_dir(root().join("fuzz")).env("RUSTUP_TOOLCHAIN", "nightly").args([
+                    "fuzz",
+                    "run",
+                    target,
+                    "--",
+                    &format!("-max_total_time={seconds}"),
+                    "-print_final_stats=1",
+                ]);
+                c
+            },
+            &format!("fuzzing {target} for {seconds} s"),
+        )?;
+    }
     Ok(())
 }
 

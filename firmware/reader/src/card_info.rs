@@ -66,7 +66,7 @@ pub fn read<R: CardReader>(reader: &mut R) -> Result<CardInfo, Error> {
         Err(Error::Refused { sw, .. }) if sw.0 == 0x6A82 => "not on this card".into(),
         Err(e) => format!("unreadable ({e})"),
     };
-    drop(card);
+    let _ = card.into_inner();
     reader.disconnect();
     Ok(CardInfo { token, certificate, auth_pin, sign_password, collation_b, expiry })
 }

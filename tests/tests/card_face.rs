@@ -107,7 +107,7 @@ fn wrong_collation_numbers_cost_one_try_each_and_a_blocked_key_gets_nothing() {
     }
     assert_eq!(ap.collation_b_status().unwrap(), PinStatus::Blocked);
     assert_eq!(ap.open(&CollationB::new("55021720352285").unwrap()).unwrap(), CollationOutcome::Blocked);
-    drop(card);
+    let _ = card.into_inner();
     assert_eq!(sent.iter().filter(|a| kaoyomi_tests::is_verify_with_data(a)).count(), 10, "no VERIFY to a blocked key");
     // The count lives on the card.
     let again = VirtualCard::issue(persona::find("normal").unwrap(), CounterStore::new(dir.path())).unwrap();

@@ -268,6 +268,13 @@ impl fmt::Debug for Response {
     }
 }
 
+impl Drop for Response {
+    fn drop(&mut self) {
+        // Response data can be card-face data or a certificate: wipe what the reader drops.
+        self.data.zeroize();
+    }
+}
+
 impl Response {
     /// Splits response bytes into data and status word; None when shorter than two bytes.
     pub fn parse(bytes: &[u8]) -> Option<Response> {

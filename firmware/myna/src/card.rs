@@ -113,8 +113,12 @@ impl<T: Transmit> Card<T> {
     }
 
     fn expect_ok(&mut self, op: &'static str, command: &Command) -> Result<Vec<u8>, Error> {
-        let response = self.transmit(command)?;
-        if response.sw.is_ok() { Ok(response.data) } else { Err(Error::Refused { op, sw: response.sw }) }
+        let mut response = self.transmit(command)?;
+        if response.sw.is_ok() {
+            Ok(core::mem::take(&mut response.data))
+        } else {
+            Err(Error::Refused { op, sw: response.sw })
+        }
     }
 
     /// SELECT an application by its full AID.
@@ -134,9 +138,9 @@ impl<T: Transmit> Card<T> {
             return Err(Error::Malformed("READ BINARY offset beyond 15 bits"));
         }
         let [p1, p2] = offset.to_be_bytes();
-        let response = self.transmit(&Command::new(0x00, 0xB0, p1, p2).with_le(len))?;
+        let mut response = self.transmit(&Command::new(0x00, 0xB0, p1, p2).with_le(len))?;
         match response.sw.status() {
-            Status::Ok | Status::EndOfFile => Ok(response.data),
+            Status::Ok | Status::EndOfFile => Ok(core::mem::take(&mut response.data)),
             _ => Err(Error::Refused { op: "READ BINARY", sw: response.sw }),
         }
     }
@@ -219,9 +223,9 @@ impl<T: Transmit> Card<T> {
 impl<T: Transmit> Card<T> {
     /// READ RECORD `number` of the current record EF (`00 B2 nn 04 00`).
     pub fn read_record(&mut self, number: u8) -> Result<Vec<u8>, Error> {
-        let response = self.transmit(&Command::new(0x00, 0xB2, number, 0x04).with_le(256))?;
+        let mut response = self.transmit(&Command::new(0x00, 0xB2, number, 0x04).with_le(256))?;
         match response.sw.status() {
-            Status::Ok | Status::EndOfFile => Ok(response.data),
+            Status::Ok | Status::EndOfFile => Ok(core::mem::take(&mut response.data)),
             _ => Err(Error::Refused { op: "READ RECORD", sw: response.sw }),
         }
     }
@@ -235,5 +239,104 @@ impl<T: Transmit> Card<T> {
             return Err(Error::Malformed("signature is not 2048 bits"));
         }
         Ok(signature)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::VecDeque;
+
+    #[derive(Debug)]
+    struct Gone;
+    impl core::fmt::Display for Gone {
+        fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+            f.write_str("gone")
+        }
+    }
+    impl kaoyomi_hal::Error for Gone {
+        fn kind(&self) -> ErrorKind {
+            ErrorKind::CardRemoved
+        }
+    }
+
+    /// Answers from a script and records the commands.
+    struct Scripted {
+        answers: VecDeque<Vec<u8>>,
+        sent: Vec<Vec<u8>>,
+    }
+
+    impl Transmit for Scripted {
+        type Error = Gone;
+        fn transmit(&mut self, command: &[u8]) -> Result<Vec<u8>, Gone> {
+            self.sent.push(command.to_vec());
+            self.answers.pop_front().ok_or(Gone)
+        }
+    }
+
+    fn card(answers: &[&[u8]]) -> Card<Scripted> {
+        Card::new(Scripted { answers: answers.iter().map(|a| a.to_vec()).collect(), sent: Vec::new() })
+    }
+
+    #[test]
+    fn more_data_is_collected_with_get_response() {
+        let mut c = card(&[&[1, 2, 0x61, 0x02], &[3, 4, 0x61, 0x00], &[5, 0x90, 0x00]]);
+        assert_eq!(c.read_binary(0, 5).unwrap(), [1, 2, 3, 4, 5]);
+        let sent = c.into_inner().sent;
+        assert_eq!(sent[1], [0x00, 0xC0, 0x00, 0x00, 0x02]);
+        assert_eq!(sent[2], [0x00, 0xC0, 0x00, 0x00, 0x00], "61 00 means 256 more");
+    }
+
+    #[test]
+    fn wrong_le_resends_reads_but_never_a_verify() {
+        let mut c = card(&[&[0x6C, 0x03], &[7, 8, 9, 0x90, 0x00]]);
+        assert_eq!(c.read_binary(0, 10).unwrap(), [7, 8, 9]);
+        assert_eq!(c.into_inner().sent[1], [0x00, 0xB0, 0x00, 0x00, 0x03]);
+        let mut c = card(&[&[0x6C, 0x03]]);
+        assert!(matches!(c.verify(b"1234"), Err(Error::Refused { .. })));
+        assert_eq!(c.into_inner().sent.len(), 1, "VERIFY is never sent twice");
+    }
+
+    #[test]
+    fn endless_more_data_is_cut_off() {
+        let answers: Vec<Vec<u8>> = (0..200).map(|_| [vec![0xAA; 254], vec![0x61, 0x00]].concat()).collect();
+        let refs: Vec<&[u8]> = answers.iter().map(Vec::as_slice).collect();
+        let mut c = card(&refs);
+        assert!(c.read_binary(0, 1).is_err());
+        assert!(c.into_inner().sent.len() <= 66);
+    }
+
+    #[test]
+    fn counters_and_verify_statuses() {
+        let mut c = card(&[&[0x63, 0xC2], &[0x69, 0x84], &[0x6A, 0x88], &[0x90, 0x00], &[0x6D, 0x00]]);
+        assert_eq!(c.pin_status().unwrap(), PinStatus::Remaining(2));
+        assert_eq!(c.pin_status().unwrap(), PinStatus::Blocked);
+        assert_eq!(c.pin_status().unwrap(), PinStatus::NotSet);
+        assert_eq!(c.pin_status().unwrap(), PinStatus::Verified);
+        assert!(c.pin_status().is_err());
+        let mut c = card(&[&[0x63, 0xC1], &[0x63, 0xC0], &[0x69, 0x84], &[0x90]]);
+        assert_eq!(c.verify(b"1111").unwrap(), Verify::Wrong(1));
+        assert_eq!(c.verify(b"1111").unwrap(), Verify::Wrong(0));
+        assert_eq!(c.verify(b"1111").unwrap(), Verify::Blocked);
+        assert_eq!(c.verify(b"1111"), Err(Error::Malformed("response shorter than a status word")));
+        assert!(c.verify(b"").is_err(), "an empty secret is refused before it reaches the card");
+    }
+
+    #[test]
+    fn a_tlv_file_is_read_to_its_declared_length() {
+        let mut file = crate::tlv::encode(0x30, &[0x55; 600]);
+        file.extend_from_slice(&[0xFF; 40]);
+        let mut answers: Vec<Vec<u8>> = vec![[&file[..8], &[0x90, 0x00][..]].concat()];
+        let mut pos = 8;
+        while pos < 604 {
+            let n = (604 - pos).min(256);
+            answers.push([&file[pos..pos + n], &[0x90, 0x00][..]].concat());
+            pos += n;
+        }
+        let refs: Vec<&[u8]> = answers.iter().map(Vec::as_slice).collect();
+        let mut c = card(&refs);
+        assert_eq!(c.read_tlv_file().unwrap(), file[..604]);
+        let mut c = card(&[&[0x30, 0x82, 0x7F, 0xFF, 0x90, 0x00], &[0x62, 0x82]]);
+        assert!(c.read_tlv_file().is_err(), "a file that ends early is an error");
     }
 }

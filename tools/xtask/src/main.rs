@@ -295,21 +295,28 @@ fn fuzz(seconds: u64) -> Result<()> {
         )?;
     }
     for target in FUZZ_TARGETS {
-        run(
-            {
-                let mut c = Command::new("cargo");
-                c.current_dir(root().join("fuzz")).env("RUSTUP_TOOLCHAIN", "nightly").args([
-                    "fuzz",
-                    "run",
-                    target,
-                    "--",
-                    &format!("-max_total_time={seconds}"),
-                    "-print_final_stats=1",
-                ]);
-                c
-            },
-            &format!("fuzzing {target} for {seconds} s"),
-        )?;
+        eprintln!("xtask: fuzzing {target} for {seconds} s");
+        let log = root().join(format!("target/fuzz-{target}.log"));
+        std::fs::create_dir_all(root().join("target"))?;
+        let file = std::fs::File::create(&log)?;
+        let status = Command::new("cargo")
+            .current_dir(root().join("fuzz"))
+            .env("RUSTUP_TOOLCHAIN", "nightly")
+            .args(["fuzz", "run", target, "--", &format!("-max_total_time={seconds}"), "-print_final_stats=1"])
+            .stdout(file.try_clone()?)
+            .stderr(file)
+            .status()
+            .context("running cargo fuzz")?;
+        // libFuzzer's progress lines are many; show the verdict, and the whole log only on failure.
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        if !status.success() {
+            eprintln!("{}", lines[lines.len().saturating_sub(60)..].join("\n"));
+            bail!("fuzz target {target} failed (log: {})", log.display());
+        }
+        for line in lines.iter().filter(|l| l.starts_with("Done ") || l.starts_with("stat::number_of_executed_units")) {
+            eprintln!("xtask:   {line}");
+        }
     }
     Ok(())
 }

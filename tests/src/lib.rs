@@ -10,7 +10,7 @@ use kaoyomi_hal::card::{CardReader, Transmit};
 use kaoyomi_hal_sim::{CounterStore, Fault, SimCardReader, SimCardSlot, VirtualCard, persona};
 use kaoyomi_myna::card::Card;
 use kaoyomi_protocol::{ConsentRequest, Request, SessionReport, SessionRequest};
-use kaoyomi_reader::card_service::{self, Job};
+use kaoyomi_reader::card_service;
 use std::time::Duration;
 
 /// Records every APDU on the way to the card.
@@ -143,13 +143,7 @@ impl Bench {
                 self.session.handle(Now { monotonic_ms: self.now, unix_ms: 1_795_000_000_000 + self.now }, event);
             for command in commands {
                 let job = match &command {
-                    Command::ReadCard { op } => Some(Job::Read { op: *op }),
-                    Command::VerifyPinAndSign { op, pin, message, allow_last_try } => Some(Job::VerifyPinAndSign {
-                        op: *op,
-                        pin: pin.clone(),
-                        message: message.clone(),
-                        allow_last_try: *allow_last_try,
-                    }),
+                    Command::Card(job) => Some(job.clone()),
                     Command::SendReport(r) => {
                         self.reports.push(r.clone());
                         None

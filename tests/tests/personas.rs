@@ -74,7 +74,11 @@ fn last_try_card_is_never_verified_without_confirmation() {
     b.pin("1357");
     assert_eq!(b.verifies(), 1);
     assert_eq!(b.tries("last-try"), 3);
-    assert!(b.commands.iter().any(|c| matches!(c, Command::VerifyPinAndSign { allow_last_try: true, .. })));
+    assert!(
+        b.commands
+            .iter()
+            .any(|c| matches!(c, Command::Card(kaoyomi_core::CardJob::VerifyPinAndSign { allow_last_try: true, .. })))
+    );
 }
 
 #[test]

@@ -199,14 +199,14 @@ pub enum Event {
     CardPlaced,
     /// The card left the reader.
     CardRemoved,
-    /// Answer to [`Command::ReadCard`].
+    /// Answer to [`CardJob::Read`].
     CardRead {
         /// Operation number from the command.
         op: u32,
         /// What the card is.
         summary: CardSummary,
     },
-    /// [`Command::ReadCard`] failed.
+    /// [`CardJob::Read`] failed.
     CardUnusable {
         /// Operation number from the command.
         op: u32,
@@ -223,7 +223,7 @@ pub enum Event {
     PinDelete,
     /// The patient pressed back (leave PIN entry or the last-try warning, stop at a consent).
     Back,
-    /// Answer to [`Command::VerifyPinAndSign`].
+    /// Answer to [`CardJob::VerifyPinAndSign`].
     PinChecked {
         /// Operation number from the command.
         op: u32,
@@ -276,14 +276,12 @@ pub enum LogEntry {
     TerminalLost,
 }
 
-/// What the reader must do.
+/// Card work core asks the reader for; each answers with one event quoting its `op`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Command {
-    /// Show this screen (patient and staff display).
-    Show(ScreenState),
+pub enum CardJob {
     /// Read what the card shows without credentials; answer with [`Event::CardRead`] or
     /// [`Event::CardUnusable`].
-    ReadCard {
+    Read {
         /// Operation number to quote in the answer.
         op: u32,
     },
@@ -300,6 +298,15 @@ pub enum Command {
         /// The patient confirmed the last try.
         allow_last_try: bool,
     },
+}
+
+/// What the reader must do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Show this screen (patient and staff display).
+    Show(ScreenState),
+    /// A job for the card reader.
+    Card(CardJob),
     /// Run the face check; answer with [`Event::FaceChecked`].
     StartFaceCheck {
         /// Operation number to quote in the answer.
@@ -730,7 +737,7 @@ impl Session {
         let op = self.op();
         self.state = State::ReadingCard { op };
         self.set_deadline(Some(self.config.timeouts.card_op_ms));
-        self.out.push(Command::ReadCard { op });
+        self.out.push(Command::Card(CardJob::Read { op }));
     }
 
     fn card_removed(&mut self) {
@@ -858,7 +865,7 @@ impl Session {
         let op = self.op();
         self.state = State::VerifyingPin { op };
         self.set_deadline(Some(self.config.timeouts.card_op_ms));
-        self.out.push(Command::VerifyPinAndSign { op, pin, message, allow_last_try });
+        self.out.push(Command::Card(CardJob::VerifyPinAndSign { op, pin, message, allow_last_try }));
     }
 
     fn back(&mut self) {

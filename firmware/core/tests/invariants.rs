@@ -90,7 +90,7 @@ fn pin_rules_hold_on_random_walks() {
             }
             for command in s.handle(Now { monotonic_ms: now, unix_ms: now }, event) {
                 match command {
-                    Command::ReadCard { op } => {
+                    Command::Card(CardJob::Read { op }) => {
                         if let Some(c) = &card {
                             let pin = match (c.pin_set, c.tries) {
                                 (false, _) => PinState::NotSet,
@@ -109,7 +109,7 @@ fn pin_rules_hold_on_random_walks() {
                             });
                         }
                     }
-                    Command::VerifyPinAndSign { op, allow_last_try, .. } => {
+                    Command::Card(CardJob::VerifyPinAndSign { op, allow_last_try, .. }) => {
                         let c = card.as_mut().expect("VERIFY sent with no card");
                         assert!(c.pin_set, "seed {seed}: VERIFY sent to a PIN-less card");
                         assert!(c.tries > 0, "seed {seed}: VERIFY sent to a blocked card");

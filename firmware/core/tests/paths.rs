@@ -51,7 +51,7 @@ fn fmt_command(c: &Command) -> String {
         Command::Notify(Notification::Progress { session_id, progress }) => {
             format!("Notify session={session_id} {progress:?}")
         }
-        Command::VerifyPinAndSign { op, pin, message, allow_last_try } => {
+        Command::Card(CardJob::VerifyPinAndSign { op, pin, message, allow_last_try }) => {
             format!("VerifyPinAndSign op={op} pin={pin:?} message={}B allow_last_try={allow_last_try}", message.len())
         }
         other => format!("{other:?}"),
@@ -89,7 +89,8 @@ impl Harness {
         let commands =
             self.session.handle(Now { monotonic_ms: self.now, unix_ms: 1_800_000_000_000 + self.now }, event);
         for c in &commands {
-            if let Command::ReadCard { op } | Command::VerifyPinAndSign { op, .. } | Command::StartFaceCheck { op } = c
+            if let Command::Card(CardJob::Read { op } | CardJob::VerifyPinAndSign { op, .. })
+            | Command::StartFaceCheck { op } = c
             {
                 self.last_op = *op;
             }

@@ -4,7 +4,7 @@
 //! presence and executes jobs in order. A card that leaves mid-operation produces a fault event for
 //! the job and a `CardRemoved` event from the presence watch; nothing is ever retried.
 
-use kaoyomi_core::{CardProblem, CardSummary, Event, Pin, PinResult, PinState};
+use kaoyomi_core::{CardProblem, CardSummary, Event, PinResult, PinState};
 use kaoyomi_hal::card::{CardReader, Presence, Transmit};
 use kaoyomi_myna::card::{Card, Error as CardError, PinStatus};
 use kaoyomi_myna::jpki::{self, JpkiAp, SignOutcome, Token};
@@ -13,26 +13,7 @@ use kaoyomi_protocol::TokenKind;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::Duration;
 
-/// A card job from core.
-#[derive(Debug)]
-pub enum Job {
-    /// [`kaoyomi_core::Command::ReadCard`].
-    Read {
-        /// Operation number.
-        op: u32,
-    },
-    /// [`kaoyomi_core::Command::VerifyPinAndSign`].
-    VerifyPinAndSign {
-        /// Operation number.
-        op: u32,
-        /// PIN.
-        pin: Pin,
-        /// Message to sign.
-        message: Vec<u8>,
-        /// Patient confirmed the last try.
-        allow_last_try: bool,
-    },
-}
+pub use kaoyomi_core::CardJob as Job;
 
 fn problem(error: &CardError) -> CardProblem {
     match error {

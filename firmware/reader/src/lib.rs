@@ -196,11 +196,8 @@ pub fn run(options: Options) -> Result<Summary> {
         for command in commands {
             match command {
                 Command::Show(state) => show(&state),
-                Command::ReadCard { op } => {
-                    let _ = jobs_tx.send(Job::Read { op });
-                }
-                Command::VerifyPinAndSign { op, pin, message, allow_last_try } => {
-                    let _ = jobs_tx.send(Job::VerifyPinAndSign { op, pin, message, allow_last_try });
+                Command::Card(job) => {
+                    let _ = jobs_tx.send(job);
                 }
                 Command::StartFaceCheck { op } => {
                     // No face pipeline on this firmware: core only offers face when the board has one.

@@ -19,6 +19,13 @@ fn cargo() -> Command {
     c
 }
 
+/// Runs `cargo ARGS` in the workspace root.
+fn cargo_step(args: &[&str], what: &str) -> Result<()> {
+    let mut c = cargo();
+    c.args(args);
+    run(c, what)
+}
+
 fn run(mut command: Command, what: &str) -> Result<()> {
     eprintln!("xtask: {what}");
     let status = command.status().with_context(|| format!("starting: {what}"))?;
@@ -138,12 +145,8 @@ fn start_pcscd() -> Result<Pcscd> {
 fn demo(visual: bool) -> Result<()> {
     ensure_packages(BUILD_PACKAGES)?;
     let root = root();
-    run(
-        {
-            let mut c = cargo();
-            c.args(["build", "--quiet", "-p", "kaoyomi-reader", "-p", "kaoyomi-terminal"]);
-            c
-        },
+    cargo_step(
+        &["build", "--quiet", "-p", "kaoyomi-reader", "-p", "kaoyomi-terminal"],
         "building the reader and the terminal client",
     )?;
     let bin = root.join("target/debug");
@@ -209,20 +212,9 @@ fn test() -> Result<()> {
     let started = Instant::now();
     ensure_packages(BUILD_PACKAGES)?;
     ensure_packages(TEST_PACKAGES)?;
-    run(
-        {
-            let mut c = cargo();
-            c.args(["fmt", "--all", "--check"]);
-            c
-        },
-        "cargo fmt --check",
-    )?;
-    run(
-        {
-            let mut c = cargo();
-            c.args(["clippy", "--workspace", "--all-targets", "--quiet", "--", "-D", "warnings"]);
-            c
-        },
+    cargo_step(&["fmt", "--all", "--check"], "cargo fmt --check")?;
+    cargo_step(
+        &["clippy", "--workspace", "--all-targets", "--quiet", "--", "-D", "warnings"],
         "cargo clippy -D warnings",
     )?;
     tidy()?;
@@ -236,31 +228,16 @@ fn test() -> Result<()> {
     )?;
     {
         let _pcscd = start_pcscd()?;
-        run(
-            {
-                let mut c = cargo();
-                c.args(["test", "-p", "kaoyomi-tests", "--test", "pcsc", "--", "--ignored", "--test-threads=1"]);
-                c
-            },
+        cargo_step(
+            &["test", "-p", "kaoyomi-tests", "--test", "pcsc", "--", "--ignored", "--test-threads=1"],
             "PC/SC tests: the reader and OpenSC through pcscd + vpcd + kaoyomi-cardsim",
         )?;
     }
     if !has_cargo_subcommand("deny") {
-        run(
-            {
-                let mut c = cargo();
-                c.args(["install", "--locked", "cargo-deny@0.20.2"]);
-                c
-            },
-            "installing cargo-deny",
-        )?;
+        cargo_step(&["install", "--locked", "cargo-deny@0.20.2"], "installing cargo-deny")?;
     }
-    run(
-        {
-            let mut c = cargo();
-            c.args(["deny", "--log-level", "error", "check", "licenses", "bans", "sources"]);
-            c
-        },
+    cargo_step(
+        &["deny", "--log-level", "error", "check", "licenses", "bans", "sources"],
         "cargo deny check licenses bans sources",
     )?;
     let seconds = std::env::var("KAOYOMI_FUZZ_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(60);
@@ -285,14 +262,7 @@ fn fuzz(seconds: u64) -> Result<()> {
         return Ok(());
     }
     if !has_cargo_subcommand("fuzz") {
-        run(
-            {
-                let mut c = cargo();
-                c.args(["install", "--locked", "cargo-fuzz@0.13.2"]);
-                c
-            },
-            "installing cargo-fuzz",
-        )?;
+        cargo_step(&["install", "--locked", "cargo-fuzz@0.13.2"], "installing cargo-fuzz")?;
     }
     for target in FUZZ_TARGETS {
         eprintln!("xtask: fuzzing {target} for {seconds} s");

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn root() -> PathBuf {
+pub(crate) fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).ancestors().nth(2).expect("xtask lives at tools/xtask").to_path_buf()
 }
 
@@ -26,7 +26,7 @@ fn cargo_step(args: &[&str], what: &str) -> Result<()> {
     run(c, what)
 }
 
-fn run(mut command: Command, what: &str) -> Result<()> {
+pub(crate) fn run(mut command: Command, what: &str) -> Result<()> {
     eprintln!("xtask: {what}");
     let status = command.status().with_context(|| format!("starting: {what}"))?;
     if !status.success() {
@@ -35,15 +35,30 @@ fn run(mut command: Command, what: &str) -> Result<()> {
     Ok(())
 }
 
+mod image;
+
+fn board_arg(args: &[String]) -> String {
+    args.iter()
+        .position(|a| a == "--board")
+        .and_then(|i| args.get(i + 1))
+        .cloned()
+        .unwrap_or_else(|| "qemu-virt".into())
+}
+
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("demo") => demo(args.iter().any(|a| a == "--visual")),
         Some("test") => test(),
         Some("tidy") => tidy(),
+        Some("dist") => image::dist(&board_arg(&args)).map(drop),
+        Some("image") => image::image(&board_arg(&args)).map(drop),
+        Some("qemu") if args.iter().any(|a| a == "--test") => image::qemu_test(),
         Some("fuzz") => fuzz(args.get(1).and_then(|s| s.parse().ok()).unwrap_or(60)),
         _ => {
-            eprintln!("usage: cargo xtask demo [--visual] | test | tidy | fuzz [SECONDS]");
+            eprintln!(
+                "usage: cargo xtask demo [--visual] | test | tidy | fuzz [SECONDS] | dist|image --board qemu-virt|rk3399 | qemu --test"
+            );
             std::process::exit(2);
         }
     }
@@ -64,7 +79,7 @@ fn installed(package: &str) -> bool {
 
 /// Installs missing Debian packages at their pinned versions. Debian replaces superseded builds
 /// (security updates), so a pinned version that is gone falls back to the current one, said loudly.
-fn ensure_packages(packages: &[(&str, &str)]) -> Result<()> {
+pub(crate) fn ensure_packages(packages: &[(&str, &str)]) -> Result<()> {
     let missing: Vec<_> = packages.iter().filter(|(p, _)| !installed(p)).collect();
     if missing.is_empty() {
         return Ok(());
@@ -78,10 +93,11 @@ fn ensure_packages(packages: &[(&str, &str)]) -> Result<()> {
         c.args(args).env("DEBIAN_FRONTEND", "noninteractive");
         Ok(c.status().context("running apt-get")?.success())
     };
-    eprintln!("xtask: installing {:?}", missing.iter().map(|(p, v)| format!("{p}={v}")).collect::<Vec<_>>());
+    let spec = |(p, v): &&(&str, &str)| if v.is_empty() { p.to_string() } else { format!("{p}={v}") };
+    eprintln!("xtask: installing {:?}", missing.iter().map(spec).collect::<Vec<_>>());
     apt(&["update".into(), "-qq".into()])?;
     let mut args: Vec<String> = vec!["install".into(), "-y".into(), "-qq".into(), "--no-install-recommends".into()];
-    args.extend(missing.iter().map(|(p, v)| format!("{p}={v}")));
+    args.extend(missing.iter().map(spec));
     if !apt(&args)? {
         eprintln!("xtask: WARNING: a pinned version is no longer available; installing the current ones");
         let mut args: Vec<String> = vec!["install".into(), "-y".into(), "-qq".into(), "--no-install-recommends".into()];
@@ -240,6 +256,8 @@ fn test() -> Result<()> {
         &["deny", "--log-level", "error", "check", "licenses", "bans", "sources"],
         "cargo deny check licenses bans sources",
     )?;
+    eprintln!("xtask: cargo xtask qemu --test (the aarch64 image under QEMU)");
+    image::qemu_test()?;
     let seconds = std::env::var("KAOYOMI_FUZZ_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(60);
     fuzz(seconds)?;
     eprintln!("xtask: cargo xtask demo (the README's first command)");

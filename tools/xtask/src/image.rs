@@ -1,0 +1,369 @@
+//! The ARM64 side: `cargo xtask dist` (cross build with Debian's rustc-web), `cargo xtask image`
+//! (a bootable initramfs for the qemu-virt board) and `cargo xtask qemu --test` (boot it under
+//! qemu-system-aarch64 and run the in-guest checks).
+//!
+//! Package versions are resolved through apt at each run, never pinned: Debian removes superseded
+//! kernel builds. The mirror comes from the machine's own apt sources; no host is written here.
+
+use anyhow::{Context, Result, bail};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use crate::{ensure_packages, root, run};
+
+/// Host packages the cross build and the QEMU test need (Debian bookworm; rustc-web comes from
+/// bookworm-security, which the machine's sources carry).
+const CROSS_PACKAGES: &[(&str, &str)] = &[
+    ("rustc-web", ""),
+    ("cargo-web", ""),
+    ("libstd-rust-web-dev:arm64", ""),
+    ("gcc-aarch64-linux-gnu", ""),
+    ("libc6-dev:arm64", ""),
+    ("libpcsclite-dev:arm64", ""),
+    ("qemu-system-arm", ""),
+    ("cpio", ""),
+];
+
+/// Guest userland (bookworm, arm64), unpacked without maintainer scripts.
+const GUEST_PACKAGES: &[&str] = &[
+    "busybox-static",
+    "libc6",
+    "libgcc-s1",
+    "pcscd",
+    "libccid",
+    "libpcsclite1",
+    "vsmartcard-vpcd",
+    "libsystemd0",
+    "libudev1",
+    "libusb-1.0-0",
+    "libqrencode4",
+    "libcap2",
+    "libgcrypt20",
+    "libgpg-error0",
+    "liblz4-1",
+    "liblzma5",
+    "libzstd1",
+];
+
+const TARGET: &str = "aarch64-unknown-linux-gnu";
+const BINARIES: &[&str] = &["kaoyomi-reader", "kaoyomi-term", "kaoyomi-cardsim"];
+
+fn out_dir() -> PathBuf {
+    root().join("target/image")
+}
+
+fn add_arm64() -> Result<()> {
+    let out = Command::new("dpkg").arg("--print-foreign-architectures").output()?;
+    if !String::from_utf8_lossy(&out.stdout).contains("arm64") {
+        run(
+            {
+                let mut c = Command::new("dpkg");
+                c.args(["--add-architecture", "arm64"]);
+                c
+            },
+            "adding the arm64 architecture to dpkg",
+        )?;
+    }
+    Ok(())
+}
+
+/// `cargo xtask dist --board qemu-virt`: the reader and its tools for aarch64.
+pub fn dist(board: &str) -> Result<PathBuf> {
+    if !matches!(board, "qemu-virt" | "rk3399") {
+        bail!("unknown board {board:?} (qemu-virt, rk3399)");
+    }
+    add_arm64()?;
+    ensure_packages(CROSS_PACKAGES)?;
+    let mut c = Command::new("/usr/bin/cargo");
+    c.current_dir(root())
+        .env("RUSTC", "/usr/bin/rustc")
+        .env("RUSTDOC", "/usr/bin/rustdoc")
+        .env("CARGO_TARGET_DIR", root().join("target/cross"))
+        .env("PKG_CONFIG_ALLOW_CROSS", "1")
+        .env("PKG_CONFIG_LIBDIR_aarch64_unknown_linux_gnu", "/usr/lib/aarch64-linux-gnu/pkgconfig:/usr/share/pkgconfig")
+        .args(["build", "--release", "--target", TARGET]);
+    for b in ["kaoyomi-reader", "kaoyomi-terminal", "kaoyomi-cardsim"] {
+        c.args(["-p", b]);
+    }
+    run(c, &format!("cross-building the reader for {TARGET} (board {board}) with Debian's rustc-web"))?;
+    let dist = out_dir().join(format!("dist-{board}"));
+    std::fs::create_dir_all(dist.join("bin"))?;
+    for bin in BINARIES {
+        std::fs::copy(root().join(format!("target/cross/{TARGET}/release/{bin}")), dist.join("bin").join(bin))?;
+    }
+    std::fs::copy(root().join(format!("board/{board}.toml")), dist.join("board.toml")).context("board file")?;
+    eprintln!("xtask: dist in {}", dist.display());
+    Ok(dist)
+}
+
+/// apt with a private state, for arm64 downloads that leave the host's apt set-up alone.
+struct PrivateApt {
+    dir: PathBuf,
+}
+
+impl PrivateApt {
+    fn new() -> Result<PrivateApt> {
+        let dir = out_dir().join("apt");
+        for d in ["lists/partial", "cache/archives/partial", "etc/preferences.d", "etc/apt.conf.d"] {
+            std::fs::create_dir_all(dir.join(d))?;
+        }
+        std::fs::write(dir.join("status"), "")?;
+        // The machine's own mirror, for bookworm (userland) and trixie-backports (the kernel).
+        let sources = std::fs::read_to_string("/etc/apt/sources.list.d/debian.sources").unwrap_or_default();
+        let mut uris = Vec::new();
+        for line in sources.lines() {
+            if let Some(u) = line.strip_prefix("URIs:") {
+                uris.push(u.trim().to_string());
+            }
+        }
+        let main = uris
+            .iter()
+            .find(|u| !u.contains("security"))
+            .context("no Debian mirror in /etc/apt/sources.list.d/debian.sources")?;
+        let security = uris.iter().find(|u| u.contains("security")).unwrap_or(main);
+        let list = format!(
+            "deb [arch=arm64 signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] {main} bookworm main\n\
+             deb [arch=arm64 signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] {security} bookworm-security main\n\
+             deb [arch=arm64 signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] {main} trixie-backports main\n\
+             deb [arch=arm64 signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] {main} trixie main\n"
+        );
+        std::fs::write(dir.join("sources.list"), list)?;
+        Ok(PrivateApt { dir })
+    }
+
+    fn command(&self, tool: &str) -> Command {
+        let d = &self.dir;
+        let mut c = Command::new(tool);
+        c.arg(format!("-oDir::Etc::SourceList={}", d.join("sources.list").display()))
+            .arg("-oDir::Etc::SourceParts=/nonexistent")
+            .arg(format!("-oDir::Etc::Preferences={}", d.join("etc/preferences").display()))
+            .arg(format!("-oDir::Etc::PreferencesParts={}", d.join("etc/preferences.d").display()))
+            .arg(format!("-oDir::State::Lists={}", d.join("lists").display()))
+            .arg(format!("-oDir::State::status={}", d.join("status").display()))
+            .arg(format!("-oDir::Cache={}", d.join("cache").display()))
+            .arg("-oAPT::Architecture=arm64")
+            .arg("-oAPT::Architectures=arm64")
+            .arg("-oDebug::NoLocking=1");
+        c
+    }
+
+    fn update(&self) -> Result<()> {
+        let mut c = self.command("apt-get");
+        c.args(["update", "-qq"]);
+        run(c, "apt-get update (private state, arm64)")
+    }
+
+    fn depends(&self, package: &str) -> Result<Vec<String>> {
+        let out = self.command("apt-cache").args(["depends", package]).output()?;
+        Ok(String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.trim().trim_start_matches('|').strip_prefix("Depends: "))
+            .map(|p| p.trim().to_string())
+            .collect())
+    }
+
+    /// The kernel packages that trixie-backports' `linux-image-arm64` points at now: the image
+    /// package and the binary package it depends on (which carries vmlinuz and the modules).
+    fn kernel_packages(&self) -> Result<Vec<String>> {
+        let image = self
+            .depends("linux-image-arm64/trixie-backports")?
+            .into_iter()
+            .find(|p| p.starts_with("linux-image-"))
+            .context("cannot resolve linux-image-arm64 in trixie-backports")?;
+        let mut packages: Vec<String> =
+            self.depends(&image)?.into_iter().filter(|p| p.starts_with("linux-binary-")).collect();
+        packages.push(image);
+        Ok(packages)
+    }
+
+    fn download(&self, packages: &[String], into: &Path) -> Result<()> {
+        std::fs::create_dir_all(into)?;
+        let mut c = self.command("apt-get");
+        c.current_dir(into).arg("download").args(packages);
+        run(c, &format!("downloading {} arm64 packages", packages.len()))
+    }
+}
+
+fn unpack(deb: &Path, root_dir: &Path) -> Result<()> {
+    let mut dpkg = Command::new("dpkg-deb").arg("--fsys-tarfile").arg(deb).stdout(Stdio::piped()).spawn()?;
+    let status = Command::new("tar")
+        .args(["-x", "--keep-directory-symlink", "-C"])
+        .arg(root_dir)
+        .stdin(dpkg.stdout.take().context("dpkg-deb stdout")?)
+        .status()?;
+    if !status.success() || !dpkg.wait()?.success() {
+        bail!("unpacking {} failed", deb.display());
+    }
+    Ok(())
+}
+
+fn find_file(dir: &Path, prefix: &str) -> Option<PathBuf> {
+    for entry in std::fs::read_dir(dir).ok()? {
+        let path = entry.ok()?.path();
+        if path.is_dir() && !path.is_symlink() {
+            if let Some(found) = find_file(&path, prefix) {
+                return Some(found);
+            }
+        } else if path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(prefix)) {
+            return Some(path);
+        }
+    }
+    None
+}
+
+/// `cargo xtask image --board qemu-virt`: the kernel and an initramfs with the reader.
+pub fn image(board: &str) -> Result<(PathBuf, PathBuf)> {
+    if board != "qemu-virt" {
+        bail!("only the qemu-virt image can be built here (rk3399: see board/rk3399/README.md)");
+    }
+    let dist = dist(board)?;
+    let apt = PrivateApt::new()?;
+    apt.update()?;
+    let debs = out_dir().join("debs");
+    let _ = std::fs::remove_dir_all(&debs);
+    let mut wanted: Vec<String> = GUEST_PACKAGES.iter().map(|p| format!("{p}/bookworm")).collect();
+    wanted.extend(apt.kernel_packages()?.into_iter().map(|p| format!("{p}/trixie-backports")));
+    apt.download(&wanted, &debs)?;
+
+    let rootfs = out_dir().join("rootfs");
+    let _ = std::fs::remove_dir_all(&rootfs);
+    for d in [
+        "bin",
+        "sbin",
+        "usr/bin",
+        "usr/sbin",
+        "usr/lib",
+        "etc",
+        "proc",
+        "sys",
+        "dev",
+        "run",
+        "tmp",
+        "var/lib/kaoyomi",
+        "root",
+    ] {
+        std::fs::create_dir_all(rootfs.join(d))?;
+    }
+    // Debian's merged /usr: /lib -> usr/lib.
+    std::os::unix::fs::symlink("usr/lib", rootfs.join("lib"))?;
+    let kernel_dir = out_dir().join("kernel");
+    let _ = std::fs::remove_dir_all(&kernel_dir);
+    std::fs::create_dir_all(&kernel_dir)?;
+    for entry in std::fs::read_dir(&debs)? {
+        let deb = entry?.path();
+        let name = deb.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+        if name.starts_with("linux-") {
+            unpack(&deb, &kernel_dir)?;
+        } else {
+            unpack(&deb, &rootfs)?;
+        }
+    }
+    let vmlinuz = find_file(&kernel_dir, "vmlinuz").context("no vmlinuz in the kernel packages")?;
+    // busybox provides the shell and tools.
+    for applet in [
+        "sh", "mount", "ip", "poweroff", "sleep", "cat", "echo", "mkdir", "ls", "date", "grep", "dmesg", "uname", "ps",
+        "kill", "sync", "cut", "sed", "head", "tail", "wc",
+    ] {
+        let link = rootfs.join("bin").join(applet);
+        if !link.exists() {
+            std::os::unix::fs::symlink("busybox", &link)?;
+        }
+    }
+    for bin in BINARIES {
+        std::fs::copy(dist.join("bin").join(bin), rootfs.join("usr/bin").join(bin))?;
+    }
+    std::fs::create_dir_all(rootfs.join("etc/kaoyomi"))?;
+    std::fs::copy(dist.join("board.toml"), rootfs.join("etc/kaoyomi/board.toml"))?;
+    std::fs::copy(root().join("board/scripts/demo-pin.script"), rootfs.join("etc/kaoyomi/pin.script"))?;
+    std::fs::write(rootfs.join("etc/hosts"), "127.0.0.1 localhost\n")?;
+    std::fs::write(rootfs.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n")?;
+    std::fs::write(rootfs.join("etc/group"), "root:x:0:\n")?;
+    let init = rootfs.join("init");
+    std::fs::copy(root().join("board/qemu-virt/init"), &init)?;
+    run(
+        {
+            let mut c = Command::new("chmod");
+            c.arg("755").arg(&init);
+            c
+        },
+        "making /init executable",
+    )?;
+    let cpio = out_dir().join("initramfs.cpio");
+    run(
+        {
+            let mut c = Command::new("sh");
+            c.arg("-c").arg(format!(
+                "cd {} && find . | cpio -o -H newc --quiet > {}",
+                rootfs.display(),
+                cpio.display()
+            ));
+            c
+        },
+        "packing the initramfs",
+    )?;
+    let size = std::fs::metadata(&cpio)?.len();
+    eprintln!("xtask: image: kernel {} + initramfs {:.1} MB", vmlinuz.display(), size as f64 / 1e6);
+    Ok((vmlinuz, cpio))
+}
+
+/// `cargo xtask qemu --test`: boots the image and reads the in-guest checks from the console.
+pub fn qemu_test() -> Result<()> {
+    add_arm64()?;
+    ensure_packages(CROSS_PACKAGES)?;
+    let (kernel, initrd) = image("qemu-virt")?;
+    let size = std::fs::metadata(&initrd)?.len();
+    let started = Instant::now();
+    let mut qemu = Command::new("timeout")
+        .args(["600", "qemu-system-aarch64", "-machine", "virt", "-cpu", "cortex-a72", "-smp", "2", "-m", "1024"])
+        .args(["-nographic", "-serial", "stdio", "-monitor", "none", "-no-reboot", "-nic", "none"])
+        .arg("-kernel")
+        .arg(&kernel)
+        .arg("-initrd")
+        .arg(&initrd)
+        .args(["-append", "console=ttyAMA0 panic=-1 rdinit=/init quiet loglevel=3"])
+        .stdout(Stdio::piped())
+        .stdin(Stdio::null())
+        .spawn()
+        .context("starting qemu-system-aarch64")?;
+    let out = qemu.stdout.take().context("qemu stdout")?;
+    let mut checks = Vec::new();
+    let mut ready = None;
+    let mut finished = false;
+    let log = out_dir().join("qemu-console.log");
+    let mut console = String::new();
+    for line in BufReader::new(out).lines() {
+        let line = line.unwrap_or_default();
+        console.push_str(&line);
+        console.push('\n');
+        if line.contains("KAOYOMI-READY") && ready.is_none() {
+            ready = Some(started.elapsed());
+        }
+        if let Some(rest) = line.split("KAOYOMI-CHECK ").nth(1) {
+            eprintln!("xtask: guest check: {rest}");
+            checks.push(rest.trim().to_string());
+        }
+        if let Some(rest) = line.split("KAOYOMI-MEASURE ").nth(1) {
+            eprintln!("xtask: guest measure: {rest}");
+        }
+        if line.contains("KAOYOMI-DONE") {
+            finished = true;
+        }
+    }
+    let status = qemu.wait()?;
+    std::fs::write(&log, &console)?;
+    eprintln!("xtask: image size {:.1} MB (initramfs), console log {}", size as f64 / 1e6, log.display());
+    match ready {
+        Some(t) => eprintln!("xtask: boot-to-ready {:.1} s (QEMU start to the reader's socket, TCG)", t.as_secs_f64()),
+        None => eprintln!("xtask: the reader never became ready"),
+    }
+    let failed: Vec<_> = checks.iter().filter(|c| !c.starts_with("pass")).collect();
+    if !finished || checks.is_empty() || !failed.is_empty() {
+        let tail: Vec<&str> = console.lines().rev().take(40).collect::<Vec<_>>().into_iter().rev().collect();
+        eprintln!("{}", tail.join("\n"));
+        bail!("QEMU test failed: {} checks, failed {failed:?}, finished {finished}, qemu {status}", checks.len());
+    }
+    eprintln!("xtask: QEMU test passed: {} checks in {:.0} s", checks.len(), started.elapsed().as_secs_f64());
+    Ok(())
+}

@@ -8,6 +8,7 @@
 pub mod card_info;
 pub mod card_service;
 pub mod device_key;
+pub mod harden;
 pub mod link;
 pub mod script;
 pub mod text_view;

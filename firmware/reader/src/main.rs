@@ -82,6 +82,8 @@ fn load_board(board: Option<PathBuf>) -> Result<Board> {
 }
 
 fn main() -> Result<()> {
+    // Before anything personal can exist in this process.
+    kaoyomi_reader::harden::no_core_dumps().context("turning core dumps off")?;
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
         .target(env_logger::Target::Stderr)
         .init();
@@ -98,6 +100,7 @@ fn main() -> Result<()> {
                 ),
                 None => InputSource::Stdin,
             };
+            log::info!("core dumps off: {}", kaoyomi_reader::harden::is_hardened());
             let summary = kaoyomi_reader::run(Options { board, state, input, once, show_screens: true })?;
             log::info!("reader stopped: {} report(s) sent, {} lost", summary.reports_sent, summary.reports_lost);
         }

@@ -278,8 +278,20 @@ pub fn image(board: &str) -> Result<(PathBuf, PathBuf)> {
     std::fs::copy(dist.join("board.toml"), rootfs.join("etc/kaoyomi/board.toml"))?;
     std::fs::copy(root().join("board/scripts/demo-pin.script"), rootfs.join("etc/kaoyomi/pin.script"))?;
     std::fs::write(rootfs.join("etc/hosts"), "127.0.0.1 localhost\n")?;
-    std::fs::write(rootfs.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n")?;
-    std::fs::write(rootfs.join("etc/group"), "root:x:0:\n")?;
+    // The product's hardening files (sysctl, modprobe, udev, systemd unit, fstab), as on a device.
+    run(
+        {
+            let mut c = Command::new("cp");
+            c.arg("-a").arg(root().join("board/rootfs/.")).arg(&rootfs);
+            c
+        },
+        "adding the board's rootfs overlay",
+    )?;
+    std::fs::write(
+        rootfs.join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\nkaoyomi:x:900:900:Kaoyomi reader:/var/lib/kaoyomi:/bin/sh\n",
+    )?;
+    std::fs::write(rootfs.join("etc/group"), "root:x:0:\nkaoyomi:x:900:\n")?;
     let init = rootfs.join("init");
     std::fs::copy(root().join("board/qemu-virt/init"), &init)?;
     run(

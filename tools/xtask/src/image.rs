@@ -379,3 +379,63 @@ pub fn qemu_test() -> Result<()> {
     eprintln!("xtask: QEMU test passed: {} checks in {:.0} s", checks.len(), started.elapsed().as_secs_f64());
     Ok(())
 }
+
+/// The workspace's tests built for aarch64 (Debian's rustc-web) and run under `qemu-aarch64` user
+/// mode, so that byte-order, alignment and SIMD differences show up before a device does.
+/// Tests that need pcscd stay ignored here as on the host.
+pub fn test_aarch64() -> Result<()> {
+    add_arm64()?;
+    ensure_packages(CROSS_PACKAGES)?;
+    ensure_packages(&[("qemu-user", "")])?;
+    let out = Command::new("/usr/bin/cargo")
+        .current_dir(root())
+        .env("RUSTC", "/usr/bin/rustc")
+        .env("RUSTDOC", "/usr/bin/rustdoc")
+        .env("CARGO_TARGET_DIR", root().join("target/cross"))
+        .env("PKG_CONFIG_ALLOW_CROSS", "1")
+        .env("PKG_CONFIG_LIBDIR_aarch64_unknown_linux_gnu", "/usr/lib/aarch64-linux-gnu/pkgconfig:/usr/share/pkgconfig")
+        .args(["test", "--no-run", "--workspace", "--exclude", "xtask", "--target", TARGET, "--message-format=json"])
+        .stderr(Stdio::inherit())
+        .output()
+        .context("building the tests for aarch64")?;
+    if !out.status.success() {
+        bail!("building the tests for aarch64 failed");
+    }
+    // Test executables, each with the package directory it runs in (snapshots, fixtures).
+    let mut tests = Vec::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        if !line.contains("\"reason\":\"compiler-artifact\"") || !line.contains("\"test\":true") {
+            continue;
+        }
+        let field = |name: &str| -> Option<String> {
+            let start = line.find(&format!("\"{name}\":\""))? + name.len() + 4;
+            Some(line[start..].split('"').next()?.to_string())
+        };
+        if let (Some(exe), Some(manifest)) = (field("executable"), field("manifest_path")) {
+            tests.push((
+                PathBuf::from(exe),
+                PathBuf::from(manifest).parent().map(Path::to_path_buf).unwrap_or_else(root),
+            ));
+        }
+    }
+    if tests.is_empty() {
+        bail!("no aarch64 test executables were built");
+    }
+    let started = Instant::now();
+    for (exe, dir) in &tests {
+        run(
+            {
+                let mut c = Command::new("qemu-aarch64");
+                c.current_dir(dir).env("INSTA_UPDATE", "no").args(["-L", "/"]).arg(exe).arg("--quiet");
+                c
+            },
+            &format!("aarch64: {}", exe.file_name().and_then(|n| n.to_str()).unwrap_or("?")),
+        )?;
+    }
+    eprintln!(
+        "xtask: {} aarch64 test executables passed under qemu-aarch64 in {:.0} s",
+        tests.len(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}

@@ -54,6 +54,7 @@ fn main() -> Result<()> {
         Some("dist") => image::dist(&board_arg(&args)).map(drop),
         Some("image") => image::image(&board_arg(&args)).map(drop),
         Some("qemu") if args.iter().any(|a| a == "--test") => image::qemu_test(),
+        Some("test-aarch64") => image::test_aarch64(),
         Some("fuzz") => fuzz(args.get(1).and_then(|s| s.parse().ok()).unwrap_or(60)),
         _ => {
             eprintln!(
@@ -258,6 +259,8 @@ fn test() -> Result<()> {
     )?;
     eprintln!("xtask: cargo xtask qemu --test (the aarch64 image under QEMU)");
     image::qemu_test()?;
+    eprintln!("xtask: cargo xtask test-aarch64 (the workspace's tests under qemu-aarch64)");
+    image::test_aarch64()?;
     let seconds = std::env::var("KAOYOMI_FUZZ_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(60);
     fuzz(seconds)?;
     eprintln!("xtask: cargo xtask demo (the README's first command)");

@@ -47,6 +47,10 @@ const GUEST_PACKAGES: &[&str] = &[
     "libzstd1",
 ];
 
+/// Kernel modules the in-guest checks use, loaded by /init in dependency order: the USB gadget
+/// stack with the guest's own host side (dummy_hcd), FunctionFS and the composite framework.
+const GUEST_MODULES: &[&str] = &["dummy_hcd", "libcomposite", "usb_f_fs"];
+
 const TARGET: &str = "aarch64-unknown-linux-gnu";
 const BINARIES: &[&str] = &["kaoyomi-reader", "kaoyomi-term", "kaoyomi-cardsim"];
 
@@ -174,6 +178,10 @@ impl PrivateApt {
             .context("cannot resolve linux-image-arm64 in trixie-backports")?;
         let mut packages: Vec<String> =
             self.depends(&image)?.into_iter().filter(|p| p.starts_with("linux-binary-")).collect();
+        // The modules (dummy_hcd, usb_f_fs, vivid, gpio-sim...) and the module index live apart.
+        let version = image.trim_start_matches("linux-image-").to_string();
+        packages.push(format!("linux-modules-{version}"));
+        packages.push(format!("linux-base-{version}"));
         packages.push(image);
         Ok(packages)
     }
@@ -196,6 +204,58 @@ fn unpack(deb: &Path, root_dir: &Path) -> Result<()> {
     if !status.success() || !dpkg.wait()?.success() {
         bail!("unpacking {} failed", deb.display());
     }
+    Ok(())
+}
+
+/// Copies GUEST_MODULES and their dependencies, decompressed, and writes the load order.
+fn add_modules(kernel_dir: &Path, vmlinuz: &Path, rootfs: &Path) -> Result<()> {
+    let version =
+        vmlinuz.parent().and_then(|p| p.file_name()).and_then(|n| n.to_str()).context("kernel version")?.to_string();
+    // Debian ships modules under /usr/lib; the host's depmod and modprobe look under /lib.
+    let lib = kernel_dir.join("lib");
+    if !lib.exists() {
+        std::os::unix::fs::symlink("usr/lib", &lib)?;
+    }
+    run(
+        {
+            let mut c = Command::new("depmod");
+            c.arg("-b").arg(kernel_dir).arg(&version);
+            c
+        },
+        "indexing the guest kernel's modules",
+    )?;
+    let out = Command::new("modprobe")
+        .arg("-d")
+        .arg(kernel_dir)
+        .args(["-S", &version, "-a", "--show-depends"])
+        .args(GUEST_MODULES)
+        .output()
+        .context("modprobe --show-depends")?;
+    if !out.status.success() {
+        bail!("modprobe: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let dest = rootfs.join("usr/lib/modules").join(&version);
+    std::fs::create_dir_all(&dest)?;
+    let mut order = Vec::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Some(path) = line.strip_prefix("insmod ").map(|l| l.split_whitespace().next().unwrap_or_default()) else {
+            continue;
+        };
+        let name = Path::new(path).file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let plain = name.trim_end_matches(".xz").trim_end_matches(".zst").to_string();
+        if order.contains(&plain) {
+            continue;
+        }
+        let decompressed = Command::new(if name.ends_with(".zst") { "zstdcat" } else { "xzcat" }).arg(path).output()?;
+        if !decompressed.status.success() {
+            bail!("cannot decompress {path}");
+        }
+        std::fs::write(dest.join(&plain), decompressed.stdout)?;
+        order.push(plain);
+    }
+    std::fs::create_dir_all(rootfs.join("etc/kaoyomi"))?;
+    std::fs::write(rootfs.join("etc/kaoyomi/modules"), order.join("\n") + "\n")?;
+    eprintln!("xtask: {} kernel modules in the image: {}", order.len(), order.join(" "));
     Ok(())
 }
 
@@ -261,10 +321,12 @@ pub fn image(board: &str) -> Result<(PathBuf, PathBuf)> {
         }
     }
     let vmlinuz = find_file(&kernel_dir, "vmlinuz").context("no vmlinuz in the kernel packages")?;
+    add_modules(&kernel_dir, &vmlinuz, &rootfs)?;
     // busybox provides the shell and tools.
     for applet in [
         "sh", "mount", "ip", "poweroff", "sleep", "cat", "echo", "mkdir", "ls", "date", "grep", "dmesg", "uname", "ps",
-        "kill", "sync", "cut", "sed", "head", "tail", "wc",
+        "kill", "sync", "cut", "sed", "head", "tail", "wc", "su", "chown", "chmod", "sysctl", "id", "stat", "insmod",
+        "lsmod",
     ] {
         let link = rootfs.join("bin").join(applet);
         if !link.exists() {

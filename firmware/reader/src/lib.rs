@@ -143,7 +143,8 @@ pub fn run(options: Options) -> Result<Summary> {
         Some(path) => {
             link::serve(&path, inputs_tx.clone()).with_context(|| format!("listening on {}", path.display()))?
         }
-        None => bail!("board {} wants the USB gadget link, which this firmware does not include yet", board.name),
+        None => link::serve_usb(serial, inputs_tx.clone())
+            .context("creating the USB gadget (needs root, ConfigFS and a USB device controller)")?,
     };
 
     let (screens_tx, screens_rx) = mpsc::channel::<&'static str>();

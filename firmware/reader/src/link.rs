@@ -1,8 +1,9 @@
-//! The terminal link of the sim board: the protocol's frames over a Unix socket.
+//! The terminal link: the protocol's frames over a Unix socket (sim boards) or the USB gadget.
 //!
-//! One terminal at a time (the reader serves only its terminal); a second connection is answered
-//! with `Busy` and closed. Garbage on the link is answered with a `Malformed` error and skipped up
-//! to the next frame delimiter; the session is not disturbed by it.
+//! One terminal at a time (the reader serves only its terminal); a second socket connection is
+//! answered with `Busy` and closed. Garbage on the link is answered with a `Malformed` error and
+//! skipped up to the next frame delimiter; the session is not disturbed by it. A terminal that goes
+//! away (socket closed, USB cable pulled) becomes `TerminalDisconnected` for core.
 
 use crate::Input;
 use kaoyomi_core::Event;
@@ -17,7 +18,7 @@ use std::sync::{Arc, Mutex};
 /// The writing half, shared with the main loop.
 #[derive(Clone, Default)]
 pub struct LinkWriter {
-    stream: Arc<Mutex<Option<UnixStream>>>,
+    stream: Arc<Mutex<Option<Box<dyn Write + Send>>>>,
     seq: Arc<AtomicU32>,
 }
 
@@ -27,7 +28,7 @@ impl LinkWriter {
         let frame = Frame::new(self.seq.fetch_add(1, Ordering::Relaxed), body);
         let mut guard = self.stream.lock().unwrap_or_else(|e| e.into_inner());
         match guard.as_mut() {
-            Some(stream) => match stream.write_all(&frame.encode()) {
+            Some(stream) => match stream.write_all(&frame.encode()).and_then(|()| stream.flush()) {
                 Ok(()) => true,
                 Err(e) => {
                     log::warn!("terminal link write failed: {e}");
@@ -79,7 +80,7 @@ pub fn serve(path: &Path, inputs: Sender<Input>) -> std::io::Result<LinkWriter> 
                 continue;
             }
             let Ok(read_half) = stream.try_clone() else { continue };
-            *shared.stream.lock().unwrap_or_else(|e| e.into_inner()) = Some(stream);
+            *shared.stream.lock().unwrap_or_else(|e| e.into_inner()) = Some(Box::new(stream));
             log::info!("terminal connected on {}", path.display());
             read_loop(read_half, &inputs, &shared);
             *shared.stream.lock().unwrap_or_else(|e| e.into_inner()) = None;
@@ -100,7 +101,79 @@ fn read_loop(mut stream: UnixStream, inputs: &Sender<Input>, writer: &LinkWriter
             Ok(0) | Err(_) => return,
             Ok(n) => n,
         };
-        for frame in frames.push(&buf[..n]) {
+        if !deliver(&mut frames, &buf[..n], inputs, writer) {
+            return;
+        }
+    }
+}
+
+/// The USB gadget link: frames over the bulk endpoints while the host has the device configured.
+#[cfg(target_os = "linux")]
+pub fn serve_usb(serial: &str, inputs: Sender<Input>) -> std::io::Result<LinkWriter> {
+    use kaoyomi_hal_linux::usb::{LinkState, UsbGadgetLink};
+    use std::sync::atomic::AtomicBool;
+    use std::time::Duration;
+    let mut gadget = UsbGadgetLink::register(serial, "Kaoyomi face-authentication card reader")?;
+    let sender = gadget.sender().ok_or_else(|| std::io::Error::other("no IN endpoint"))?;
+    let mut receiver = gadget.receiver().ok_or_else(|| std::io::Error::other("no OUT endpoint"))?;
+    let writer = LinkWriter::default();
+    let up = Arc::new(AtomicBool::new(false));
+    {
+        let writer = writer.clone();
+        let inputs = inputs.clone();
+        let up = up.clone();
+        std::thread::Builder::new().name("usb-state".into()).spawn(move || {
+            loop {
+                match gadget.next_state(Duration::from_millis(500)) {
+                    Ok(Some(LinkState::Up)) if !up.swap(true, Ordering::SeqCst) => {
+                        log::info!("terminal connected over USB");
+                        *writer.stream.lock().unwrap_or_else(|e| e.into_inner()) = Some(Box::new(sender.clone()));
+                    }
+                    Ok(Some(LinkState::Down)) if up.swap(false, Ordering::SeqCst) => {
+                        log::info!("terminal disconnected (USB link down)");
+                        *writer.stream.lock().unwrap_or_else(|e| e.into_inner()) = None;
+                        if inputs.send(Input::Core(Event::TerminalDisconnected)).is_err() {
+                            return;
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        log::error!("USB gadget: {e}");
+                        std::thread::sleep(Duration::from_millis(500));
+                    }
+                }
+            }
+        })?;
+    }
+    {
+        let writer = writer.clone();
+        std::thread::Builder::new().name("usb-read".into()).spawn(move || {
+            let mut frames = FrameReader::new();
+            loop {
+                match receiver.recv(Duration::from_millis(500)) {
+                    Ok(data) if data.is_empty() => {}
+                    Ok(data) => {
+                        if !deliver(&mut frames, &data, &inputs, &writer) {
+                            return;
+                        }
+                    }
+                    Err(_) => {
+                        // The endpoint is down until the host configures the device again.
+                        frames = FrameReader::new();
+                        std::thread::sleep(Duration::from_millis(100));
+                    }
+                }
+            }
+        })?;
+    }
+    Ok(writer)
+}
+
+/// Feeds received bytes to the frame reader and the frames to the main loop; false once the
+/// main loop is gone.
+fn deliver(frames: &mut FrameReader, bytes: &[u8], inputs: &Sender<Input>, writer: &LinkWriter) -> bool {
+    {
+        for frame in frames.push(bytes) {
             let input = match frame {
                 Ok(Frame { seq, body: Body::Request(Request::GetDeviceInfo), .. }) => Input::DeviceInfo { seq },
                 Ok(Frame { seq, body: Body::Request(request), .. }) => Input::Core(Event::Terminal { seq, request }),
@@ -123,8 +196,9 @@ fn read_loop(mut stream: UnixStream, inputs: &Sender<Input>, writer: &LinkWriter
                 }
             };
             if inputs.send(input).is_err() {
-                return;
+                return false;
             }
         }
     }
+    true
 }

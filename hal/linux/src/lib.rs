@@ -2,6 +2,9 @@
 //!
 //! One Cargo feature per subsystem, so a board build carries only what it uses:
 //! - `pcsc`: [`pcsc::PcscReader`], the contactless reader through pcscd (PC/SC).
+//! - `usb-gadget`: [`usb::UsbGadgetLink`], the terminal link as a USB device (ConfigFS + FunctionFS).
 
 #[cfg(feature = "pcsc")]
 pub mod pcsc;
+#[cfg(feature = "usb-gadget")]
+pub mod usb;

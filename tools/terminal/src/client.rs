@@ -88,6 +88,8 @@ impl<S: Link> Client<S> {
         let seq = self.seq;
         self.seq = self.seq.wrapping_add(1);
         self.stream.write_all(&Frame::new(seq, Body::Request(request)).encode())?;
+        // USB endpoints send what was written only on flush.
+        self.stream.flush()?;
         let deadline = Instant::now() + timeout;
         let mut kept = VecDeque::new();
         let result = loop {
@@ -139,6 +141,7 @@ impl<S: Link> Client<S> {
 
     /// Sends raw bytes (tests use this to put garbage on the link).
     pub fn send_raw(&mut self, bytes: &[u8]) -> Result<(), ClientError> {
-        Ok(self.stream.write_all(bytes)?)
+        self.stream.write_all(bytes)?;
+        Ok(self.stream.flush()?)
     }
 }

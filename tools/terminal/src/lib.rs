@@ -1,9 +1,10 @@
 //! The terminal side of the Kaoyomi protocol: connect to a reader, run a session, verify its result.
 //!
 //! Depends on `kaoyomi-protocol` only (never on firmware or hal crates) so that it builds for the
-//! Windows terminal. Transports: a local socket to a simulated reader now; USB later.
+//! Windows terminal. Transports: a local socket to a simulated reader, and USB ([`usb`]).
 
 pub mod client;
+pub mod usb;
 pub mod verify;
 
 pub use client::{Client, ClientError};

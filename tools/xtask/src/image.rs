@@ -98,6 +98,9 @@ pub fn dist(board: &str) -> Result<PathBuf> {
         std::fs::copy(root().join(format!("target/cross/{TARGET}/release/{bin}")), dist.join("bin").join(bin))?;
     }
     std::fs::copy(root().join(format!("board/{board}.toml")), dist.join("board.toml")).context("board file")?;
+    if board == "qemu-virt" {
+        std::fs::copy(root().join("board/qemu-virt-socket.toml"), dist.join("board-socket.toml"))?;
+    }
     eprintln!("xtask: dist in {}", dist.display());
     Ok(dist)
 }
@@ -338,6 +341,7 @@ pub fn image(board: &str) -> Result<(PathBuf, PathBuf)> {
     }
     std::fs::create_dir_all(rootfs.join("etc/kaoyomi"))?;
     std::fs::copy(dist.join("board.toml"), rootfs.join("etc/kaoyomi/board.toml"))?;
+    std::fs::copy(dist.join("board-socket.toml"), rootfs.join("etc/kaoyomi/board-socket.toml"))?;
     std::fs::copy(root().join("board/scripts/demo-pin.script"), rootfs.join("etc/kaoyomi/pin.script"))?;
     std::fs::write(rootfs.join("etc/hosts"), "127.0.0.1 localhost\n")?;
     // The product's hardening files (sysctl, modprobe, udev, systemd unit, fstab), as on a device.

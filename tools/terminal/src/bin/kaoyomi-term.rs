@@ -17,8 +17,11 @@ use std::time::{Duration, Instant};
 #[command(name = "kaoyomi-term", version, about = "Terminal-side client of the Kaoyomi reader")]
 struct Cli {
     /// Socket of a simulated reader.
-    #[arg(long)]
-    socket: PathBuf,
+    #[arg(long, conflicts_with = "usb")]
+    socket: Option<PathBuf>,
+    /// A reader on USB: its serial number, or nothing for the only reader on the bus.
+    #[arg(long, num_args = 0..=1, default_missing_value = "")]
+    usb: Option<String>,
     /// How long to keep trying to connect, in seconds.
     #[arg(long, default_value_t = 10)]
     connect_timeout: u64,
@@ -28,6 +31,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// List the readers on the USB bus.
+    Readers,
     /// Print the reader's identity.
     Info,
     /// Run one patient session and print the verified result.
@@ -58,15 +63,14 @@ enum Cmd {
     },
 }
 
-fn connect(cli: &Cli) -> Result<Client<UnixStream>> {
+/// Retries `open` until it works or the connect time-out passes (a reader that is still starting).
+fn retry<T>(cli: &Cli, what: &str, mut open: impl FnMut() -> std::io::Result<T>) -> Result<T> {
     let deadline = Instant::now() + Duration::from_secs(cli.connect_timeout);
     loop {
-        match UnixStream::connect(&cli.socket) {
-            Ok(stream) => return Ok(Client::new(stream)),
-            Err(_) if Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            Err(e) => return Err(e).with_context(|| format!("connecting to the reader at {}", cli.socket.display())),
+        match open() {
+            Ok(t) => return Ok(t),
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(100)),
+            Err(e) => return Err(e).with_context(|| format!("connecting to the reader {what}")),
         }
     }
 }
@@ -94,9 +98,30 @@ fn topic_name(t: ConsentTopic) -> &'static str {
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
-    let mut client = connect(&cli)?;
+    if let Cmd::Readers = cli.command {
+        for r in kaoyomi_terminal::usb::find_readers().context("listing USB devices")? {
+            println!("{}  ({})", r.serial, r.location);
+        }
+        return Ok(());
+    }
+    match (&cli.socket, &cli.usb) {
+        (Some(path), _) => {
+            let stream = retry(&cli, &format!("at {}", path.display()), || UnixStream::connect(path))?;
+            command(&cli, Client::new(stream))
+        }
+        (None, Some(serial)) => {
+            let serial = (!serial.is_empty()).then_some(serial.as_str());
+            let link = retry(&cli, "on USB", || kaoyomi_terminal::usb::UsbLink::open(serial))?;
+            command(&cli, Client::new(link))
+        }
+        (None, None) => bail!("say how to reach the reader: --socket PATH or --usb [SERIAL]"),
+    }
+}
+
+fn command<S: kaoyomi_terminal::client::Link>(cli: &Cli, mut client: Client<S>) -> Result<()> {
     let t = Duration::from_secs(10);
     match &cli.command {
+        Cmd::Readers => {}
         Cmd::Info => {
             let info = client.device_info(t)?;
             println!(

@@ -58,7 +58,7 @@ fn start_reader(state: &Path, script: &str) -> std::thread::JoinHandle<anyhow::R
 }
 
 fn connect(state: &Path) -> Client<UnixStream> {
-    let deadline = Instant::now() + Duration::from_secs(20);
+    let deadline = Instant::now() + T;
     loop {
         match UnixStream::connect(state.join("reader.sock")) {
             Ok(s) => return Client::new(s),
@@ -68,7 +68,9 @@ fn connect(state: &Path) -> Client<UnixStream> {
     }
 }
 
-const T: Duration = Duration::from_secs(20);
+/// A guard against hangs, not a speed limit: generous, because under qemu-aarch64 the simulated
+/// cards' RSA keys take long to make.
+const T: Duration = Duration::from_secs(180);
 
 fn session(client: &mut Client<UnixStream>, consents: ConsentRequest) -> (kaoyomi_terminal::Verified, Vec<Progress>) {
     let info = client.device_info(T).unwrap();
@@ -76,7 +78,7 @@ fn session(client: &mut Client<UnixStream>, consents: ConsentRequest) -> (kaoyom
     let id = client.start_session(SessionRequest { nonce, consents, registration_needed: false }, T).unwrap();
     let mut progress = Vec::new();
     loop {
-        match client.next_notification(Duration::from_secs(60)).unwrap() {
+        match client.next_notification(T).unwrap() {
             Notification::Progress { session_id, progress: p } => {
                 assert_eq!(session_id, id);
                 progress.push(p);
@@ -140,7 +142,7 @@ fn visual_session_end_to_end() {
 fn terminal_leaving_mid_session_returns_the_reader_to_idle() {
     capture_logs();
     let state = tempfile::tempdir().unwrap();
-    let script = "insert normal\nawait choose-method 60\nawait finished 60\nremove\nawait place-card\nquit\n";
+    let script = "insert normal\nawait choose-method 120\nawait finished 120\nremove\nawait place-card\nquit\n";
     let reader = start_reader(state.path(), script);
     let mut client = connect(state.path());
     client

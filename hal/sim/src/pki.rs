@@ -51,13 +51,15 @@ fn rng_for(label: &str) -> ChaCha20Rng {
 /// The RSA-2048 key named `label`, generated once per process.
 pub fn key(label: &str) -> Result<Arc<RsaPrivateKey>, PkiError> {
     static KEYS: OnceLock<Mutex<HashMap<String, Arc<RsaPrivateKey>>>> = OnceLock::new();
-    let keys = KEYS.get_or_init(Default::default);
-    if let Some(k) = keys.lock().unwrap_or_else(|e| e.into_inner()).get(label) {
+    // Generation happens under the lock: threads that want the same key wait for it instead of
+    // each spending seconds (minutes under emulation) making it again.
+    let mut keys = KEYS.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(k) = keys.get(label) {
         return Ok(k.clone());
     }
     let generated = Arc::new(RsaPrivateKey::new(&mut rng_for(label), 2048)?);
-    let mut map = keys.lock().unwrap_or_else(|e| e.into_inner());
-    Ok(map.entry(label.to_string()).or_insert(generated).clone())
+    keys.insert(label.to_string(), generated.clone());
+    Ok(generated)
 }
 
 fn time(unix_s: u64) -> Result<Time, PkiError> {

@@ -343,6 +343,7 @@ pub fn image(board: &str) -> Result<(PathBuf, PathBuf)> {
     std::fs::copy(dist.join("board.toml"), rootfs.join("etc/kaoyomi/board.toml"))?;
     std::fs::copy(dist.join("board-socket.toml"), rootfs.join("etc/kaoyomi/board-socket.toml"))?;
     std::fs::copy(root().join("board/scripts/demo-pin.script"), rootfs.join("etc/kaoyomi/pin.script"))?;
+    std::fs::copy(root().join("board/scripts/usb-unplug.script"), rootfs.join("etc/kaoyomi/unplug.script"))?;
     std::fs::write(rootfs.join("etc/hosts"), "127.0.0.1 localhost\n")?;
     // The product's hardening files (sysctl, modprobe, udev, systemd unit, fstab), as on a device.
     run(

@@ -95,19 +95,30 @@ impl UsbLink {
     }
 }
 
+/// Says "the link went down" for what nusb reports when the device leaves the bus.
+fn link_error(e: std::io::Error) -> std::io::Error {
+    match e.kind() {
+        std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted => e,
+        _ => std::io::Error::new(
+            std::io::ErrorKind::ConnectionAborted,
+            format!("the USB link to the reader went down ({e})"),
+        ),
+    }
+}
+
 impl Read for UsbLink {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        self.read.read(buf)
+        self.read.read(buf).map_err(link_error)
     }
 }
 
 impl Write for UsbLink {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.write.write(buf)
+        self.write.write(buf).map_err(link_error)
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        self.write.flush()
+        self.write.flush().map_err(link_error)
     }
 }
 

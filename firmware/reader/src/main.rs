@@ -47,10 +47,32 @@ enum Cmd {
         #[arg(long, default_value = "/var/lib/kaoyomi")]
         state: PathBuf,
     },
+    /// Device self-test for engineers.
+    Selftest {
+        #[command(subcommand)]
+        command: SelftestCmd,
+    },
     /// Simulated cards.
     Sim {
         #[command(subcommand)]
         command: SimCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum SelftestCmd {
+    /// Drive the LEDs on GPIO lines 0.. of a chip with a pattern (`1` on, `0` off), hold it, then
+    /// turn them all off.
+    Leds {
+        /// GPIO character device.
+        #[arg(long)]
+        chip: PathBuf,
+        /// One digit per line, from line 0.
+        #[arg(long, default_value = "1111")]
+        pattern: String,
+        /// How long to hold the pattern, in milliseconds.
+        #[arg(long, default_value_t = 1000)]
+        hold_ms: u64,
     },
 }
 
@@ -121,6 +143,19 @@ fn main() -> Result<()> {
                 }
             };
             println!("{}", info.context("reading the card")?);
+        }
+        Cmd::Selftest { command: SelftestCmd::Leds { chip, pattern, hold_ms } } => {
+            let mut leds = Vec::new();
+            for (line, digit) in pattern.chars().enumerate() {
+                let mut led = kaoyomi_hal_linux::gpio::CdevLed::open(&chip, line as u32, "kaoyomi-selftest")?;
+                led.set(digit == '1')?;
+                println!("LED line {line}: {}", if digit == '1' { "on" } else { "off" });
+                leds.push(led);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(hold_ms));
+            for led in &mut leds {
+                led.set(false)?;
+            }
         }
         Cmd::Sim { command: SimCmd::Personas } => {
             for p in persona::PERSONAS {

@@ -3,7 +3,10 @@
 //! One Cargo feature per subsystem, so a board build carries only what it uses:
 //! - `pcsc`: [`pcsc::PcscReader`], the contactless reader through pcscd (PC/SC).
 //! - `usb-gadget`: [`usb::UsbGadgetLink`], the terminal link as a USB device (ConfigFS + FunctionFS).
+//! - `gpio`: [`gpio::CdevLed`], LEDs on GPIO lines through the GPIO character device.
 
+#[cfg(feature = "gpio")]
+pub mod gpio;
 #[cfg(feature = "pcsc")]
 pub mod pcsc;
 #[cfg(feature = "usb-gadget")]

@@ -61,6 +61,13 @@ enum Cmd {
 
 #[derive(Subcommand)]
 enum SelftestCmd {
+    /// Tap a touch panel and read the tap back through evdev; without `--device`, a uinput
+    /// touchscreen stands in for the panel (QEMU guest, development machines).
+    Touch {
+        /// The panel's event device (`/dev/input/eventN`).
+        #[arg(long)]
+        device: Option<PathBuf>,
+    },
     /// Drive the LEDs on GPIO lines 0.. of a chip with a pattern (`1` on, `0` off), hold it, then
     /// turn them all off.
     Leds {
@@ -143,6 +150,31 @@ fn main() -> Result<()> {
                 }
             };
             println!("{}", info.context("reading the card")?);
+        }
+        Cmd::Selftest { command: SelftestCmd::Touch { device } } => {
+            use kaoyomi_hal_linux::touch::{EvdevTouch, UinputTouchscreen};
+            let mut virtual_panel = match device {
+                Some(_) => None,
+                None => Some(UinputTouchscreen::create("Kaoyomi self-test touchscreen", 1920, 1080)?),
+            };
+            let node = match (&device, virtual_panel.as_mut()) {
+                (Some(d), _) => d.clone(),
+                (None, Some(panel)) => panel.event_node()?,
+                (None, None) => unreachable!("a virtual panel exists when no device is given"),
+            };
+            let mut touch = EvdevTouch::open(&node).with_context(|| format!("opening {}", node.display()))?;
+            match virtual_panel.as_mut() {
+                Some(panel) => {
+                    // Give the event device a moment to be listened to before tapping.
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                    panel.tap(960, 540)?;
+                }
+                None => println!("tap the panel within 10 s"),
+            }
+            match touch.next_tap(std::time::Duration::from_secs(10))? {
+                Some(tap) => println!("touch: tap at {},{} on {}", tap.x, tap.y, node.display()),
+                None => anyhow::bail!("no tap arrived from {}", node.display()),
+            }
         }
         Cmd::Selftest { command: SelftestCmd::Leds { chip, pattern, hold_ms } } => {
             let mut leds = Vec::new();

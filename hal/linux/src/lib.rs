@@ -4,10 +4,14 @@
 //! - `pcsc`: [`pcsc::PcscReader`], the contactless reader through pcscd (PC/SC).
 //! - `usb-gadget`: [`usb::UsbGadgetLink`], the terminal link as a USB device (ConfigFS + FunctionFS).
 //! - `gpio`: [`gpio::CdevLed`], LEDs on GPIO lines through the GPIO character device.
+//! - `evdev`: [`touch::EvdevTouch`], the touch screen through evdev (and a uinput touchscreen for
+//!   self-tests and the QEMU guest).
 
 #[cfg(feature = "gpio")]
 pub mod gpio;
 #[cfg(feature = "pcsc")]
 pub mod pcsc;
+#[cfg(feature = "evdev")]
+pub mod touch;
 #[cfg(feature = "usb-gadget")]
 pub mod usb;

@@ -49,8 +49,8 @@ const GUEST_PACKAGES: &[&str] = &[
 
 /// Kernel modules the in-guest checks use, loaded by /init in dependency order: the USB gadget
 /// stack with the guest's own host side (dummy_hcd), FunctionFS, the composite framework, and
-/// gpio-sim for the LEDs.
-const GUEST_MODULES: &[&str] = &["dummy_hcd", "libcomposite", "usb_f_fs", "gpio-sim"];
+/// gpio-sim for the LEDs, uinput and evdev for the touch screen.
+const GUEST_MODULES: &[&str] = &["dummy_hcd", "libcomposite", "usb_f_fs", "gpio-sim", "uinput", "evdev"];
 
 const TARGET: &str = "aarch64-unknown-linux-gnu";
 const BINARIES: &[&str] = &["kaoyomi-reader", "kaoyomi-term", "kaoyomi-cardsim"];

@@ -53,6 +53,16 @@ struct SlotState {
     generation: u64,
 }
 
+impl SlotState {
+    /// An injected removal: the card leaves the field and the fault is spent.
+    fn take_card_away(&mut self) {
+        self.fault = None;
+        self.card = None;
+        self.connected = false;
+        self.generation += 1;
+    }
+}
+
 /// The shared slot.
 #[derive(Clone, Default)]
 pub struct SimCardSlot {
@@ -144,25 +154,16 @@ impl Transmit for SimCardReader {
         }
         s.apdus_since_fault += 1;
         let n = s.apdus_since_fault;
-        match s.fault {
-            Some(Fault::RemoveBefore(k)) if k == n => {
-                s.fault = None;
-                s.card = None;
-                s.connected = false;
-                s.generation += 1;
-                self.slot.inner.1.notify_all();
-                return Err(removed);
-            }
-            _ => {}
+        if s.fault == Some(Fault::RemoveBefore(n)) {
+            s.take_card_away();
+            self.slot.inner.1.notify_all();
+            return Err(removed);
         }
         let Some(card) = s.card.as_mut() else { return Err(removed) };
         let answer = card.process(command);
         match s.fault {
             Some(Fault::RemoveAfter(k)) if k == n => {
-                s.fault = None;
-                s.card = None;
-                s.connected = false;
-                s.generation += 1;
+                s.take_card_away();
                 self.slot.inner.1.notify_all();
                 Err(removed)
             }

@@ -63,6 +63,21 @@ pub enum Verify {
     Blocked,
 }
 
+/// Outcome of [`Card::verify_guarded`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Guarded {
+    /// Accepted.
+    Verified,
+    /// Wrong; tries left after this one.
+    Wrong(u8),
+    /// Blocked; nothing was sent.
+    Blocked,
+    /// One try left and the caller did not allow it; nothing was sent.
+    NeedsConfirmation,
+    /// The key was never set; nothing was sent.
+    NotSet,
+}
+
 /// A card session over a transport.
 pub struct Card<T> {
     transport: T,
@@ -138,10 +153,15 @@ impl<T: Transmit> Card<T> {
             return Err(Error::Malformed("READ BINARY offset beyond 15 bits"));
         }
         let [p1, p2] = offset.to_be_bytes();
-        let mut response = self.transmit(&Command::new(0x00, 0xB0, p1, p2).with_le(len))?;
+        self.read_data("READ BINARY", &Command::new(0x00, 0xB0, p1, p2).with_le(len))
+    }
+
+    /// A read whose answer may stop short at the end of the file (`6282`).
+    fn read_data(&mut self, op: &'static str, command: &Command) -> Result<Vec<u8>, Error> {
+        let mut response = self.transmit(command)?;
         match response.sw.status() {
             Status::Ok | Status::EndOfFile => Ok(core::mem::take(&mut response.data)),
-            _ => Err(Error::Refused { op: "READ BINARY", sw: response.sw }),
+            _ => Err(Error::Refused { op, sw: response.sw }),
         }
     }
 
@@ -211,34 +231,47 @@ impl<T: Transmit> Card<T> {
 
     /// COMPUTE DIGITAL SIGNATURE (`80 2A 00 80`) with the current key EF over `digest_info`.
     pub fn sign(&mut self, digest_info: &[u8]) -> Result<Vec<u8>, Error> {
-        let command = Command::new(0x80, 0x2A, 0x00, 0x80).with_data(digest_info).with_le(256);
-        let signature = self.expect_ok("COMPUTE DIGITAL SIGNATURE", &command)?;
+        self.signature("COMPUTE DIGITAL SIGNATURE", 0x80, digest_info)
+    }
+
+    /// `80 2A 00 <p2>` over `digest_info`; a 2048-bit signature or an error.
+    fn signature(&mut self, op: &'static str, p2: u8, digest_info: &[u8]) -> Result<Vec<u8>, Error> {
+        let command = Command::new(0x80, 0x2A, 0x00, p2).with_data(digest_info).with_le(256);
+        let signature = self.expect_ok(op, &command)?;
         if signature.len() != 256 {
             return Err(Error::Malformed("signature is not 2048 bits"));
         }
         Ok(signature)
+    }
+
+    /// The patient-protecting VERIFY: reads the current key's counter first (no try used) and
+    /// sends `secret` only to a key that is set, not blocked, and not on its last try unless
+    /// `allow_last_try`. Never retries. Every credential the reader presents goes through here.
+    pub fn verify_guarded(&mut self, secret: &[u8], allow_last_try: bool) -> Result<Guarded, Error> {
+        match self.pin_status()? {
+            PinStatus::Blocked => return Ok(Guarded::Blocked),
+            PinStatus::NotSet => return Ok(Guarded::NotSet),
+            PinStatus::Remaining(1) if !allow_last_try => return Ok(Guarded::NeedsConfirmation),
+            PinStatus::Remaining(_) | PinStatus::Verified | PinStatus::NoLimit => {}
+        }
+        Ok(match self.verify(secret)? {
+            Verify::Ok => Guarded::Verified,
+            Verify::Wrong(n) => Guarded::Wrong(n),
+            Verify::Blocked => Guarded::Blocked,
+        })
     }
 }
 
 impl<T: Transmit> Card<T> {
     /// READ RECORD `number` of the current record EF (`00 B2 nn 04 00`).
     pub fn read_record(&mut self, number: u8) -> Result<Vec<u8>, Error> {
-        let mut response = self.transmit(&Command::new(0x00, 0xB2, number, 0x04).with_le(256))?;
-        match response.sw.status() {
-            Status::Ok | Status::EndOfFile => Ok(core::mem::take(&mut response.data)),
-            _ => Err(Error::Refused { op: "READ RECORD", sw: response.sw }),
-        }
+        self.read_data("READ RECORD", &Command::new(0x00, 0xB2, number, 0x04).with_le(256))
     }
 
     /// COMPUTE DIGITAL SIGNATURE with the selected application's own key (`80 2A 00 00`), which
     /// needs no credential: the chip proves it holds the key its signed record names.
     pub fn sign_with_application_key(&mut self, digest_info: &[u8]) -> Result<Vec<u8>, Error> {
-        let command = Command::new(0x80, 0x2A, 0x00, 0x00).with_data(digest_info).with_le(256);
-        let signature = self.expect_ok("internal authentication", &command)?;
-        if signature.len() != 256 {
-            return Err(Error::Malformed("signature is not 2048 bits"));
-        }
-        Ok(signature)
+        self.signature("internal authentication", 0x00, digest_info)
     }
 }
 

@@ -1,6 +1,6 @@
 //! 公的個人認証AP (JPKI-AP): the 利用者証明用 certificate, PIN and key.
 
-use crate::card::{Card, Error, PinStatus, Verify};
+use crate::card::{Card, Error, Guarded, PinStatus};
 use kaoyomi_hal::card::Transmit;
 use sha2::{Digest, Sha256};
 
@@ -134,16 +134,16 @@ impl<'c, T: Transmit> JpkiAp<'c, T> {
         digest_info: &[u8],
         allow_last_try: bool,
     ) -> Result<SignOutcome, Error> {
-        match self.auth_pin_status()? {
-            PinStatus::Blocked => return Ok(SignOutcome::Blocked),
-            PinStatus::NotSet => return Ok(SignOutcome::NotSet),
-            PinStatus::Remaining(1) if !allow_last_try => return Ok(SignOutcome::NeedsConfirmation),
-            PinStatus::Remaining(_) | PinStatus::Verified | PinStatus::NoLimit => {}
+        match self.card.select_ef(EF_AUTH_PIN) {
+            Err(Error::Refused { sw, .. }) if sw.0 == 0x6A82 => return Ok(SignOutcome::NotSet),
+            other => other?,
         }
-        match self.card.verify(pin)? {
-            Verify::Ok => {}
-            Verify::Wrong(n) => return Ok(SignOutcome::Wrong(n)),
-            Verify::Blocked => return Ok(SignOutcome::Blocked),
+        match self.card.verify_guarded(pin, allow_last_try)? {
+            Guarded::Verified => {}
+            Guarded::Wrong(n) => return Ok(SignOutcome::Wrong(n)),
+            Guarded::Blocked => return Ok(SignOutcome::Blocked),
+            Guarded::NeedsConfirmation => return Ok(SignOutcome::NeedsConfirmation),
+            Guarded::NotSet => return Ok(SignOutcome::NotSet),
         }
         self.card.select_ef(EF_AUTH_KEY)?;
         Ok(SignOutcome::Signed(self.card.sign(digest_info)?))

@@ -4,7 +4,7 @@
 //! The reader never reads EF 0005 (the 個人番号 image, opened only by 照合番号A): it has no
 //! business with the 個人番号, and nothing here can address that file.
 
-use crate::card::{Card, Error, PinStatus, Verify};
+use crate::card::{Card, Error, Guarded, PinStatus};
 use crate::tlv::{self, TlvError};
 use kaoyomi_hal::card::Transmit;
 use rsa::{BigUint, Pkcs1v15Sign, RsaPublicKey};
@@ -367,16 +367,15 @@ impl<'c, T: Transmit> SurfaceAp<'c, T> {
 
     /// Presents 照合番号B after reading the counter; sends nothing to a blocked key. Never retries.
     pub fn open(&mut self, b: &CollationB) -> Result<CollationOutcome, Error> {
-        match self.collation_b_status()? {
-            PinStatus::Blocked => return Ok(CollationOutcome::Blocked),
-            PinStatus::NotSet => return Err(Error::Malformed("the card has no 照合番号B key")),
-            PinStatus::Remaining(_) | PinStatus::Verified | PinStatus::NoLimit => {}
+        self.card.select_ef(EF_COLLATION_B)?;
+        // 照合番号B comes from the card's face, not from the patient: no last-try confirmation
+        // here; the OCR guard (confidence, never the same wrong value twice) decides before.
+        match self.card.verify_guarded(b.expose(), true)? {
+            Guarded::Verified => Ok(CollationOutcome::Opened),
+            Guarded::Wrong(n) => Ok(CollationOutcome::Wrong(n)),
+            Guarded::Blocked => Ok(CollationOutcome::Blocked),
+            Guarded::NotSet | Guarded::NeedsConfirmation => Err(Error::Malformed("the card has no 照合番号B key")),
         }
-        Ok(match self.card.verify(b.expose())? {
-            Verify::Ok => CollationOutcome::Opened,
-            Verify::Wrong(n) => CollationOutcome::Wrong(n),
-            Verify::Blocked => CollationOutcome::Blocked,
-        })
     }
 
     /// Reads and parses the card-face record (after [`SurfaceAp::open`]).

@@ -71,7 +71,12 @@ pub enum TerminalLink {
         path: PathBuf,
     },
     /// The USB gadget (device boards).
-    UsbGadget,
+    UsbGadget {
+        /// A FunctionFS that a privileged set-up (`kaoyomi-reader usb-gadget setup`) mounted for
+        /// the reader's user. Without it the reader makes the gadget itself, which needs root.
+        #[serde(default)]
+        functionfs: Option<PathBuf>,
+    },
 }
 
 /// Board file errors.
@@ -134,6 +139,23 @@ mod tests {
         assert!(
             matches!(pcsc.card, CardDevice::Pcsc { ref reader, sim_control: Some(_) } if reader == "Virtual PCD 00 00")
         );
+    }
+
+    #[test]
+    fn every_board_file_in_the_tree_parses() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+        for name in ["qemu-virt.toml", "qemu-virt-socket.toml", "rk3399.toml", "sim.toml", "sim-pcsc.toml"] {
+            let path = dir.join(name);
+            let text = std::fs::read_to_string(&path).expect("board file");
+            let board = Board::parse(&text, &path).unwrap_or_else(|e| panic!("{e}"));
+            if name == "qemu-virt.toml" || name == "rk3399.toml" {
+                // Device boards hand the gadget's FunctionFS to the unprivileged reader.
+                assert_eq!(board.terminal, TerminalLink::UsbGadget { functionfs: Some("/run/kaoyomi/usb".into()) });
+            }
+        }
+        let plain = Board::parse("name = \"x\"\n[card]\nkind = \"sim\"\n[terminal]\nkind = \"usb-gadget\"\n", dir)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(plain.terminal, TerminalLink::UsbGadget { functionfs: None });
     }
 
     #[test]

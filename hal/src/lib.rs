@@ -5,6 +5,8 @@
 //! firmware reacts to a removed card the same way whether pcscd or the simulator reported it.
 //! Implementations live in `kaoyomi-hal-linux` (real devices) and `kaoyomi-hal-sim` (simulated).
 
+pub mod audio;
+pub mod camera;
 pub mod card;
 
 /// What went wrong, independent of the implementation.

@@ -162,3 +162,36 @@ fn terminal_leaving_mid_session_returns_the_reader_to_idle() {
     assert_eq!(summary.reports_sent, 0);
     assert_logs_clean();
 }
+
+#[test]
+fn a_second_terminal_is_refused_while_one_is_connected() {
+    capture_logs();
+    let state = tempfile::tempdir().unwrap();
+    let script = "insert normal\nawait choose-method 120\nawait finished 120\nremove\nawait place-card\nquit\n";
+    let reader = start_reader(state.path(), script);
+    let mut first = connect(state.path());
+    let info = first.device_info(T).expect("the first terminal is served");
+    let mut second = connect(state.path());
+    match second.device_info(T) {
+        Err(kaoyomi_terminal::ClientError::Refused { code: kaoyomi_protocol::ErrorCode::Busy, message }) => {
+            assert!(message.contains("another terminal"), "{message}")
+        }
+        other => panic!("the second terminal was not refused: {:?}", other.map(|i| i.serial)),
+    }
+    // The first terminal is undisturbed and can still arm a session.
+    assert_eq!(first.device_info(T).expect("still served").serial, info.serial);
+    first
+        .start_session(
+            SessionRequest { nonce: [2; 32], consents: ConsentRequest::default(), registration_needed: false },
+            T,
+        )
+        .expect("the first terminal arms a session");
+    loop {
+        if let Notification::Progress { progress: Progress::ChoosingMethod, .. } = first.next_notification(T).unwrap() {
+            break;
+        }
+    }
+    drop(first);
+    reader.join().unwrap().expect("the reader goes on");
+    assert_logs_clean();
+}

@@ -5,7 +5,7 @@ use anyhow::{Context, Result, bail};
 use ed25519_dalek::{Signer, SigningKey};
 use sha2::{Digest, Sha256};
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use zeroize::Zeroizing;
 
 /// File name of the key in the state directory.
@@ -18,6 +18,11 @@ pub struct DeviceKey {
 }
 
 impl DeviceKey {
+    /// Where the key of the state directory `state` lives.
+    pub fn path(state: &Path) -> PathBuf {
+        state.join(KEY_FILE)
+    }
+
     /// Loads the key from `state`, or makes one from the OS random source on first start.
     pub fn load_or_create(state: &Path) -> Result<DeviceKey> {
         let path = state.join(KEY_FILE);

@@ -11,6 +11,7 @@ pub mod device_key;
 pub mod harden;
 pub mod link;
 pub mod script;
+pub mod selftest;
 pub mod text_view;
 
 use anyhow::{Context, Result, bail};
@@ -78,7 +79,7 @@ pub fn socket_path(board: &Board, state: &Path) -> Option<PathBuf> {
     match &board.terminal {
         TerminalLink::Socket { path } if path.is_absolute() => Some(path.clone()),
         TerminalLink::Socket { path } => Some(state.join(path)),
-        TerminalLink::UsbGadget => None,
+        TerminalLink::UsbGadget { .. } => None,
     }
 }
 
@@ -143,8 +144,17 @@ pub fn run(options: Options) -> Result<Summary> {
         Some(path) => {
             link::serve(&path, inputs_tx.clone()).with_context(|| format!("listening on {}", path.display()))?
         }
-        None => link::serve_usb(serial, inputs_tx.clone())
-            .context("creating the USB gadget (needs root, ConfigFS and a USB device controller)")?,
+        None => {
+            let functionfs = match &board.terminal {
+                TerminalLink::UsbGadget { functionfs } => functionfs.clone(),
+                TerminalLink::Socket { .. } => None,
+            };
+            let what = match &functionfs {
+                Some(dir) => format!("serving the USB interface on {} (prepared by `usb-gadget setup`)", dir.display()),
+                None => "creating the USB gadget (needs root, ConfigFS and a USB device controller)".to_string(),
+            };
+            link::serve_usb(serial, functionfs.as_deref(), inputs_tx.clone()).context(what)?
+        }
     };
 
     let (screens_tx, screens_rx) = mpsc::channel::<&'static str>();

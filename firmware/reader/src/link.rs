@@ -77,16 +77,29 @@ pub fn serve(path: &Path, inputs: Sender<Input>) -> std::io::Result<LinkWriter> 
                     },
                 );
                 let _ = stream.write_all(&refusal.encode());
+                log::warn!("refused a second terminal: another one is connected");
+                // Keep the refused connection open a moment, so its first request meets the
+                // refusal instead of a broken pipe; then close it.
+                let _ = std::thread::Builder::new().name("link-refuse".into()).spawn(move || {
+                    let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(2)));
+                    let mut sink = [0u8; 512];
+                    while matches!(stream.read(&mut sink), Ok(n) if n > 0) {}
+                });
                 continue;
             }
             let Ok(read_half) = stream.try_clone() else { continue };
             *shared.stream.lock().unwrap_or_else(|e| e.into_inner()) = Some(Box::new(stream));
             log::info!("terminal connected on {}", path.display());
-            read_loop(read_half, &inputs, &shared);
-            *shared.stream.lock().unwrap_or_else(|e| e.into_inner()) = None;
-            log::info!("terminal disconnected");
-            if inputs.send(Input::Core(Event::TerminalDisconnected)).is_err() {
-                return;
+            // Read on a thread of its own, so this one goes on accepting (and refusing) others.
+            let (inputs, shared) = (inputs.clone(), shared.clone());
+            let spawned = std::thread::Builder::new().name("link-read".into()).spawn(move || {
+                read_loop(read_half, &inputs, &shared);
+                *shared.stream.lock().unwrap_or_else(|e| e.into_inner()) = None;
+                log::info!("terminal disconnected");
+                let _ = inputs.send(Input::Core(Event::TerminalDisconnected));
+            });
+            if let Err(e) = spawned {
+                log::error!("cannot serve the terminal: {e}");
             }
         }
     })?;
@@ -107,13 +120,21 @@ fn read_loop(mut stream: UnixStream, inputs: &Sender<Input>, writer: &LinkWriter
     }
 }
 
+/// The product string of the USB device.
+pub const PRODUCT: &str = "Kaoyomi face-authentication card reader";
+
 /// The USB gadget link: frames over the bulk endpoints while the host has the device configured.
+/// With `functionfs`, on a FunctionFS a privileged set-up prepared; otherwise the reader makes the
+/// gadget itself (root).
 #[cfg(target_os = "linux")]
-pub fn serve_usb(serial: &str, inputs: Sender<Input>) -> std::io::Result<LinkWriter> {
+pub fn serve_usb(serial: &str, functionfs: Option<&Path>, inputs: Sender<Input>) -> std::io::Result<LinkWriter> {
     use kaoyomi_hal_linux::usb::{LinkState, UsbGadgetLink};
     use std::sync::atomic::AtomicBool;
     use std::time::Duration;
-    let mut gadget = UsbGadgetLink::register(serial, "Kaoyomi face-authentication card reader")?;
+    let mut gadget = match functionfs {
+        Some(dir) => UsbGadgetLink::open_functionfs(dir)?,
+        None => UsbGadgetLink::register(serial, PRODUCT)?,
+    };
     let sender = gadget.sender().ok_or_else(|| std::io::Error::other("no IN endpoint"))?;
     let mut receiver = gadget.receiver().ok_or_else(|| std::io::Error::other("no OUT endpoint"))?;
     let writer = LinkWriter::default();

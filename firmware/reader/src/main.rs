@@ -52,6 +52,11 @@ enum Cmd {
         #[command(subcommand)]
         command: SelftestCmd,
     },
+    /// The privileged halves of the USB set-up, so the reader itself never runs as root.
+    UsbGadget {
+        #[command(subcommand)]
+        command: UsbCmd,
+    },
     /// Simulated cards.
     Sim {
         #[command(subcommand)]
@@ -80,6 +85,75 @@ enum SelftestCmd {
         /// How long to hold the pattern, in milliseconds.
         #[arg(long, default_value_t = 1000)]
         hold_ms: u64,
+    },
+    /// Stream frames from a V4L2 camera and report size, rate and drops; with `--looped`, route
+    /// vivid's HDMI output into the camera and check that the test picture (played into that
+    /// output, see `test-picture`) comes back.
+    Camera {
+        /// The camera's video device.
+        #[arg(long)]
+        device: PathBuf,
+        /// Frames to stream.
+        #[arg(long, default_value_t = 30)]
+        frames: u32,
+        /// Width asked for (the driver may choose the nearest it has).
+        #[arg(long, default_value_t = 1280)]
+        width: u32,
+        /// Height asked for.
+        #[arg(long, default_value_t = 720)]
+        height: u32,
+        /// Expect the test picture through vivid's loop-back.
+        #[arg(long)]
+        looped: bool,
+    },
+    /// Write the camera self-test's picture as raw 8-bit greyscale.
+    TestPicture {
+        /// Output file.
+        #[arg(long)]
+        out: PathBuf,
+        /// Width.
+        #[arg(long, default_value_t = 1280)]
+        width: u32,
+        /// Height.
+        #[arg(long, default_value_t = 720)]
+        height: u32,
+    },
+    /// Play the chime on an ALSA device; with `--loopback`, record that capture device meanwhile
+    /// (snd-aloop) and check the chime was heard.
+    Speaker {
+        /// ALSA PCM device to play on.
+        #[arg(long, default_value = "default")]
+        device: String,
+        /// ALSA capture device that hears the speaker.
+        #[arg(long)]
+        loopback: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum UsbCmd {
+    /// Register the reader's gadget (serial from the device key in `--state`) and mount its
+    /// FunctionFS for the reader's user; run as root before the reader starts.
+    Setup {
+        /// The reader's state directory (the device key, made here if missing, owned by `--uid`).
+        #[arg(long)]
+        state: PathBuf,
+        /// Where to mount FunctionFS (the board file's `functionfs`).
+        #[arg(long)]
+        functionfs: PathBuf,
+        /// The reader's user id.
+        #[arg(long)]
+        uid: u32,
+        /// The reader's group id.
+        #[arg(long)]
+        gid: u32,
+    },
+    /// Bind the registered gadget to the USB device controller once the reader has written its
+    /// descriptors; run as root after the reader starts.
+    Bind {
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 30)]
+        timeout_s: u64,
     },
 }
 
@@ -188,6 +262,31 @@ fn main() -> Result<()> {
             for led in &mut leds {
                 led.set(false)?;
             }
+        }
+        Cmd::Selftest { command: SelftestCmd::Camera { device, frames, width, height, looped } } => {
+            kaoyomi_reader::selftest::camera(&device, frames, width, height, looped)?;
+        }
+        Cmd::Selftest { command: SelftestCmd::TestPicture { out, width, height } } => {
+            kaoyomi_reader::selftest::write_test_picture(&out, width, height)?;
+        }
+        Cmd::Selftest { command: SelftestCmd::Speaker { device, loopback } } => {
+            kaoyomi_reader::selftest::speaker(&device, loopback.as_deref())?;
+        }
+        Cmd::UsbGadget { command: UsbCmd::Setup { state, functionfs, uid, gid } } => {
+            std::fs::create_dir_all(&state).with_context(|| format!("creating {}", state.display()))?;
+            let key = kaoyomi_reader::device_key::DeviceKey::load_or_create(&state)?;
+            // A key made here by root must stay readable by the reader alone.
+            for path in [state.clone(), kaoyomi_reader::device_key::DeviceKey::path(&state)] {
+                std::os::unix::fs::chown(&path, Some(uid), Some(gid))
+                    .with_context(|| format!("handing {} to user {uid}", path.display()))?;
+            }
+            kaoyomi_hal_linux::usb::prepare_gadget(key.serial(), kaoyomi_reader::link::PRODUCT, &functionfs, uid, gid)
+                .context("registering the USB gadget (needs root, ConfigFS and a USB device controller)")?;
+            println!("usb-gadget: {} registered, FunctionFS at {} for user {uid}", key.serial(), functionfs.display());
+        }
+        Cmd::UsbGadget { command: UsbCmd::Bind { timeout_s } } => {
+            kaoyomi_hal_linux::usb::bind_when_ready(std::time::Duration::from_secs(timeout_s))?;
+            println!("usb-gadget: bound to the USB device controller");
         }
         Cmd::Sim { command: SimCmd::Personas } => {
             for p in persona::PERSONAS {

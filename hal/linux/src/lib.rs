@@ -6,7 +6,13 @@
 //! - `gpio`: [`gpio::CdevLed`], LEDs on GPIO lines through the GPIO character device.
 //! - `evdev`: [`touch::EvdevTouch`], the touch screen through evdev (and a uinput touchscreen for
 //!   self-tests and the QEMU guest).
+//! - `v4l`: [`camera::V4lCamera`], the face and card-surface cameras through V4L2.
+//! - `alsa`: [`audio::AlsaSpeaker`], the speaker through ALSA.
 
+#[cfg(feature = "alsa")]
+pub mod audio;
+#[cfg(feature = "v4l")]
+pub mod camera;
 #[cfg(feature = "gpio")]
 pub mod gpio;
 #[cfg(feature = "pcsc")]

@@ -8,13 +8,19 @@
 //!   terminal are told apart.
 //! - VID:PID is pid.codes' test pair 1209:0001 until Kaoyomi has its own allocation.
 //!
-//! Creating the gadget needs root (ConfigFS); on a device image a small privileged unit does it and
-//! hands FunctionFS to the reader's user (a later step: today the reader must run as root for USB).
+//! Creating the gadget needs root (ConfigFS, mount). On a device the work is split so the reader
+//! never runs as root: a privileged step ([`prepare_gadget`]) registers the gadget and mounts its
+//! FunctionFS owned by the reader's user; the reader ([`UsbGadgetLink::open_functionfs`]) writes the
+//! descriptors and serves the endpoints; a second privileged step ([`bind_when_ready`]) binds the
+//! gadget to the USB device controller once the descriptors are there. [`UsbGadgetLink::register`]
+//! does all of it in one process, for development machines where the reader runs as root.
 
 use bytes::BytesMut;
 use std::io;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use std::time::Instant;
 use usb_gadget::function::custom::{
     Custom, Endpoint, EndpointDirection, EndpointReceiver, EndpointSender, Event, Interface, OsExtCompat,
 };
@@ -48,29 +54,23 @@ pub struct UsbGadgetLink {
 
 impl UsbGadgetLink {
     /// Creates and binds the gadget to the first USB device controller, replacing any gadget a
-    /// previous run left behind (the reader owns the device side).
+    /// previous run left behind (the reader owns the device side). Needs root.
     pub fn register(serial: &str, product: &str) -> io::Result<UsbGadgetLink> {
         usb_gadget::remove_all()?;
-        let (rx, rx_dir) = EndpointDirection::host_to_device();
-        let (tx, tx_dir) = EndpointDirection::device_to_host();
-        let (custom, handle) = Custom::builder()
-            .with_interface(
-                Interface::new(Class::vendor_specific(INTERFACE_SUBCLASS, INTERFACE_PROTOCOL), "Kaoyomi reader link")
-                    .with_endpoint(Endpoint::bulk(rx_dir))
-                    .with_endpoint(Endpoint::bulk(tx_dir))
-                    .with_os_ext_compat(OsExtCompat::winusb()),
-            )
-            .build();
+        let (interface, rx, tx) = interface();
+        let (custom, handle) = Custom::builder().with_interface(interface).build();
         let udc = default_udc()?;
-        let registration = Gadget::new(
-            Class::INTERFACE_SPECIFIC,
-            Id::new(VENDOR_ID, PRODUCT_ID),
-            Strings::new("Kaoyomi", product, serial),
-        )
-        .with_config(Config::new("Kaoyomi reader").with_function(handle))
-        .with_os_descriptor(OsDescriptor::microsoft())
-        .bind(&udc)?;
+        let registration =
+            gadget(serial, product).with_config(Config::new(CONFIG_NAME).with_function(handle)).bind(&udc)?;
         Ok(UsbGadgetLink { registration: Some(registration), custom, rx: Some(rx), tx: Some(tx) })
+    }
+
+    /// Serves the interface on a FunctionFS that [`prepare_gadget`] mounted for this user: writes
+    /// the descriptors and opens the endpoints. Needs no privilege beyond owning `functionfs`.
+    pub fn open_functionfs(functionfs: &Path) -> io::Result<UsbGadgetLink> {
+        let (interface, rx, tx) = interface();
+        let custom = Custom::builder().with_interface(interface).existing(functionfs)?;
+        Ok(UsbGadgetLink { registration: None, custom, rx: Some(rx), tx: Some(tx) })
     }
 
     /// The sending endpoint, shared (taken once).
@@ -104,6 +104,71 @@ impl Drop for UsbGadgetLink {
         {
             log::warn!("removing the USB gadget: {e}");
         }
+    }
+}
+
+const CONFIG_NAME: &str = "Kaoyomi reader";
+
+/// The vendor interface: bulk OUT then bulk IN, with the WinUSB compatible ID.
+fn interface() -> (Interface, EndpointReceiver, EndpointSender) {
+    let (rx, rx_dir) = EndpointDirection::host_to_device();
+    let (tx, tx_dir) = EndpointDirection::device_to_host();
+    let interface =
+        Interface::new(Class::vendor_specific(INTERFACE_SUBCLASS, INTERFACE_PROTOCOL), "Kaoyomi reader link")
+            .with_endpoint(Endpoint::bulk(rx_dir))
+            .with_endpoint(Endpoint::bulk(tx_dir))
+            .with_os_ext_compat(OsExtCompat::winusb());
+    (interface, rx, tx)
+}
+
+fn gadget(serial: &str, product: &str) -> Gadget {
+    Gadget::new(Class::INTERFACE_SPECIFIC, Id::new(VENDOR_ID, PRODUCT_ID), Strings::new("Kaoyomi", product, serial))
+        .with_os_descriptor(OsDescriptor::microsoft())
+}
+
+/// The privileged half of the set-up: replaces any old gadget with the reader's, and mounts its
+/// FunctionFS at `functionfs` owned by `uid`:`gid` (the reader's user), without binding it to the
+/// controller yet (the kernel refuses until the reader has written the descriptors). The gadget
+/// stays registered after this process exits.
+pub fn prepare_gadget(serial: &str, product: &str, functionfs: &Path, uid: u32, gid: u32) -> io::Result<()> {
+    usb_gadget::remove_all()?;
+    let (interface, _rx, _tx) = interface();
+    let mut builder = Custom::builder().with_interface(interface);
+    builder.ffs_dir = Some(functionfs.to_path_buf());
+    builder.ffs_uid = Some(uid);
+    builder.ffs_gid = Some(gid);
+    builder.ffs_no_init = true;
+    let (_custom, handle) = builder.build();
+    let mut registration =
+        gadget(serial, product).with_config(Config::new(CONFIG_NAME).with_function(handle)).register()?;
+    registration.detach();
+    Ok(())
+}
+
+/// The other privileged half: binds the registered gadget to the first USB device controller as
+/// soon as the reader has written its descriptors, trying until `timeout`.
+pub fn bind_when_ready(timeout: Duration) -> io::Result<()> {
+    let udc = default_udc()?;
+    let deadline = Instant::now() + timeout;
+    loop {
+        let gadgets = usb_gadget::registered()?;
+        let Some(gadget) = gadgets.first() else {
+            return Err(io::Error::new(io::ErrorKind::NotFound, "no USB gadget is registered (run the set-up first)"));
+        };
+        if gadget.udc()?.is_some_and(|bound| bound == udc.name()) {
+            return Ok(());
+        }
+        match gadget.bind(Some(&udc)) {
+            Ok(()) => return Ok(()),
+            Err(e) if Instant::now() < deadline => log::debug!("gadget not ready to bind yet: {e}"),
+            Err(e) => {
+                return Err(io::Error::new(
+                    e.kind(),
+                    format!("the reader did not bring up its USB interface in time: {e}"),
+                ));
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 

@@ -30,6 +30,18 @@ pub enum ClientError {
     Unexpected(String),
 }
 
+impl ClientError {
+    /// The link itself is gone (cable pulled, reader restarted), as opposed to a refusal or a
+    /// time-out: the running session is lost and the link must be opened again.
+    pub fn is_link_lost(&self) -> bool {
+        match self {
+            ClientError::Closed => true,
+            ClientError::Io(e) => !matches!(e.kind(), std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock),
+            _ => false,
+        }
+    }
+}
+
 /// A stream the client can put a read time-out on.
 pub trait Link: Read + Write {
     /// Sets the read time-out.
@@ -143,5 +155,22 @@ impl<S: Link> Client<S> {
     pub fn send_raw(&mut self, bytes: &[u8]) -> Result<(), ClientError> {
         self.stream.write_all(bytes)?;
         Ok(self.stream.flush()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_dead_link_counts_as_lost() {
+        let io = |kind| ClientError::Io(std::io::Error::new(kind, "x"));
+        assert!(ClientError::Closed.is_link_lost());
+        assert!(io(std::io::ErrorKind::ConnectionAborted).is_link_lost());
+        assert!(io(std::io::ErrorKind::BrokenPipe).is_link_lost());
+        assert!(!io(std::io::ErrorKind::TimedOut).is_link_lost());
+        assert!(!ClientError::Timeout(Duration::from_secs(1)).is_link_lost());
+        let refused = ClientError::Refused { code: kaoyomi_protocol::ErrorCode::Busy, message: "busy".into() };
+        assert!(!refused.is_link_lost());
     }
 }

@@ -48,6 +48,7 @@ pub fn find_readers() -> std::io::Result<Vec<FoundReader>> {
 pub struct UsbLink {
     read: EndpointRead<Bulk>,
     write: EndpointWrite<Bulk>,
+    serial: String,
 }
 
 impl UsbLink {
@@ -84,14 +85,48 @@ impl UsbLink {
         }
         let (ep_in, ep_out) =
             ep_in.zip(ep_out).ok_or_else(|| std::io::Error::other("the Kaoyomi interface lacks its bulk endpoints"))?;
-        let interface = device.detach_and_claim_interface(interface_number).wait().map_err(std::io::Error::other)?;
+        let serial = info.serial_number().unwrap_or_default().to_string();
+        let interface = device.detach_and_claim_interface(interface_number).wait().map_err(|e| {
+            if e.kind() == nusb::ErrorKind::Busy {
+                std::io::Error::new(
+                    std::io::ErrorKind::ResourceBusy,
+                    format!("reader {serial} is in use by another terminal program ({e})"),
+                )
+            } else {
+                std::io::Error::other(e)
+            }
+        })?;
         let read = interface.endpoint::<Bulk, In>(ep_in).map_err(std::io::Error::other)?.reader(4096);
         let write = interface
             .endpoint::<Bulk, Out>(ep_out)
             .map_err(std::io::Error::other)?
             .writer(4096)
             .with_write_timeout(Duration::from_secs(5));
-        Ok(UsbLink { read, write })
+        Ok(UsbLink { read, write, serial })
+    }
+
+    /// The serial number of the reader on the other end.
+    pub fn serial(&self) -> &str {
+        &self.serial
+    }
+
+    /// After the link went down (cable pulled, reader restarted): waits up to `timeout` for the
+    /// reader with `serial` to be on the bus again and opens it. The session that was running is
+    /// gone (the reader cancels it when its link drops); the caller starts a new one.
+    pub fn reconnect(serial: &str, timeout: Duration) -> std::io::Result<UsbLink> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            match UsbLink::open(Some(serial)) {
+                Ok(link) => return Ok(link),
+                Err(e) if std::time::Instant::now() >= deadline => {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::NotFound,
+                        format!("reader {serial} did not come back on the USB bus within {timeout:?} ({e})"),
+                    ));
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(200)),
+            }
+        }
     }
 }
 

@@ -1,5 +1,5 @@
 //! The ARM64 side: `cargo xtask dist` (cross build with Debian's rustc-web), `cargo xtask image`
-//! (a bootable initramfs for the qemu-virt board) and `cargo xtask qemu --test` (boot it under
+//! (the qemu-virt board: a read-only squashfs root and a stage-one initramfs that mounts it) and `cargo xtask qemu --test` (boot it under
 //! qemu-system-aarch64 and run the in-guest checks).
 //!
 //! Package versions are resolved through apt at each run, never pinned: Debian removes superseded
@@ -22,8 +22,11 @@ const CROSS_PACKAGES: &[(&str, &str)] = &[
     ("gcc-aarch64-linux-gnu", ""),
     ("libc6-dev:arm64", ""),
     ("libpcsclite-dev:arm64", ""),
+    ("libasound2-dev:arm64", ""),
+    ("libclang-dev", ""),
     ("qemu-system-arm", ""),
     ("cpio", ""),
+    ("squashfs-tools", ""),
 ];
 
 /// Guest userland (bookworm, arm64), unpacked without maintainer scripts.
@@ -34,6 +37,14 @@ const GUEST_PACKAGES: &[&str] = &[
     "pcscd",
     "libccid",
     "libpcsclite1",
+    "libasound2",
+    "libasound2-data",
+    // v4l2-ctl plays the camera test's picture into vivid's output (test rig, not product).
+    "v4l-utils",
+    "libv4l-0",
+    "libv4lconvert0",
+    "libjpeg62-turbo",
+    "libstdc++6",
     "vsmartcard-vpcd",
     "libsystemd0",
     "libudev1",
@@ -49,8 +60,13 @@ const GUEST_PACKAGES: &[&str] = &[
 
 /// Kernel modules the in-guest checks use, loaded by /init in dependency order: the USB gadget
 /// stack with the guest's own host side (dummy_hcd), FunctionFS, the composite framework, and
-/// gpio-sim for the LEDs, uinput and evdev for the touch screen.
-const GUEST_MODULES: &[&str] = &["dummy_hcd", "libcomposite", "usb_f_fs", "gpio-sim", "uinput", "evdev"];
+/// gpio-sim for the LEDs, uinput and evdev for the touch screen, vivid for the camera and snd-aloop
+/// for the speaker.
+const GUEST_MODULES: &[&str] =
+    &["dummy_hcd", "libcomposite", "usb_f_fs", "gpio-sim", "uinput", "evdev", "vivid", "snd-aloop"];
+
+/// Modules stage one needs to mount the root: the virtio block driver and squashfs.
+const BOOT_MODULES: &[&str] = &["virtio_blk", "squashfs"];
 
 const TARGET: &str = "aarch64-unknown-linux-gnu";
 const BINARIES: &[&str] = &["kaoyomi-reader", "kaoyomi-term", "kaoyomi-cardsim"];
@@ -212,7 +228,9 @@ fn unpack(deb: &Path, root_dir: &Path) -> Result<()> {
 }
 
 /// Copies GUEST_MODULES and their dependencies, decompressed, and writes the load order.
-fn add_modules(kernel_dir: &Path, vmlinuz: &Path, rootfs: &Path) -> Result<()> {
+/// Copies `modules` and what they depend on (decompressed) into `rootfs`, and writes their load
+/// order to `rootfs/etc/kaoyomi/modules` for the init script.
+fn add_modules(kernel_dir: &Path, vmlinuz: &Path, rootfs: &Path, modules: &[&str]) -> Result<()> {
     let version =
         vmlinuz.parent().and_then(|p| p.file_name()).and_then(|n| n.to_str()).context("kernel version")?.to_string();
     // Debian ships modules under /usr/lib; the host's depmod and modprobe look under /lib.
@@ -232,7 +250,7 @@ fn add_modules(kernel_dir: &Path, vmlinuz: &Path, rootfs: &Path) -> Result<()> {
         .arg("-d")
         .arg(kernel_dir)
         .args(["-S", &version, "-a", "--show-depends"])
-        .args(GUEST_MODULES)
+        .args(modules)
         .output()
         .context("modprobe --show-depends")?;
     if !out.status.success() {
@@ -277,8 +295,29 @@ fn find_file(dir: &Path, prefix: &str) -> Option<PathBuf> {
     None
 }
 
-/// `cargo xtask image --board qemu-virt`: the kernel and an initramfs with the reader.
-pub fn image(board: &str) -> Result<(PathBuf, PathBuf)> {
+/// A bootable qemu-virt image.
+pub struct Image {
+    /// The kernel.
+    pub kernel: PathBuf,
+    /// Stage one (mounts the root).
+    pub initramfs: PathBuf,
+    /// The read-only root filesystem with the reader.
+    pub root: PathBuf,
+}
+
+fn chmod_755(path: &Path) -> Result<()> {
+    run(
+        {
+            let mut c = Command::new("chmod");
+            c.arg("755").arg(path);
+            c
+        },
+        "making an init script executable",
+    )
+}
+
+/// `cargo xtask image --board qemu-virt`: the kernel, a stage-one initramfs and the read-only root.
+pub fn image(board: &str) -> Result<Image> {
     if board != "qemu-virt" {
         bail!("only the qemu-virt image can be built here (rk3399: see board/rk3399/README.md)");
     }
@@ -325,12 +364,12 @@ pub fn image(board: &str) -> Result<(PathBuf, PathBuf)> {
         }
     }
     let vmlinuz = find_file(&kernel_dir, "vmlinuz").context("no vmlinuz in the kernel packages")?;
-    add_modules(&kernel_dir, &vmlinuz, &rootfs)?;
+    add_modules(&kernel_dir, &vmlinuz, &rootfs, GUEST_MODULES)?;
     // busybox provides the shell and tools.
     for applet in [
         "sh", "mount", "ip", "poweroff", "sleep", "cat", "echo", "mkdir", "ls", "date", "grep", "dmesg", "uname", "ps",
         "kill", "sync", "cut", "sed", "head", "tail", "wc", "su", "chown", "chmod", "sysctl", "id", "stat", "insmod",
-        "lsmod",
+        "lsmod", "touch",
     ] {
         let link = rootfs.join("bin").join(applet);
         if !link.exists() {
@@ -362,38 +401,59 @@ pub fn image(board: &str) -> Result<(PathBuf, PathBuf)> {
     std::fs::write(rootfs.join("etc/group"), "root:x:0:\nkaoyomi:x:900:\n")?;
     let init = rootfs.join("init");
     std::fs::copy(root().join("board/qemu-virt/init"), &init)?;
+    chmod_755(&init)?;
+    // The root filesystem: read-only squashfs, as the device's read-only root (LZ4: under TCG
+    // its decompression costs a fraction of gzip's, the image grows by about half).
+    let squashfs = out_dir().join("root.squashfs");
+    let _ = std::fs::remove_file(&squashfs);
     run(
         {
-            let mut c = Command::new("chmod");
-            c.arg("755").arg(&init);
+            let mut c = Command::new("mksquashfs");
+            c.arg(&rootfs).arg(&squashfs).args(["-noappend", "-all-root", "-quiet", "-no-progress", "-comp", "lz4"]);
             c
         },
-        "making /init executable",
+        "packing the read-only root (squashfs)",
     )?;
+    // Stage one: a small initramfs that loads the block and squashfs drivers, mounts the root
+    // read-only, puts a tmpfs on /var/lib (the state partition's stand-in) and switches to it.
+    let boot = out_dir().join("boot");
+    let _ = std::fs::remove_dir_all(&boot);
+    for d in ["bin", "dev", "newroot", "etc/kaoyomi"] {
+        std::fs::create_dir_all(boot.join(d))?;
+    }
+    std::os::unix::fs::symlink("usr/lib", boot.join("lib"))?;
+    std::fs::copy(rootfs.join("bin/busybox"), boot.join("bin/busybox"))?;
+    for applet in ["sh", "mount", "umount", "insmod", "switch_root", "sleep", "echo", "cat", "uname", "poweroff"] {
+        std::os::unix::fs::symlink("busybox", boot.join("bin").join(applet))?;
+    }
+    add_modules(&kernel_dir, &vmlinuz, &boot, BOOT_MODULES)?;
+    std::fs::copy(root().join("board/qemu-virt/init-boot"), boot.join("init"))?;
+    chmod_755(&boot.join("init"))?;
     let cpio = out_dir().join("initramfs.cpio");
     run(
         {
             let mut c = Command::new("sh");
-            c.arg("-c").arg(format!(
-                "cd {} && find . | cpio -o -H newc --quiet > {}",
-                rootfs.display(),
-                cpio.display()
-            ));
+            c.arg("-c").arg(format!("cd {} && find . | cpio -o -H newc --quiet > {}", boot.display(), cpio.display()));
             c
         },
-        "packing the initramfs",
+        "packing the stage-one initramfs",
     )?;
-    let size = std::fs::metadata(&cpio)?.len();
-    eprintln!("xtask: image: kernel {} + initramfs {:.1} MB", vmlinuz.display(), size as f64 / 1e6);
-    Ok((vmlinuz, cpio))
+    let mb = |p: &Path| std::fs::metadata(p).map(|m| m.len() as f64 / 1e6).unwrap_or(0.0);
+    eprintln!(
+        "xtask: image: kernel {} + initramfs {:.1} MB + read-only root {:.1} MB",
+        vmlinuz.display(),
+        mb(&cpio),
+        mb(&squashfs)
+    );
+    Ok(Image { kernel: vmlinuz, initramfs: cpio, root: squashfs })
 }
 
 /// `cargo xtask qemu --test`: boots the image and reads the in-guest checks from the console.
 pub fn qemu_test() -> Result<()> {
     add_arm64()?;
     ensure_packages(CROSS_PACKAGES)?;
-    let (kernel, initrd) = image("qemu-virt")?;
-    let size = std::fs::metadata(&initrd)?.len();
+    let Image { kernel, initramfs: initrd, root: rootfs } = image("qemu-virt")?;
+    let size = std::fs::metadata(&initrd)?.len() + std::fs::metadata(&rootfs)?.len();
     let started = Instant::now();
     let mut qemu = Command::new("timeout")
         .args(["600", "qemu-system-aarch64", "-machine", "virt", "-cpu", "cortex-a72", "-smp", "2", "-m", "1024"])
@@ -402,6 +462,9 @@ pub fn qemu_test() -> Result<()> {
         .arg(&kernel)
         .arg("-initrd")
         .arg(&initrd)
+        .arg("-drive")
+        .arg(format!("file={},if=none,format=raw,id=root,readonly=on", rootfs.display()))
+        .args(["-device", "virtio-blk-pci,drive=root"])
         .args(["-append", "console=ttyAMA0 panic=-1 rdinit=/init quiet loglevel=3"])
         .stdout(Stdio::piped())
         .stdin(Stdio::null())
@@ -433,7 +496,11 @@ pub fn qemu_test() -> Result<()> {
     }
     let status = qemu.wait()?;
     std::fs::write(&log, &console)?;
-    eprintln!("xtask: image size {:.1} MB (initramfs), console log {}", size as f64 / 1e6, log.display());
+    eprintln!(
+        "xtask: image size {:.1} MB (initramfs + read-only root), console log {}",
+        size as f64 / 1e6,
+        log.display()
+    );
     match ready {
         Some(t) => eprintln!("xtask: boot-to-ready {:.1} s (QEMU start to the reader's socket, TCG)", t.as_secs_f64()),
         None => eprintln!("xtask: the reader never became ready"),

@@ -66,8 +66,14 @@ fn main() -> Result<()> {
 }
 
 /// Debian packages the build and the tests need, pinned to the versions tested (bookworm).
-/// Building needs the PC/SC headers; the PC/SC tests need pcscd, vpcd and OpenSC.
-const BUILD_PACKAGES: &[(&str, &str)] = &[("pkgconf", "1.8.1-1"), ("libpcsclite-dev", "1.9.9-2")];
+/// Building needs the PC/SC and ALSA headers and libclang (V4L2 bindings are generated at build
+/// time); the PC/SC tests need pcscd, vpcd and OpenSC.
+const BUILD_PACKAGES: &[(&str, &str)] = &[
+    ("pkgconf", "1.8.1-1"),
+    ("libpcsclite-dev", "1.9.9-2"),
+    ("libasound2-dev", "1.2.8-1+b1"),
+    ("libclang-dev", "1:14.0-55.7~deb12u1"),
+];
 const TEST_PACKAGES: &[(&str, &str)] =
     &[("pcscd", "1.9.9-2"), ("vsmartcard-vpcd", "3.3+dfsg-2"), ("opensc", "0.23.0-0.3+deb12u2")];
 

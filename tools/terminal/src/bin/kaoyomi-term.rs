@@ -25,6 +25,10 @@ struct Cli {
     /// How long to keep trying to connect, in seconds.
     #[arg(long, default_value_t = 10)]
     connect_timeout: u64,
+    /// On USB: when the link goes down (cable pulled), wait up to --connect-timeout for the same
+    /// reader to come back and run the command again (the interrupted session is cancelled).
+    #[arg(long, requires = "usb")]
+    reconnect: bool,
     #[command(subcommand)]
     command: Cmd,
 }
@@ -110,9 +114,24 @@ fn main() -> Result<()> {
             command(&cli, Client::new(stream))
         }
         (None, Some(serial)) => {
+            use kaoyomi_terminal::usb::UsbLink;
             let serial = (!serial.is_empty()).then_some(serial.as_str());
-            let link = retry(&cli, "on USB", || kaoyomi_terminal::usb::UsbLink::open(serial))?;
-            command(&cli, Client::new(link))
+            let mut link = retry(&cli, "on USB", || UsbLink::open(serial))?;
+            loop {
+                let reader = link.serial().to_string();
+                match command(&cli, Client::new(link)) {
+                    Err(e)
+                        if cli.reconnect
+                            && e.downcast_ref::<kaoyomi_terminal::ClientError>().is_some_and(|c| c.is_link_lost()) =>
+                    {
+                        eprintln!("the USB link to reader {reader} went down ({e}): the session is cancelled");
+                        eprintln!("waiting up to {} s for reader {reader} to come back", cli.connect_timeout);
+                        link = UsbLink::reconnect(&reader, Duration::from_secs(cli.connect_timeout))?;
+                        eprintln!("reader {reader} is back: starting again");
+                    }
+                    other => return other,
+                }
+            }
         }
         (None, None) => bail!("say how to reach the reader: --socket PATH or --usb [SERIAL]"),
     }

@@ -230,48 +230,88 @@ fn has_cargo_subcommand(name: &str) -> bool {
     cargo().args([name, "--version"]).stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
 }
 
+/// Wall-clock time of each part of `cargo xtask test`, printed at the end (and on failure).
+#[derive(Default)]
+struct Timings(Vec<(&'static str, Duration)>);
+
+impl Timings {
+    fn step(&mut self, name: &'static str, f: impl FnOnce() -> Result<()>) -> Result<()> {
+        let started = Instant::now();
+        let result = f();
+        self.0.push((name, started.elapsed()));
+        if result.is_err() {
+            self.print();
+        }
+        result
+    }
+
+    fn print(&self) {
+        let total: Duration = self.0.iter().map(|(_, d)| *d).sum();
+        eprintln!("xtask: time per part:");
+        for (name, d) in &self.0 {
+            eprintln!("xtask:   {name:<58} {:>6.0} s", d.as_secs_f64());
+        }
+        eprintln!("xtask:   {:<58} {:>6.0} s", "total", total.as_secs_f64());
+    }
+}
+
 /// Everything CI checks.
 fn test() -> Result<()> {
-    let started = Instant::now();
-    ensure_packages(BUILD_PACKAGES)?;
-    ensure_packages(TEST_PACKAGES)?;
-    cargo_step(&["fmt", "--all", "--check"], "cargo fmt --check")?;
-    cargo_step(
-        &["clippy", "--workspace", "--all-targets", "--quiet", "--", "-D", "warnings"],
-        "cargo clippy -D warnings",
-    )?;
-    tidy()?;
-    run(
-        {
-            let mut c = cargo();
-            c.args(["test", "--workspace"]).env("INSTA_UPDATE", "no");
-            c
-        },
-        "cargo test --workspace",
-    )?;
-    {
+    let mut t = Timings::default();
+    t.step("set-up: Debian packages for the build and the tests", || {
+        ensure_packages(BUILD_PACKAGES)?;
+        ensure_packages(TEST_PACKAGES)
+    })?;
+    t.step("check: fmt, clippy, tidy (builds the workspace)", || {
+        cargo_step(&["fmt", "--all", "--check"], "cargo fmt --check")?;
+        cargo_step(
+            &["clippy", "--workspace", "--all-targets", "--quiet", "--", "-D", "warnings"],
+            "cargo clippy -D warnings",
+        )?;
+        tidy()
+    })?;
+    t.step("build + test: cargo test --workspace", || {
+        run(
+            {
+                let mut c = cargo();
+                c.args(["test", "--workspace"]).env("INSTA_UPDATE", "no");
+                c
+            },
+            "cargo test --workspace",
+        )
+    })?;
+    t.step("test: PC/SC through pcscd + vpcd + OpenSC", || {
         let _pcscd = start_pcscd()?;
         cargo_step(
             &["test", "-p", "kaoyomi-tests", "--test", "pcsc", "--", "--ignored", "--test-threads=1"],
             "PC/SC tests: the reader and OpenSC through pcscd + vpcd + kaoyomi-cardsim",
-        )?;
-    }
-    if !has_cargo_subcommand("deny") {
-        cargo_step(&["install", "--locked", "cargo-deny@0.20.2"], "installing cargo-deny")?;
-    }
-    cargo_step(
-        &["deny", "--log-level", "error", "check", "licenses", "bans", "sources"],
-        "cargo deny check licenses bans sources",
-    )?;
-    eprintln!("xtask: cargo xtask qemu --test (the aarch64 image under QEMU)");
-    image::qemu_test()?;
-    eprintln!("xtask: cargo xtask test-aarch64 (the workspace's tests under qemu-aarch64)");
-    image::test_aarch64()?;
+        )
+    })?;
+    t.step("set-up + check: cargo deny", || {
+        if !has_cargo_subcommand("deny") {
+            cargo_step(&["install", "--locked", "cargo-deny@0.20.2"], "installing cargo-deny")?;
+        }
+        cargo_step(
+            &["deny", "--log-level", "error", "check", "licenses", "bans", "sources"],
+            "cargo deny check licenses bans sources",
+        )
+    })?;
+    t.step("set-up + build + test: qemu --test (cross build, image, guest)", || {
+        eprintln!("xtask: cargo xtask qemu --test (the aarch64 image under QEMU)");
+        image::qemu_test()
+    })?;
+    t.step("build + test: test-aarch64 (under qemu-aarch64)", || {
+        eprintln!("xtask: cargo xtask test-aarch64 (the workspace's tests under qemu-aarch64)");
+        image::test_aarch64()
+    })?;
     let seconds = std::env::var("KAOYOMI_FUZZ_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(60);
-    fuzz(seconds)?;
-    eprintln!("xtask: cargo xtask demo (the README's first command)");
-    demo(false)?;
-    eprintln!("xtask: all checks passed in {:.0} s", started.elapsed().as_secs_f64());
+    t.step("set-up + test: fuzz", || fuzz(seconds))?;
+    t.step("test: demo (the README's first command)", || {
+        eprintln!("xtask: cargo xtask demo (the README's first command)");
+        demo(false)
+    })?;
+    t.print();
+    eprintln!("xtask: all checks passed");
     Ok(())
 }
 

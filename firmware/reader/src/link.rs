@@ -65,6 +65,12 @@ pub fn serve(path: &Path, inputs: Sender<Input>) -> std::io::Result<LinkWriter> 
     std::thread::Builder::new().name("link".into()).spawn(move || {
         for conn in listener.incoming() {
             let Ok(mut stream) = conn else { continue };
+            // A terminal that just closed its connection is noticed by its read thread at once;
+            // give it that moment before calling the newcomer a second terminal.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_millis(500);
+            while shared.connected() && std::time::Instant::now() < deadline {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
             if shared.connected() {
                 let refusal = Frame::new(
                     0,

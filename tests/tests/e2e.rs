@@ -138,12 +138,24 @@ fn visual_session_end_to_end() {
     assert_logs_clean();
 }
 
+/// A patient who places the card and waits at the method choice until the terminal goes away.
+const LEFT_AT_CHOOSING: &str =
+    "insert normal\nawait choose-method 120\nawait finished 120\nremove\nawait place-card\nquit\n";
+
+fn wait_until_choosing(client: &mut Client<UnixStream>) {
+    loop {
+        if let Notification::Progress { progress: Progress::ChoosingMethod, .. } = client.next_notification(T).unwrap()
+        {
+            break;
+        }
+    }
+}
+
 #[test]
 fn terminal_leaving_mid_session_returns_the_reader_to_idle() {
     capture_logs();
     let state = tempfile::tempdir().unwrap();
-    let script = "insert normal\nawait choose-method 120\nawait finished 120\nremove\nawait place-card\nquit\n";
-    let reader = start_reader(state.path(), script);
+    let reader = start_reader(state.path(), LEFT_AT_CHOOSING);
     let mut client = connect(state.path());
     client
         .start_session(
@@ -151,12 +163,7 @@ fn terminal_leaving_mid_session_returns_the_reader_to_idle() {
             T,
         )
         .unwrap();
-    loop {
-        if let Notification::Progress { progress: Progress::ChoosingMethod, .. } = client.next_notification(T).unwrap()
-        {
-            break;
-        }
-    }
+    wait_until_choosing(&mut client);
     drop(client);
     let summary = reader.join().unwrap().expect("the reader recovers and the script completes");
     assert_eq!(summary.reports_sent, 0);
@@ -167,8 +174,7 @@ fn terminal_leaving_mid_session_returns_the_reader_to_idle() {
 fn a_second_terminal_is_refused_while_one_is_connected() {
     capture_logs();
     let state = tempfile::tempdir().unwrap();
-    let script = "insert normal\nawait choose-method 120\nawait finished 120\nremove\nawait place-card\nquit\n";
-    let reader = start_reader(state.path(), script);
+    let reader = start_reader(state.path(), LEFT_AT_CHOOSING);
     let mut first = connect(state.path());
     let info = first.device_info(T).expect("the first terminal is served");
     let mut second = connect(state.path());
@@ -186,11 +192,7 @@ fn a_second_terminal_is_refused_while_one_is_connected() {
             T,
         )
         .expect("the first terminal arms a session");
-    loop {
-        if let Notification::Progress { progress: Progress::ChoosingMethod, .. } = first.next_notification(T).unwrap() {
-            break;
-        }
-    }
+    wait_until_choosing(&mut first);
     drop(first);
     reader.join().unwrap().expect("the reader goes on");
     assert_logs_clean();

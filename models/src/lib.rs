@@ -91,6 +91,11 @@ impl Embedding {
         self.0.iter().zip(&other.0).map(|(a, b)| a * b).sum()
     }
 
+    /// The unit vector of the sum of two embeddings (a face and its mirror image, say).
+    pub fn fused(&self, other: &Embedding) -> Embedding {
+        Embedding::from_raw(self.0.iter().zip(&other.0).map(|(a, b)| a + b).collect())
+    }
+
     /// Dimensions.
     pub fn len(&self) -> usize {
         self.0.len()

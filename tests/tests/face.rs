@@ -1,12 +1,19 @@
 //! The face models on real pictures: the simulated card's portrait (decoded from its JPEG 2000)
 //! is found, aligned and embedded; the same face at another scale and place matches it, the
-//! picture upside down does not. Needs the model files (`cargo xtask models`, which `cargo xtask
+//! picture upside down does not. The whole face check on the simulated camera: the card holder
+//! is accepted after the guidance of the approach, a stranger is refused, nobody and a dark room
+//! end as not captured with their hints. Needs the model files (`cargo xtask models`, which `cargo xtask
 //! test` runs first); without them this test fails and says so.
 
+use kaoyomi_core::FaceHint;
+use kaoyomi_hal::camera::Camera;
+use kaoyomi_hal_sim::{Scene, SimCameraControl};
 use kaoyomi_models::sface::SFace;
 use kaoyomi_models::yunet::YuNet;
 use kaoyomi_models::{FaceDetector, FaceEmbedder};
-use kaoyomi_vision::{GreyImage, align, pick, portrait};
+use kaoyomi_vision::calibration::Accuracy;
+use kaoyomi_vision::check::{self, Decision, FaceCheck, HINTS, Models, Settings, Step};
+use kaoyomi_vision::{GreyImage, GreyView, align, pick, portrait};
 use std::path::PathBuf;
 
 fn models() -> PathBuf {
@@ -58,4 +65,78 @@ fn the_card_portrait_is_found_aligned_and_matched() {
         let s = reference.similarity(&other);
         assert!(s < 0.36, "an upside-down face matched with {s}");
     }
+}
+
+fn load_models() -> Models {
+    let dir = models();
+    Models {
+        detector: Box::new(YuNet::load(&dir).unwrap_or_else(|e| panic!("{e}"))),
+        embedder: Box::new(SFace::load(&dir).unwrap_or_else(|e| panic!("{e}"))),
+    }
+}
+
+/// Runs a face check on the simulated camera showing `scene`: the decision, the hints in order
+/// (repeats collapsed) and the report.
+fn session(models: &mut Models, scene: Scene) -> (Decision, Vec<FaceHint>, check::Report) {
+    let card = portrait::decode(CARD_PORTRAIT).expect("portrait");
+    let reference = check::embed_still(models, card.view()).expect("runs").expect("a face on the card");
+    let mut check = FaceCheck::new(reference, Settings::for_accuracy(Accuracy::Standard));
+    let mut camera = SimCameraControl::new(scene).open();
+    let mut hints = Vec::new();
+    loop {
+        let frame = camera.next_frame().expect("the sim camera delivers");
+        let view = GreyView { width: frame.width(), height: frame.height(), pixels: frame.pixels() };
+        let step = check.frame(models, view).expect("models run");
+        if std::env::var_os("KAOYOMI_DEBUG_FACE").is_some() {
+            let faces = check::find_faces(models.detector.as_mut(), view, 320, 0.6).unwrap();
+            let extra = faces.first().map(|f| {
+                let img = GreyImage::new(view.width, view.height, view.pixels.to_vec()).unwrap();
+                let a = align::align(img.view(), &f.landmarks);
+                (f.x as i32, f.y as i32, f.width as i32, f.landmarks.map(|p| (p.x as i32, p.y as i32)), check::sharpness(&a) as i32)
+            });
+            eprintln!("frame {}: {step:?} {extra:?}", frame.sequence());
+        }
+        match step {
+            Step::Continue(Some(h)) if hints.last() != Some(&h) => hints.push(h),
+            Step::Continue(_) => {}
+            Step::Decided(d) => return (d, hints, check.report().clone()),
+        }
+    }
+}
+
+#[test]
+fn the_card_holder_is_guided_then_accepted_and_a_stranger_refused() {
+    let mut models = load_models();
+    let (decision, hints, report) = session(&mut models, Scene::Holder);
+    eprintln!("holder: {decision:?} {hints:?} {report:?}");
+    assert_eq!(decision, Decision::Match, "{report:?}");
+    // The approach (nobody, far, at the edge, tilted, blurred, dark) was seen as such.
+    for h in [
+        FaceHint::NoFace,
+        FaceHint::MoveCloser,
+        FaceHint::CentreFace,
+        FaceHint::StraightenHead,
+        FaceHint::HoldStill,
+        FaceHint::TooDark,
+    ] {
+        assert!(hints.contains(&h), "no {h:?} in {hints:?}");
+    }
+    assert!(report.good >= 3 && report.frames <= 50, "{report:?}");
+
+    let (decision, _, report) = session(&mut models, Scene::Stranger);
+    eprintln!("stranger: {decision:?} {report:?}");
+    assert_eq!(decision, Decision::NoMatch, "{report:?}");
+    assert_eq!(report.compared, 10);
+}
+
+#[test]
+fn nobody_and_a_dark_room_end_as_not_captured() {
+    let mut models = load_models();
+    let (decision, hints, report) = session(&mut models, Scene::Nobody);
+    assert_eq!((decision, hints), (Decision::NotCaptured, vec![FaceHint::NoFace]));
+    assert_eq!((report.frames, report.refused[0]), (50, 50));
+    let (decision, hints, _) = session(&mut models, Scene::Dark);
+    assert_eq!(decision, Decision::NotCaptured);
+    assert_eq!(hints, vec![FaceHint::TooDark]);
+    assert_eq!(HINTS.len(), 11);
 }

@@ -19,7 +19,7 @@ use kaoyomi_protocol::{
     AuthMethod, CancelReason, ConsentAnswer, ConsentTopic, Notification, Outcome, Progress, Request, Response,
     SessionReport, SessionRequest, TokenKind, card_challenge_message,
 };
-pub use screen::{MethodOffer, Notice, Screen, ScreenState, StaffReason};
+pub use screen::{FaceHint, FaceProblem, MethodOffer, Notice, Screen, ScreenState, StaffReason};
 pub use secret::{Pin, PinBuffer};
 
 /// Today's date in Japan (UTC+9) as `YYYYMMDD`, from Unix milliseconds.
@@ -175,10 +175,10 @@ impl core::fmt::Debug for PinResult {
 pub enum FaceResult {
     /// The person matches the card photo.
     Match,
-    /// No frame matched.
+    /// Enough good frames were compared and none matched.
     NoMatch,
-    /// The face check could not run (camera, card photo or models unavailable).
-    Unavailable,
+    /// The face check could not decide, and why.
+    Unavailable(FaceProblem),
 }
 
 /// Everything that can happen to a session.
@@ -229,6 +229,14 @@ pub enum Event {
         op: u32,
         /// The card's answer.
         result: PinResult,
+    },
+    /// Guidance while the face check captures (what the patient should change); `None` when
+    /// the last frame was good.
+    FaceGuidance {
+        /// Operation number from the command.
+        op: u32,
+        /// The hint.
+        hint: Option<FaceHint>,
     },
     /// Answer to [`Command::StartFaceCheck`].
     FaceChecked {
@@ -351,7 +359,7 @@ enum State {
     /// The card is verifying the PIN.
     VerifyingPin { op: u32 },
     /// The face check runs.
-    FaceCheck { op: u32 },
+    FaceCheck { op: u32, hint: Option<FaceHint> },
     /// Staff are needed.
     CallStaff { reason: StaffReason },
     /// Staff compare the face with the card.
@@ -450,7 +458,7 @@ impl Session {
                 notice: *notice,
             },
             State::VerifyingPin { .. } => Screen::VerifyingPin,
-            State::FaceCheck { .. } => Screen::FaceCheck,
+            State::FaceCheck { hint, .. } => Screen::FaceCheck { hint: *hint },
             State::CallStaff { reason } => Screen::CallStaff { reason: *reason },
             State::VisualCheck => Screen::VisualCheck,
             State::Registration => Screen::Registration,
@@ -502,6 +510,11 @@ impl Session {
             Event::Back => self.back(),
             Event::PinChecked { op, result } => self.pin_checked(op, result),
             Event::FaceChecked { op, result } => self.face_checked(op, result),
+            Event::FaceGuidance { op, hint } => {
+                if matches!(self.state, State::FaceCheck { op: o, .. } if o == op) {
+                    self.state = State::FaceCheck { op, hint };
+                }
+            }
             Event::ConsentAnswered(agreed) => self.consent(agreed),
             Event::RegistrationAnswered(yes) => {
                 if matches!(self.state, State::Registration) {
@@ -608,7 +621,7 @@ impl Session {
             self.deadline = None;
             match self.state {
                 State::ReadingCard { .. } | State::VerifyingPin { .. } => self.card_fault(CardProblem::NoAnswer),
-                State::FaceCheck { op } => self.face_checked(op, FaceResult::Unavailable),
+                State::FaceCheck { op, .. } => self.face_checked(op, FaceResult::Unavailable(FaceProblem::TimedOut)),
                 _ => self.finish(Outcome::Cancelled(CancelReason::PatientTimeout)),
             }
         } else if !self.warned && self.is_patient_screen() && deadline - now <= self.config.timeouts.warn_before_ms {
@@ -826,7 +839,7 @@ impl Session {
             }
             AuthMethod::Face if self.face_offer() == MethodOffer::Available => {
                 let op = self.op();
-                self.state = State::FaceCheck { op };
+                self.state = State::FaceCheck { op, hint: None };
                 self.set_deadline(Some(self.config.timeouts.face_ms));
                 self.out.push(Command::StartFaceCheck { op });
                 self.progress(Progress::Checking(AuthMethod::Face));
@@ -934,7 +947,7 @@ impl Session {
     }
 
     fn face_checked(&mut self, op: u32, result: FaceResult) {
-        if !matches!(self.state, State::FaceCheck { op: o } if o == op) {
+        if !matches!(self.state, State::FaceCheck { op: o, .. } if o == op) {
             return;
         }
         match result {
@@ -944,12 +957,15 @@ impl Session {
                 }
                 self.checked();
             }
-            FaceResult::NoMatch | FaceResult::Unavailable => {
+            FaceResult::NoMatch | FaceResult::Unavailable(_) => {
                 self.out.push(Command::StopFaceCheck);
                 if let Some(a) = self.armed.as_mut() {
                     a.face_failed = true;
                 }
-                let notice = if result == FaceResult::NoMatch { Notice::FaceFailed } else { Notice::FaceUnavailable };
+                let notice = match result {
+                    FaceResult::Unavailable(problem) => Notice::FaceUnavailable(problem),
+                    _ => Notice::FaceFailed,
+                };
                 self.choose_method(Some(notice));
             }
         }

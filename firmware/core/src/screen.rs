@@ -27,10 +27,56 @@ pub enum Notice {
     PinBlocked,
     /// The face did not match the card photo.
     FaceFailed,
-    /// The face check could not run.
-    FaceUnavailable,
+    /// The face check could not decide, and why.
+    FaceUnavailable(FaceProblem),
     /// 照合番号B is blocked on this card: the face check cannot open the card photo.
     FaceLocked,
+}
+
+/// Why a face check could not decide.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaceProblem {
+    /// The camera delivered no usable pictures (unplugged, stopped, or never started).
+    Camera,
+    /// The face check's models could not be loaded.
+    Models,
+    /// The card's printed numbers (照合番号B) could not be read, so the card photo stays closed.
+    CardNumbers,
+    /// The card refused to open its photo (照合番号B not accepted; the try is not repeated).
+    CardRefused,
+    /// The card photo could not be used (unreadable, or no face found in it).
+    CardPhoto,
+    /// Too few good pictures of the patient's face were captured.
+    NotCaptured,
+    /// The check took too long.
+    TimedOut,
+}
+
+/// What the patient should change while the face camera captures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaceHint {
+    /// No face in view: look at the camera.
+    NoFace,
+    /// Too far: come closer.
+    MoveCloser,
+    /// Too close: move back a little.
+    MoveBack,
+    /// The face is at the edge of the picture: move to the centre.
+    CentreFace,
+    /// Several people in view: only the patient, please.
+    OnePerson,
+    /// The face is turned away: face the camera.
+    FaceCamera,
+    /// The head is tilted: hold it straight.
+    StraightenHead,
+    /// The picture is blurred: hold still.
+    HoldStill,
+    /// Too dark (or the camera is covered).
+    TooDark,
+    /// Too bright (glare or direct light).
+    TooBright,
+    /// The eyes cannot be seen: remove sunglasses, move hair or hands away.
+    ShowEyes,
 }
 
 /// Why staff are called.
@@ -77,8 +123,11 @@ pub enum Screen {
     },
     /// The card is checking the PIN; do not move it.
     VerifyingPin,
-    /// Look at the camera.
-    FaceCheck,
+    /// Look at the camera; the hint says what to change, if anything.
+    FaceCheck {
+        /// Guidance from the last frame.
+        hint: Option<FaceHint>,
+    },
     /// Please call staff.
     CallStaff {
         /// Why.
@@ -135,7 +184,7 @@ impl Screen {
             Screen::ConfirmLastTry => "confirm-last-try",
             Screen::PinEntry { .. } => "pin-entry",
             Screen::VerifyingPin => "verifying-pin",
-            Screen::FaceCheck => "face-check",
+            Screen::FaceCheck { .. } => "face-check",
             Screen::CallStaff { .. } => "call-staff",
             Screen::VisualCheck => "visual-check",
             Screen::Registration => "registration",

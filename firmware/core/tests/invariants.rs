@@ -132,10 +132,17 @@ fn pin_rules_hold_on_random_walks() {
                         };
                         pending.push(Event::PinChecked { op, result });
                     }
-                    Command::StartFaceCheck { op } => pending.push(Event::FaceChecked {
-                        op,
-                        result: [FaceResult::Match, FaceResult::NoMatch][rng.gen_range(0..2)],
-                    }),
+                    Command::StartFaceCheck { op } => {
+                        pending.push(Event::FaceGuidance { op, hint: Some(FaceHint::MoveCloser) });
+                        pending.push(Event::FaceChecked {
+                            op,
+                            result: [
+                                FaceResult::Match,
+                                FaceResult::NoMatch,
+                                FaceResult::Unavailable(FaceProblem::NotCaptured),
+                            ][rng.gen_range(0..3)],
+                        });
+                    }
                     Command::SendReport(r) => {
                         if r.method == Some(AuthMethod::Pin) && r.outcome == Outcome::Verified {
                             assert!(r.card_signature.is_some(), "seed {seed}: PIN result without card signature");

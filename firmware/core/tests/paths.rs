@@ -402,3 +402,16 @@ fn japan_dates_from_unix_time() {
     assert_eq!(today_jst(1_795_705_200_000), 20261127);
     assert_eq!(today_jst(951_750_000_000), 20000229);
 }
+
+#[test]
+fn face_guidance_shows_then_the_camera_fails_and_pin_is_offered() {
+    let mut h = Harness::new(true);
+    h.arm(NONE, false).card(PinState::Tries(3)).ev(Event::MethodChosen(AuthMethod::Face));
+    let op = h.last_op;
+    h.ev(Event::FaceGuidance { op, hint: Some(FaceHint::MoveCloser) })
+        .ev(Event::FaceGuidance { op: op + 7, hint: Some(FaceHint::TooDark) })
+        .ev(Event::FaceGuidance { op, hint: None })
+        .face_result(FaceResult::Unavailable(FaceProblem::Camera));
+    h.ev(Event::CardRemoved);
+    insta::assert_snapshot!(h.done());
+}

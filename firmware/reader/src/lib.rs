@@ -213,7 +213,10 @@ pub fn run(options: Options) -> Result<Summary> {
                 }
                 Command::StartFaceCheck { op } => {
                     // No face pipeline on this firmware: core only offers face when the board has one.
-                    let _ = inputs_tx.send(Input::Core(Event::FaceChecked { op, result: FaceResult::Unavailable }));
+                    let _ = inputs_tx.send(Input::Core(Event::FaceChecked {
+                        op,
+                        result: FaceResult::Unavailable(kaoyomi_core::FaceProblem::Models),
+                    }));
                 }
                 Command::StopFaceCheck => {}
                 Command::Respond { to, response } => {

@@ -1,7 +1,7 @@
 //! A text view of the screen states, until the Slint UI draws them: one line per screen, in
 //! English with the Japanese the patient would read.
 
-use kaoyomi_core::{CardProblem, MethodOffer, Notice, Screen, ScreenState, StaffReason};
+use kaoyomi_core::{CardProblem, FaceHint, FaceProblem, MethodOffer, Notice, Screen, ScreenState, StaffReason};
 use kaoyomi_protocol::{AuthMethod, ConsentTopic, Outcome};
 
 fn offer(name: &str, o: MethodOffer) -> Option<String> {
@@ -21,9 +21,47 @@ fn notice(n: Option<Notice>) -> &'static str {
         }
         Some(Notice::PinBlocked) => "This card's PIN is locked. 暗証番号はロックされています。 ",
         Some(Notice::FaceFailed) => "The face did not match. 顔認証できませんでした。 ",
-        Some(Notice::FaceUnavailable) => "The face check is not available. 顔認証は利用できません。 ",
+        Some(Notice::FaceUnavailable(problem)) => face_problem(problem),
         Some(Notice::FaceLocked) => {
             "This card's face check is locked (照合番号B); the municipal office can reset it. 顔認証はロックされています。 "
+        }
+    }
+}
+
+/// Why the face check could not decide, for the patient.
+pub fn face_problem(problem: FaceProblem) -> &'static str {
+    match problem {
+        FaceProblem::Camera => "The face camera is not working; please use another way. 顔認証カメラが使えません。 ",
+        FaceProblem::Models => "The face check is not available on this reader. 顔認証は利用できません。 ",
+        FaceProblem::CardNumbers => {
+            "The numbers printed on your card could not be read, so the face check cannot open the card photo. カードの券面を読み取れませんでした。 "
+        }
+        FaceProblem::CardRefused => {
+            "The card did not open its photo; staff can help. カードの顔写真を読み出せませんでした。 "
+        }
+        FaceProblem::CardPhoto => {
+            "The photo on the card could not be used for the face check. カードの顔写真を確認できませんでした。 "
+        }
+        FaceProblem::NotCaptured => "Your face could not be seen clearly enough. お顔をはっきり確認できませんでした。 ",
+        FaceProblem::TimedOut => "The face check took too long. 顔認証に時間がかかりすぎました。 ",
+    }
+}
+
+/// What the patient should change in front of the face camera.
+pub fn face_hint(hint: FaceHint) -> &'static str {
+    match hint {
+        FaceHint::NoFace => "Please look at the camera. カメラの方を向いてください",
+        FaceHint::MoveCloser => "Please come a little closer. もう少し近づいてください",
+        FaceHint::MoveBack => "Please move back a little. 少し離れてください",
+        FaceHint::CentreFace => "Please move to the middle of the frame. 枠の中央にお顔を入れてください",
+        FaceHint::OnePerson => "Only the card holder, please. ご本人のみ映るようにしてください",
+        FaceHint::FaceCamera => "Please face the camera straight on. 正面を向いてください",
+        FaceHint::StraightenHead => "Please hold your head straight. 顔をまっすぐにしてください",
+        FaceHint::HoldStill => "Please hold still. そのまま動かないでください",
+        FaceHint::TooDark => "It is too dark: please face the light. 暗すぎます。明るい方を向いてください",
+        FaceHint::TooBright => "Too much light on your face. 光が強すぎます",
+        FaceHint::ShowEyes => {
+            "Please show your eyes (glasses with tinted lenses, hair, hands). 目元が見えるようにしてください"
         }
     }
 }
@@ -49,7 +87,8 @@ pub fn render(state: &ScreenState) -> String {
             format!("{}Enter your 4-digit PIN {dots} ({tries_left} {} left) 暗証番号を入力してください（残り{tries_left}回）", notice(n), if tries_left == 1 { "try" } else { "tries" })
         }
         Screen::VerifyingPin => "Checking the PIN; please do not move the card. 確認中です".to_string(),
-        Screen::FaceCheck => "Look at the camera. カメラを見てください".to_string(),
+        Screen::FaceCheck { hint: None } => "Look at the camera. カメラを見てください".to_string(),
+        Screen::FaceCheck { hint: Some(h) } => face_hint(h).to_string(),
         Screen::CallStaff { reason } => {
             let why = match reason {
                 StaffReason::FaceFailed => "the face check failed",

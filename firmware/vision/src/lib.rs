@@ -3,11 +3,16 @@
 //! - [`align`]: the similarity transform from five landmarks to the embedder's reference face,
 //!   and the warp to 112x112.
 //! - [`pick`]: which detected face is the patient's.
+//! - [`check`]: one session's face check: quality gate, guidance, comparison, decision.
+//! - [`calibration`]: the threshold for a target false match rate.
 //!
 //! Images here are faces: [`GreyImage`] wipes its pixels on drop and never prints them.
 
 #[cfg(feature = "models")]
 pub mod align;
+pub mod calibration;
+#[cfg(feature = "models")]
+pub mod check;
 #[cfg(feature = "models")]
 pub mod pick;
 pub mod portrait;

@@ -7,14 +7,18 @@
 //! ([`slot::SimCardSlot`]) that implements the same [`kaoyomi_hal::card::CardReader`] trait as the
 //! PC/SC reader, with insert/remove on command and fault injection for tests.
 //!
+//! The simulated face camera ([`camera::SimCamera`]) shows public-domain portraits at the counter.
+//!
 //! All card data is invented ([`persona`]); nothing here describes a real person.
 
+pub mod camera;
 pub mod card;
 pub mod persona;
 pub mod pki;
 pub mod slot;
 pub mod store;
 
+pub use camera::{Scene, SimCamera, SimCameraControl};
 pub use card::VirtualCard;
 pub use persona::Persona;
 pub use slot::{Fault, SimCardControl, SimCardReader, SimCardSlot};

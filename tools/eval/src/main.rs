@@ -1,26 +1,37 @@
 //! `kaoyomi-eval-face` (run by `cargo xtask eval-face`): the face pipeline measured on LFW
 //! (`../shared/datasets/lfw`, evaluation data only: read, never copied, never shipped).
 //!
-//! View 2: the ten folds of `pairs.txt`; for each fold the threshold that is best on the other
-//! nine is applied to it; the mean accuracy and its spread are printed. Images where no face is
-//! found count as failures to acquire and are reported separately; their pairs score -1 (a
-//! non-match), so they cost accuracy rather than vanish.
+//! - **View 2**: the ten folds of `pairs.txt`; each fold's threshold is the best on the other nine.
+//! - **All-vs-all** on `people.txt`'s identity-disjoint folds, at most 10 images per identity, the
+//!   data set's known label errors left out: thresholds set on folds 0-4 are measured on folds 5-9
+//!   and the other way round; FNMR at FMR 1e-3 and 1e-4 with the numbers of comparisons, for three
+//!   protocols: **plain** (both sides as in LFW, greyscale), **card-like** (the reference side cut to
+//!   the card portrait's shape, 210x270, JPEG 2000 at about 4 KB with OpenJPEG's `opj_compress`,
+//!   decoded by the reader's own decoder) and **masked** (a synthetic mask over the live side's
+//!   lower face, against the card-like reference).
+//! - Failures to acquire (no face found) are reported separately and left out of the comparisons.
+//! - Writes the calibration table for `kaoyomi-vision` (card-like impostors), a report in
+//!   Markdown and a DET plot (PNG).
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use kaoyomi_models::sface::SFace;
 use kaoyomi_models::yunet::YuNet;
-use kaoyomi_models::{Embedding, FaceDetector, FaceEmbedder};
-use kaoyomi_vision::{GreyImage, align, pick};
+use kaoyomi_models::{Detection, Embedding, FaceDetector, FaceEmbedder};
+use kaoyomi_vision::check::{self, Models};
+use kaoyomi_vision::{GreyImage, align, pick, portrait};
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Instant;
 
+mod det;
+
 #[derive(Parser)]
 #[command(name = "kaoyomi-eval-face", about = "Face pipeline accuracy on LFW")]
 struct Cli {
-    /// The LFW directory (with pairs.txt and lfw-deepfunneled/).
+    /// The LFW directory (with pairs.txt, people.txt and lfw-deepfunneled/).
     #[arg(long)]
     lfw: PathBuf,
     /// The model directory (`cargo xtask models`).
@@ -29,10 +40,36 @@ struct Cli {
     /// Worker threads.
     #[arg(long, default_value_t = 2)]
     threads: usize,
-    /// Only the first N folds (quick runs).
+    /// Only View 2 (skip the all-vs-all protocols).
+    #[arg(long)]
+    view2_only: bool,
+    /// At most this many images per identity in the all-vs-all protocols.
     #[arg(long, default_value_t = 10)]
-    folds: usize,
+    per_identity: usize,
+    /// Every Nth identity only (quick runs; View 2 is always whole).
+    #[arg(long, default_value_t = 1)]
+    every: usize,
+    /// Write the report (Markdown) here.
+    #[arg(long)]
+    report: Option<PathBuf>,
+    /// Write the DET plot (PNG) here.
+    #[arg(long)]
+    det: Option<PathBuf>,
 }
+
+/// Images the data set's errata list as mislabelled or duplicated.
+const ERRATA: &[&str] = &[
+    "Recep_Tayyip_Erdogan_0004",
+    "Anja_Paerson_0001",
+    "Janica_Kostelic_0001",
+    "Michael_Schumacher_0008",
+    "Mahmoud_Abbas_0012",
+    "Debra_Messing_0002",
+    "Jim_OBrien_0001",
+    "Ricky_Ray_0001",
+    "Raul_Ibanez_0001",
+    "Eva_Amurri_0001",
+];
 
 /// One pair of View 2: two image keys and whether they show the same person.
 struct Pair {
@@ -42,9 +79,12 @@ struct Pair {
     fold: usize,
 }
 
-fn key(name: &str, index: &str) -> Result<String> {
-    let n: u32 = index.parse().with_context(|| format!("bad image number {index:?}"))?;
-    Ok(format!("{name}/{name}_{n:04}"))
+fn key(name: &str, index: u32) -> String {
+    format!("{name}/{name}_{index:04}")
+}
+
+fn number(s: &str) -> Result<u32> {
+    s.parse().with_context(|| format!("bad number {s:?}"))
 }
 
 fn read_pairs(lfw: &Path) -> Result<Vec<Pair>> {
@@ -58,8 +98,8 @@ fn read_pairs(lfw: &Path) -> Result<Vec<Pair>> {
         let w: Vec<&str> = line.split_whitespace().collect();
         let fold = i / per_fold;
         match w.as_slice() {
-            [n, i, j] => pairs.push(Pair { a: key(n, i)?, b: key(n, j)?, same: true, fold }),
-            [n1, i, n2, j] => pairs.push(Pair { a: key(n1, i)?, b: key(n2, j)?, same: false, fold }),
+            [n, i, j] => pairs.push(Pair { a: key(n, number(i)?), b: key(n, number(j)?), same: true, fold }),
+            [n1, i, n2, j] => pairs.push(Pair { a: key(n1, number(i)?), b: key(n2, number(j)?), same: false, fold }),
             _ => {}
         }
     }
@@ -69,41 +109,224 @@ fn read_pairs(lfw: &Path) -> Result<Vec<Pair>> {
     Ok(pairs)
 }
 
-/// The whole pipeline on one still image: detect, pick the central face, align, embed.
-fn embed_image(path: &Path, detector: &mut YuNet, embedder: &mut SFace) -> Result<Option<Embedding>> {
-    let img = image::open(path).with_context(|| format!("reading {}", path.display()))?.to_luma8();
-    let (w, h) = img.dimensions();
-    let grey = GreyImage::new(w, h, img.into_raw()).context("image size")?;
-    let faces = detector.detect(grey.view(), 0.5)?;
-    let Some(face) = pick::patient(&faces, w, h) else { return Ok(None) };
-    let aligned = align::align(grey.view(), &face.landmarks);
-    Ok(Some(embedder.embed(aligned.view())?))
+/// `people.txt`: (fold, person, images), at most `cap` images each, errata left out.
+fn read_people(lfw: &Path, cap: usize) -> Result<Vec<(usize, String, Vec<String>)>> {
+    let text = std::fs::read_to_string(lfw.join("people.txt")).context("reading people.txt")?;
+    let mut out = Vec::new();
+    let mut fold = 0usize;
+    let mut seen_count = false;
+    for line in text.lines().skip(1) {
+        let w: Vec<&str> = line.split_whitespace().collect();
+        match w.as_slice() {
+            [_count] => {
+                if seen_count {
+                    fold += 1;
+                }
+                seen_count = true;
+            }
+            [name, n] => {
+                let images: Vec<String> = (1..=number(n)?)
+                    .map(|i| key(name, i))
+                    .filter(|k| !ERRATA.iter().any(|e| k.ends_with(e)))
+                    .take(cap)
+                    .collect();
+                out.push((fold, name.to_string(), images));
+            }
+            _ => {}
+        }
+    }
+    Ok(out)
 }
+
+/// What the pipeline made of one LFW image.
+#[derive(Default)]
+struct Embedded {
+    plain: Option<Embedding>,
+    /// The plain face and its mirror image, embeddings added.
+    plain_flip: Option<Embedding>,
+    card: Option<Embedding>,
+    masked: Option<Embedding>,
+    card_bytes: usize,
+    sharpness: Option<f32>,
+}
+
+fn grey(img: image::GrayImage) -> Result<GreyImage> {
+    let (w, h) = img.dimensions();
+    GreyImage::new(w, h, img.into_raw()).context("image size")
+}
+
+fn detect(models: &mut Models, image: &GreyImage) -> Result<Option<Detection>> {
+    let faces = check::find_faces(models.detector.as_mut(), image.view(), 640, 0.5)?;
+    Ok(pick::patient(&faces, image.width(), image.height()).cloned())
+}
+
+/// The card-like reference: cut to the portrait's 7:9 shape around the centre, 210x270,
+/// JPEG 2000 at about 4 KB (OpenJPEG), decoded by the reader's decoder.
+fn card_like(img: &image::GrayImage, scratch: &Path) -> Result<(GreyImage, usize)> {
+    let (w, h) = img.dimensions();
+    let cw = (h * 7 / 9).min(w);
+    let cropped = image::imageops::crop_imm(img, (w - cw) / 2, 0, cw, h).to_image();
+    let small = image::imageops::resize(&cropped, 210, 270, image::imageops::FilterType::CatmullRom);
+    let pgm = scratch.with_extension("pgm");
+    let jp2 = scratch.with_extension("jp2");
+    let mut bytes = format!("P5\n210 270\n255\n").into_bytes();
+    bytes.extend_from_slice(small.as_raw());
+    std::fs::write(&pgm, bytes)?;
+    let status = std::process::Command::new("opj_compress")
+        .arg("-i")
+        .arg(&pgm)
+        .arg("-o")
+        .arg(&jp2)
+        .args(["-r", "14"])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .context("running opj_compress (Debian libopenjp2-tools)")?;
+    if !status.success() {
+        bail!("opj_compress failed");
+    }
+    let data = std::fs::read(&jp2)?;
+    let decoded = portrait::decode(&data).map_err(|e| anyhow::anyhow!("card-like portrait: {e}"))?;
+    Ok((decoded, data.len()))
+}
+
+/// A surgical-style mask drawn over the lower face found at `face`: from just below the eyes'
+/// line to under the chin, light grey with a fold every few rows.
+fn masked(image: &GreyImage, face: &Detection) -> Result<GreyImage> {
+    let [re, le, nose, rm, lm] = face.landmarks;
+    let eye_y = (re.y + le.y) / 2.0;
+    let top = nose.y - 0.35 * (nose.y - eye_y);
+    let bottom = (rm.y + lm.y) / 2.0 + 0.9 * (nose.y - eye_y) + 0.1 * face.height;
+    let (cx, half) = (face.x + face.width / 2.0, face.width * 0.47);
+    let (w, h) = (image.width() as usize, image.height() as usize);
+    let mut px = image.pixels().to_vec();
+    for y in 0..h {
+        let yf = y as f32;
+        if yf < top || yf > bottom {
+            continue;
+        }
+        // Narrower towards the chin (an ellipse's lower half).
+        let t = ((yf - top) / (bottom - top)).clamp(0.0, 1.0);
+        let reach = half * (1.0 - (t * t * 0.6)).sqrt();
+        for x in 0..w {
+            if ((x as f32) - cx).abs() <= reach {
+                px[y * w + x] = if ((yf - top) as u32 / 6) % 3 == 0 { 205 } else { 225 };
+            }
+        }
+    }
+    GreyImage::new(image.width(), image.height(), px).context("mask size")
+}
+
+fn embed_one(models: &mut Models, lfw: &Path, key: &str, all: bool, scratch: &Path) -> Result<Embedded> {
+    let path = lfw.join("lfw-deepfunneled").join(format!("{key}.jpg"));
+    let img = image::open(&path).with_context(|| format!("reading {}", path.display()))?.to_luma8();
+    let plain_img = grey(img.clone())?;
+    let mut out = Embedded::default();
+    let Some(face) = detect(models, &plain_img)? else { return Ok(out) };
+    let aligned = align::align(plain_img.view(), &face.landmarks);
+    out.sharpness = Some(check::sharpness(&aligned));
+    out.plain = Some(models.embedder.embed(aligned.view())?);
+    let mirror: Vec<u8> =
+        aligned.pixels().chunks(aligned.width() as usize).flat_map(|r| r.iter().rev().copied()).collect();
+    let mirror = GreyImage::new(aligned.width(), aligned.height(), mirror).context("mirror")?;
+    let m = models.embedder.embed(mirror.view())?;
+    out.plain_flip = out.plain.as_ref().map(|p| p.fused(&m));
+    if all {
+        let (card, bytes) = card_like(&img, scratch)?;
+        out.card_bytes = bytes;
+        out.card = check::embed_still(models, card.view())?;
+        let m = masked(&plain_img, &face)?;
+        out.masked = check::embed_still(models, m.view())?;
+    }
+    Ok(out)
+}
+
+/// Scores of one protocol within one fold group.
+struct Scores {
+    genuine: Vec<f32>,
+    impostor: Vec<f32>,
+}
+
+fn scores(
+    group: &[(String, Vec<String>)],
+    emb: &BTreeMap<String, Embedded>,
+    live: fn(&Embedded) -> Option<&Embedding>,
+    reference: fn(&Embedded) -> Option<&Embedding>,
+) -> Scores {
+    let items: Vec<(usize, &Embedded)> = group
+        .iter()
+        .enumerate()
+        .flat_map(|(p, (_, keys))| keys.iter().filter_map(move |k| emb.get(k).map(|e| (p, e))))
+        .collect();
+    let mut s = Scores { genuine: Vec::new(), impostor: Vec::new() };
+    for (i, (pi, a)) in items.iter().enumerate() {
+        let Some(la) = live(a) else { continue };
+        for (pj, b) in &items[i + 1..] {
+            let Some(rb) = reference(b) else { continue };
+            let score = la.similarity(rb);
+            if pi == pj { s.genuine.push(score) } else { s.impostor.push(score) }
+        }
+    }
+    s
+}
+
+/// The lowest threshold whose false match rate on `impostor` is at most `fmr`.
+fn threshold_at(impostor: &[f32], fmr: f64) -> f32 {
+    let mut sorted = impostor.to_vec();
+    sorted.sort_by(|a, b| b.total_cmp(a));
+    let k = (fmr * sorted.len() as f64).floor() as usize;
+    sorted.get(k).map_or(1.0, |t| t.next_up())
+}
+
+fn rate(v: &[f32], pred: impl Fn(f32) -> bool) -> f64 {
+    v.iter().filter(|&&s| pred(s)).count() as f64 / v.len().max(1) as f64
+}
+
+const PROTOCOLS: [(&str, fn(&Embedded) -> Option<&Embedding>, fn(&Embedded) -> Option<&Embedding>); 3] = [
+    ("plain", |e| e.plain.as_ref(), |e| e.plain.as_ref()),
+    ("card-like", |e| e.plain.as_ref(), |e| e.card.as_ref()),
+    ("masked", |e| e.masked.as_ref(), |e| e.card.as_ref()),
+];
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
-    let pairs: Vec<Pair> = read_pairs(&cli.lfw)?.into_iter().filter(|p| p.fold < cli.folds).collect();
-    let keys: Vec<String> =
-        pairs.iter().flat_map(|p| [p.a.clone(), p.b.clone()]).collect::<BTreeSet<_>>().into_iter().collect();
-    eprintln!("eval-face: {} pairs, {} images, {} threads", pairs.len(), keys.len(), cli.threads);
+    let pairs = read_pairs(&cli.lfw)?;
+    let people: Vec<_> = if cli.view2_only { Vec::new() } else { read_people(&cli.lfw, cli.per_identity)? }
+        .into_iter()
+        .step_by(cli.every.max(1))
+        .collect();
+    let pair_keys: BTreeSet<String> = pairs.iter().flat_map(|p| [p.a.clone(), p.b.clone()]).collect();
+    let people_keys: BTreeSet<String> = people.iter().flat_map(|(_, _, k)| k.iter().cloned()).collect();
+    let keys: Vec<(String, bool)> =
+        pair_keys.union(&people_keys).map(|k| (k.clone(), people_keys.contains(k))).collect();
+    eprintln!(
+        "eval-face: {} View 2 pairs, {} identities, {} images, {} threads",
+        pairs.len(),
+        people.len(),
+        keys.len(),
+        cli.threads
+    );
+    let scratch = tempfile::tempdir()?;
     let started = Instant::now();
     let next = Mutex::new(0usize);
-    let results: Mutex<BTreeMap<String, Option<Embedding>>> = Mutex::new(BTreeMap::new());
+    let results: Mutex<BTreeMap<String, Embedded>> = Mutex::new(BTreeMap::new());
     std::thread::scope(|s| -> Result<()> {
         let mut workers = Vec::new();
-        for _ in 0..cli.threads.max(1) {
-            workers.push(s.spawn(|| -> Result<()> {
-                let mut detector = YuNet::load(&cli.models)?;
-                let mut embedder = SFace::load(&cli.models)?;
+        for t in 0..cli.threads.max(1) {
+            let (next, results, keys, cli, scratch) = (&next, &results, &keys, &cli, scratch.path());
+            workers.push(s.spawn(move || -> Result<()> {
+                let mut models = Models {
+                    detector: Box::new(YuNet::load(&cli.models)?) as Box<dyn FaceDetector + Send>,
+                    embedder: Box::new(SFace::load(&cli.models)?) as Box<dyn FaceEmbedder + Send>,
+                };
+                let scratch = scratch.join(format!("w{t}"));
                 loop {
                     let i = {
                         let mut n = next.lock().unwrap_or_else(|e| e.into_inner());
                         *n += 1;
                         *n - 1
                     };
-                    let Some(k) = keys.get(i) else { return Ok(()) };
-                    let path = cli.lfw.join("lfw-deepfunneled").join(format!("{k}.jpg"));
-                    let e = embed_image(&path, &mut detector, &mut embedder)?;
+                    let Some((k, all)) = keys.get(i) else { return Ok(()) };
+                    let e = embed_one(&mut models, &cli.lfw, k, *all, &scratch)?;
                     let mut r = results.lock().unwrap_or_else(|e| e.into_inner());
                     r.insert(k.clone(), e);
                     if r.len().is_multiple_of(1000) {
@@ -117,64 +340,148 @@ fn main() -> Result<()> {
         }
         Ok(())
     })?;
-    let embeddings = results.into_inner().unwrap_or_else(|e| e.into_inner());
+    let emb = results.into_inner().unwrap_or_else(|e| e.into_inner());
     let secs = started.elapsed().as_secs_f64();
-    let missed = embeddings.values().filter(|e| e.is_none()).count();
-    let scored: Vec<(f32, bool, usize)> = pairs
-        .iter()
-        .map(|p| {
-            let s = match (&embeddings[&p.a], &embeddings[&p.b]) {
-                (Some(a), Some(b)) => a.similarity(b),
-                _ => -1.0,
-            };
-            (s, p.same, p.fold)
-        })
-        .collect();
-    let accuracy = |t: f32, fold: Option<usize>, exclude: Option<usize>| {
-        let sel: Vec<_> =
-            scored.iter().filter(|(_, _, f)| fold.is_none_or(|x| *f == x) && exclude.is_none_or(|x| *f != x)).collect();
-        sel.iter().filter(|(s, same, _)| (*s >= t) == *same).count() as f64 / sel.len().max(1) as f64
+    let mut report = String::new();
+    let mut say = |line: String| {
+        println!("{line}");
+        report.push_str(&line);
+        report.push('\n');
     };
-    let mean_of = |same: bool| {
-        let v: Vec<f32> = scored.iter().filter(|x| x.1 == same).map(|x| x.0).collect();
-        v.iter().sum::<f32>() / v.len().max(1) as f32
-    };
-    println!("  mean cosine: same person {:.3}, different people {:.3}", mean_of(true), mean_of(false));
-    let mut accs = Vec::new();
-    let mut thresholds = Vec::new();
-    for fold in 0..cli.folds {
-        let best = (0..=1000)
-            .map(|i| -0.2 + 1.0 * i as f32 / 1000.0)
-            .max_by(|a, b| {
-                // With one fold there is no other fold to learn from: learn on it (said below).
-                let exclude = (cli.folds > 1).then_some(fold);
-                accuracy(*a, None, exclude).total_cmp(&accuracy(*b, None, exclude))
+
+    // View 2.
+    for (name, side) in
+        [("greyscale", PROTOCOLS[0].1), ("greyscale, with the mirror image", |e: &Embedded| e.plain_flip.as_ref())]
+    {
+        let scored: Vec<(f32, bool, usize)> = pairs
+            .iter()
+            .map(|p| {
+                let s = match (side(&emb[&p.a]), side(&emb[&p.b])) {
+                    (Some(a), Some(b)) => a.similarity(b),
+                    _ => -1.0,
+                };
+                (s, p.same, p.fold)
             })
-            .unwrap_or(0.36);
-        thresholds.push(best);
-        accs.push(accuracy(best, Some(fold), None));
+            .collect();
+        let accuracy = |t: f32, keep: &dyn Fn(usize) -> bool| {
+            let sel: Vec<_> = scored.iter().filter(|x| keep(x.2)).collect();
+            sel.iter().filter(|(s, same, _)| (*s >= t) == *same).count() as f64 / sel.len().max(1) as f64
+        };
+        let mut accs = Vec::new();
+        let mut thresholds = Vec::new();
+        for fold in 0..10 {
+            let best = (0..=1000)
+                .map(|i| -0.2 + i as f32 / 1000.0)
+                .max_by(|a, b| accuracy(*a, &|f| f != fold).total_cmp(&accuracy(*b, &|f| f != fold)))
+                .unwrap_or(0.3);
+            thresholds.push(best);
+            accs.push(accuracy(best, &|f| f == fold));
+        }
+        let mean = accs.iter().sum::<f64>() / 10.0;
+        let sd = (accs.iter().map(|a| (a - mean).powi(2)).sum::<f64>() / 10.0).sqrt();
+        let pair_fta = pair_keys.iter().filter(|k| emb[*k].plain.is_none()).count();
+        say(format!("## LFW View 2 (10 folds, 6,000 pairs, {name})"));
+        say(String::new());
+        say(format!("- accuracy {:.2}% ± {:.2}%", mean * 100.0, sd * 100.0));
+        say(format!(
+            "- threshold (cosine) chosen on the other folds: mean {:.3}",
+            thresholds.iter().sum::<f32>() / 10.0
+        ));
+        say(format!(
+            "- failure to acquire: {pair_fta} of {} images (their pairs count as non-matches)",
+            pair_keys.len()
+        ));
+        say(String::new());
     }
-    let mean = accs.iter().sum::<f64>() / accs.len() as f64;
-    let sd = (accs.iter().map(|a| (a - mean).powi(2)).sum::<f64>() / accs.len() as f64).sqrt();
-    let tmean = thresholds.iter().sum::<f32>() / thresholds.len() as f32;
-    println!(
-        "LFW View 2 ({} folds, {} pairs): accuracy {:.2}% ± {:.2}%",
-        cli.folds,
-        scored.len(),
-        mean * 100.0,
-        sd * 100.0
-    );
-    println!("  threshold (cosine) chosen on the other folds: mean {tmean:.3}");
-    println!(
-        "  failure to acquire: {missed} of {} images ({:.2}%): no face found",
-        embeddings.len(),
-        100.0 * missed as f64 / embeddings.len().max(1) as f64
-    );
-    println!(
-        "  {} images in {secs:.0} s with {} threads ({:.1} ms per image per thread)",
-        embeddings.len(),
+
+    let mut sharp: Vec<f32> = emb.values().filter_map(|e| e.sharpness).collect();
+    sharp.sort_by(f32::total_cmp);
+    let pct = |p: f64| sharp.get(((sharp.len() as f64 - 1.0) * p) as usize).copied().unwrap_or(0.0);
+    say(format!(
+        "- sharpness of the aligned faces (variance of the Laplacian): 1st percentile {:.0}, 5th {:.0}, median {:.0}",
+        pct(0.01),
+        pct(0.05),
+        pct(0.5)
+    ));
+
+    if !people.is_empty() {
+        let groups: [Vec<(String, Vec<String>)>; 2] = [0, 1].map(|g| {
+            people.iter().filter(|(f, _, _)| (*f >= 5) == (g == 1)).map(|(_, n, k)| (n.clone(), k.clone())).collect()
+        });
+        let n_imgs = people_keys.len();
+        say(String::new());
+        say(format!(
+            "## All-vs-all ({} identities, {n_imgs} images, at most {} per identity, identity-disjoint halves: folds 0-4 and 5-9)",
+            people.len(),
+            cli.per_identity
+        ));
+        say(String::new());
+        let fta = |f: fn(&Embedded) -> Option<&Embedding>| people_keys.iter().filter(|k| f(&emb[*k]).is_none()).count();
+        say(format!(
+            "Failure to acquire: plain {} / card-like {} / masked {} of {n_imgs} images (left out of the comparisons).",
+            fta(PROTOCOLS[0].1),
+            fta(PROTOCOLS[1].2),
+            fta(PROTOCOLS[2].1)
+        ));
+        let bytes: Vec<usize> = people_keys.iter().map(|k| emb[k].card_bytes).filter(|&b| b > 0).collect();
+        say(format!(
+            "Card-like portraits: mean {:.0} bytes of JPEG 2000.",
+            bytes.iter().sum::<usize>() as f64 / bytes.len().max(1) as f64
+        ));
+        say(String::new());
+        say("| protocol | genuine / impostor comparisons | FNMR @ FMR 1e-3 (measured FMR) | FNMR @ FMR 1e-4 (measured FMR) |".into());
+        say("|---|---|---|---|".into());
+        let mut curves = Vec::new();
+        let mut calibration = None;
+        for (name, live, reference) in PROTOCOLS {
+            let s = [scores(&groups[0], &emb, live, reference), scores(&groups[1], &emb, live, reference)];
+            let mut cells = Vec::new();
+            for target in [1e-3, 1e-4] {
+                let (mut fnmr, mut fmr) = (0.0, 0.0);
+                for (set, test) in [(0, 1), (1, 0)] {
+                    let t = threshold_at(&s[set].impostor, target);
+                    fnmr += rate(&s[test].genuine, |x| x < t) / 2.0;
+                    fmr += rate(&s[test].impostor, |x| x >= t) / 2.0;
+                }
+                cells.push(format!("{:.2}% ({fmr:.1e})", fnmr * 100.0));
+            }
+            let (g, i) = (s[0].genuine.len() + s[1].genuine.len(), s[0].impostor.len() + s[1].impostor.len());
+            say(format!("| {name} | {g} / {i} | {} | {} |", cells[0], cells[1]));
+            let genuine: Vec<f32> = s.iter().flat_map(|x| x.genuine.iter().copied()).collect();
+            let impostor: Vec<f32> = s.iter().flat_map(|x| x.impostor.iter().copied()).collect();
+            if name == "card-like" {
+                calibration = Some([1e-2, 3e-3, 1e-3, 3e-4, 1e-4, 3e-5, 1e-5].map(|f| (f, threshold_at(&impostor, f))));
+            }
+            curves.push((name, det::curve(&genuine, &impostor)));
+        }
+        say(String::new());
+        say("Thresholds set on one half, FNMR and FMR measured on the other, averaged over both directions.".into());
+        if let Some(table) = calibration {
+            say(String::new());
+            say("Calibration table (card-like, both halves' impostors; `firmware/vision/src/calibration.rs`):".into());
+            say(String::new());
+            say("```rust".into());
+            let mut t = String::new();
+            for (f, th) in table {
+                let _ = writeln!(t, "    ({f:.0e}, {th:.4}),");
+            }
+            say(t.trim_end().to_string());
+            say("```".into());
+        }
+        if let Some(path) = &cli.det {
+            det::plot(path, &curves)?;
+            eprintln!("eval-face: DET plot written to {}", path.display());
+        }
+    }
+    say(String::new());
+    say(format!(
+        "{} images in {secs:.0} s with {} threads ({:.1} ms per image per thread, all protocols)",
+        emb.len(),
         cli.threads,
-        1000.0 * secs * cli.threads as f64 / embeddings.len().max(1) as f64
-    );
+        1000.0 * secs * cli.threads as f64 / emb.len().max(1) as f64
+    ));
+    if let Some(path) = &cli.report {
+        std::fs::write(path, report).with_context(|| format!("writing {}", path.display()))?;
+    }
     Ok(())
 }

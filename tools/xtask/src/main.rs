@@ -61,7 +61,7 @@ fn main() -> Result<()> {
         Some("fuzz") => fuzz(args.get(1).and_then(|s| s.parse().ok()).unwrap_or(60)),
         _ => {
             eprintln!(
-                "usage: cargo xtask demo [--visual] | test | tidy | models | eval-face [--folds N] | fuzz [SECONDS] | dist|image --board qemu-virt|rk3399 | qemu --test | test-aarch64"
+                "usage: cargo xtask demo [--visual] | test | tidy | models | eval-face [--view2-only] [--every N] | fuzz [SECONDS] | dist|image --board qemu-virt|rk3399 | qemu --test | test-aarch64"
             );
             std::process::exit(2);
         }

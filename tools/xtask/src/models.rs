@@ -74,7 +74,7 @@ pub fn models() -> Result<()> {
     )
 }
 
-/// `cargo xtask eval-face [--folds N]`.
+/// `cargo xtask eval-face [--view2-only] [--threads N]`: writes docs/face-accuracy.md and docs/face-det.png.
 pub fn eval_face(args: &[String]) -> Result<()> {
     models()?;
     let lfw = root().join("../shared/datasets/lfw");
@@ -88,6 +88,10 @@ pub fn eval_face(args: &[String]) -> Result<()> {
                 .arg(&lfw)
                 .arg("--models")
                 .arg(models_dir())
+                .arg("--report")
+                .arg(root().join("docs/face-accuracy.md"))
+                .arg("--det")
+                .arg(root().join("docs/face-det.png"))
                 .args(args);
             c
         },

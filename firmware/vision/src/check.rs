@@ -1,0 +1,445 @@
+//! The face check of one session: each camera frame goes through detection, the choice of the
+//! patient's face, a quality gate (each refusal is a [`FaceHint`] for the screen and voice, and is
+//! counted), alignment and embedding; the embedding is compared with the card photo's. The
+//! decision follows the reference device: up to `max_frames` frames, at least `min_good` frames
+//! that pass the gate, a match when any compared frame reaches the threshold. The threshold comes
+//! from [`crate::calibration`] for the decision rule as a whole (best of `max_compared`).
+
+use crate::calibration::Accuracy;
+use crate::{Detection, GreyImage, GreyView, align, pick};
+use kaoyomi_core::FaceHint;
+use kaoyomi_models::{Embedding, FaceDetector, FaceEmbedder, ModelError};
+
+/// The two networks of the face check.
+pub struct Models {
+    /// Finds faces and their landmarks.
+    pub detector: Box<dyn FaceDetector + Send>,
+    /// Embeds aligned faces.
+    pub embedder: Box<dyn FaceEmbedder + Send>,
+}
+
+/// Limits of the quality gate and of the decision.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    /// Frames looked at before giving up.
+    pub max_frames: u32,
+    /// Frames that must pass the gate before a decision.
+    pub min_good: u32,
+    /// Frames compared with the card photo at most (the threshold is calibrated for this many).
+    pub max_compared: u32,
+    /// Cosine similarity at which a frame matches.
+    pub threshold: f32,
+    /// Frames are shrunk by a whole factor until their longer side is at most this before
+    /// detection (the patient's face is large; the landmarks are used at full resolution).
+    pub detect_side: u32,
+    /// Minimum detector score.
+    pub min_score: f32,
+    /// Minimum distance between the eyes, pixels of the frame.
+    pub min_eye_px: f32,
+    /// Largest share of the frame's width the face box may take.
+    pub max_face_share: f32,
+    /// Largest head tilt, degrees.
+    pub max_roll_deg: f32,
+    /// Largest sideways turn: the nose's offset from the eyes' midpoint over the eye distance.
+    pub max_yaw: f32,
+    /// Allowed nose height between the eye line (0) and the mouth line (1).
+    pub pitch_range: (f32, f32),
+    /// Minimum sharpness (variance of the Laplacian of the aligned face).
+    pub min_sharpness: f32,
+    /// Allowed mean brightness of the aligned face.
+    pub exposure_range: (f32, f32),
+    /// Minimum contrast (standard deviation) around each eye of the aligned face.
+    pub min_eye_contrast: f32,
+}
+
+impl Settings {
+    /// The settings for an accuracy level.
+    pub fn for_accuracy(accuracy: Accuracy) -> Settings {
+        let max_compared = 10;
+        Settings {
+            max_frames: 50,
+            min_good: 3,
+            max_compared,
+            threshold: accuracy.threshold(max_compared),
+            detect_side: 320,
+            min_score: 0.6,
+            min_eye_px: 40.0,
+            max_face_share: 0.8,
+            max_roll_deg: 10.0,
+            max_yaw: 0.3,
+            pitch_range: (0.25, 0.75),
+            min_sharpness: 20.0,
+            exposure_range: (55.0, 205.0),
+            min_eye_contrast: 6.0,
+        }
+    }
+}
+
+/// A face that passed the gate, aligned to 112x112.
+pub struct GoodFace {
+    /// The detection.
+    pub detection: Detection,
+    /// The aligned face (wiped on drop).
+    pub aligned: GreyImage,
+}
+
+impl core::fmt::Debug for GoodFace {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "GoodFace(score {:.2}, pixels withheld)", self.detection.score)
+    }
+}
+
+/// The faces in `image`, found on a shrunken copy, in full-resolution coordinates.
+pub fn find_faces(
+    detector: &mut dyn FaceDetector,
+    image: GreyView<'_>,
+    detect_side: u32,
+    min_score: f32,
+) -> Result<Vec<Detection>, ModelError> {
+    let factor = image.width.max(image.height).div_ceil(detect_side.max(32)).max(1);
+    if factor == 1 {
+        return detector.detect(image, min_score);
+    }
+    let small = shrink(image, factor);
+    let mut faces = detector.detect(small.view(), min_score)?;
+    let f = factor as f32;
+    for d in &mut faces {
+        d.x *= f;
+        d.y *= f;
+        d.width *= f;
+        d.height *= f;
+        for p in &mut d.landmarks {
+            p.x = p.x * f + (f - 1.0) / 2.0;
+            p.y = p.y * f + (f - 1.0) / 2.0;
+        }
+    }
+    Ok(faces)
+}
+
+/// `image` shrunk by a whole `factor` (mean of each block).
+pub fn shrink(image: GreyView<'_>, factor: u32) -> GreyImage {
+    let (w, h) = (image.width / factor, image.height / factor);
+    let mut pixels = Vec::with_capacity((w * h) as usize);
+    let n = factor * factor;
+    for y in 0..h {
+        for x in 0..w {
+            let mut sum = 0u32;
+            for dy in 0..factor {
+                let row = ((y * factor + dy) * image.width + x * factor) as usize;
+                sum += image.pixels[row..row + factor as usize].iter().map(|&p| u32::from(p)).sum::<u32>();
+            }
+            pixels.push(((sum + n / 2) / n) as u8);
+        }
+    }
+    GreyImage::new(w, h, pixels).expect("w * h pixels")
+}
+
+fn mean(pixels: &[u8]) -> f32 {
+    pixels.iter().map(|&p| p as f32).sum::<f32>() / pixels.len().max(1) as f32
+}
+
+/// Sharpness of an aligned face: the variance of its 4-neighbour Laplacian (inner part, where
+/// the face is).
+pub fn sharpness(face: &GreyImage) -> f32 {
+    let (w, h) = (face.width() as usize, face.height() as usize);
+    let p = face.pixels();
+    let mut values = Vec::new();
+    for y in h / 4..h * 7 / 8 {
+        for x in w / 6..w * 5 / 6 {
+            if x == 0 || y == 0 || x + 1 >= w || y + 1 >= h {
+                continue;
+            }
+            let c = 4.0 * p[y * w + x] as f32;
+            values.push(
+                c - p[y * w + x - 1] as f32
+                    - p[y * w + x + 1] as f32
+                    - p[(y - 1) * w + x] as f32
+                    - p[(y + 1) * w + x] as f32,
+            );
+        }
+    }
+    let m = values.iter().sum::<f32>() / values.len().max(1) as f32;
+    values.iter().map(|v| (v - m) * (v - m)).sum::<f32>() / values.len().max(1) as f32
+}
+
+/// Standard deviation of a `w` x `h` patch of an aligned face centred on (`cx`, `cy`).
+fn patch_contrast(face: &GreyImage, cx: f32, cy: f32, w: i64, h: i64) -> f32 {
+    let view = face.view();
+    let mut v = Vec::new();
+    for dy in -h / 2..h / 2 {
+        for dx in -w / 2..w / 2 {
+            v.push(f32::from(view.at(cx as i64 + dx, cy as i64 + dy)));
+        }
+    }
+    let m = v.iter().sum::<f32>() / v.len().max(1) as f32;
+    (v.iter().map(|x| (x - m) * (x - m)).sum::<f32>() / v.len().max(1) as f32).sqrt()
+}
+
+/// The quality gate on one frame: the patient's face aligned, or what the patient should change.
+pub fn gate(image: GreyView<'_>, faces: &[Detection], s: &Settings) -> Result<GoodFace, FaceHint> {
+    let (fw, fh) = (image.width as f32, image.height as f32);
+    let Some(face) = pick::patient(faces, image.width, image.height) else {
+        let m = mean(image.pixels);
+        return Err(if m < 25.0 {
+            FaceHint::TooDark
+        } else if m > 235.0 {
+            FaceHint::TooBright
+        } else {
+            FaceHint::NoFace
+        });
+    };
+    let area = face.width * face.height;
+    if faces.iter().filter(|d| !core::ptr::eq(*d, face)).any(|d| d.width * d.height >= 0.6 * area) {
+        return Err(FaceHint::OnePerson);
+    }
+    let [re, le, nose, rm, lm] = face.landmarks;
+    let (ex, ey) = (le.x - re.x, le.y - re.y);
+    let eye_dist = (ex * ex + ey * ey).sqrt();
+    // The whole face must be in the picture: the detector's box shrinks with a face cut by the
+    // edge, so the face's extent is estimated from the landmarks (cheeks, forehead, chin).
+    let xs = [re.x, le.x, rm.x, lm.x];
+    let (left, right) = (xs.iter().copied().fold(f32::MAX, f32::min), xs.iter().copied().fold(f32::MIN, f32::max));
+    let (top, bottom) = (re.y.min(le.y) - 0.8 * eye_dist, rm.y.max(lm.y) + 0.6 * eye_dist);
+    if left - 0.6 * eye_dist < 0.0 || right + 0.6 * eye_dist > fw || top < 0.0 || bottom > fh {
+        return Err(FaceHint::CentreFace);
+    }
+    if face.width > s.max_face_share * fw || face.height > 0.98 * fh {
+        return Err(FaceHint::MoveBack);
+    }
+    if eye_dist < s.min_eye_px {
+        return Err(FaceHint::MoveCloser);
+    }
+    if ey.atan2(ex).to_degrees().abs() > s.max_roll_deg {
+        return Err(FaceHint::StraightenHead);
+    }
+    // Pose in the face's own frame: along the eye line (yaw) and across it (pitch).
+    let (ux, uy) = (ex / eye_dist, ey / eye_dist);
+    let mid = ((re.x + le.x) / 2.0, (re.y + le.y) / 2.0);
+    let mouth = ((rm.x + lm.x) / 2.0, (rm.y + lm.y) / 2.0);
+    let yaw = ((nose.x - mid.0) * ux + (nose.y - mid.1) * uy) / eye_dist;
+    let across = |p: (f32, f32)| -(p.0 - mid.0) * uy + (p.1 - mid.1) * ux;
+    let mouth_down = across(mouth);
+    let pitch = if mouth_down > 1.0 { across((nose.x, nose.y)) / mouth_down } else { -1.0 };
+    if yaw.abs() > s.max_yaw || pitch < s.pitch_range.0 || pitch > s.pitch_range.1 {
+        return Err(FaceHint::FaceCamera);
+    }
+    let aligned = align::align(image, &face.landmarks);
+    let brightness = mean(aligned.pixels());
+    if brightness < s.exposure_range.0 {
+        return Err(FaceHint::TooDark);
+    }
+    if brightness > s.exposure_range.1 {
+        return Err(FaceHint::TooBright);
+    }
+    let [r, l, ..] = align::REFERENCE;
+    if patch_contrast(&aligned, r.x, r.y, 20, 12).min(patch_contrast(&aligned, l.x, l.y, 20, 12)) < s.min_eye_contrast {
+        return Err(FaceHint::ShowEyes);
+    }
+    if sharpness(&aligned) < s.min_sharpness {
+        return Err(FaceHint::HoldStill);
+    }
+    Ok(GoodFace { detection: face.clone(), aligned })
+}
+
+/// The embedding of the one face in a still picture (the card photo, an evaluation image): the
+/// patient's face, aligned, embedded; `None` when no face is found.
+pub fn embed_still(models: &mut Models, image: GreyView<'_>) -> Result<Option<Embedding>, ModelError> {
+    let faces = find_faces(models.detector.as_mut(), image, 640, 0.5)?;
+    let Some(face) = pick::patient(&faces, image.width, image.height) else { return Ok(None) };
+    let aligned = align::align(image, &face.landmarks);
+    Ok(Some(models.embedder.embed(aligned.view())?))
+}
+
+/// How a face check ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// A compared frame reached the threshold (after at least `min_good` good frames).
+    Match,
+    /// `min_good` or more good frames, none matched.
+    NoMatch,
+    /// Too few good frames in `max_frames`.
+    NotCaptured,
+}
+
+/// What one frame did to the check.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Step {
+    /// Keep capturing; the hint for the patient (`None`: the frame was good).
+    Continue(Option<FaceHint>),
+    /// Decided.
+    Decided(Decision),
+}
+
+/// Every hint, in the order of [`Report::refused`].
+pub const HINTS: [FaceHint; 11] = [
+    FaceHint::NoFace,
+    FaceHint::MoveCloser,
+    FaceHint::MoveBack,
+    FaceHint::CentreFace,
+    FaceHint::OnePerson,
+    FaceHint::FaceCamera,
+    FaceHint::StraightenHead,
+    FaceHint::HoldStill,
+    FaceHint::TooDark,
+    FaceHint::TooBright,
+    FaceHint::ShowEyes,
+];
+
+/// The statistics of one check: counts only, nothing about the person.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Report {
+    /// Frames looked at.
+    pub frames: u32,
+    /// Frames that passed the gate.
+    pub good: u32,
+    /// Frames compared with the card photo.
+    pub compared: u32,
+    /// Frames refused, per hint (order of [`HINTS`]).
+    pub refused: [u32; HINTS.len()],
+    /// Best similarity seen (a number about the match, not about the person).
+    pub best: Option<f32>,
+}
+
+/// One session's face check against the card photo's embedding.
+pub struct FaceCheck {
+    reference: Embedding,
+    settings: Settings,
+    report: Report,
+    decided: Option<Decision>,
+}
+
+impl FaceCheck {
+    /// A check against `reference` (the card photo's embedding).
+    pub fn new(reference: Embedding, settings: Settings) -> FaceCheck {
+        FaceCheck { reference, settings, report: Report::default(), decided: None }
+    }
+
+    /// The statistics so far.
+    pub fn report(&self) -> &Report {
+        &self.report
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// Takes one camera frame.
+    pub fn frame(&mut self, models: &mut Models, image: GreyView<'_>) -> Result<Step, ModelError> {
+        if let Some(d) = self.decided {
+            return Ok(Step::Decided(d));
+        }
+        let s = &self.settings;
+        self.report.frames += 1;
+        let faces = find_faces(models.detector.as_mut(), image, s.detect_side, s.min_score)?;
+        let hint = match gate(image, &faces, s) {
+            Err(hint) => {
+                if let Some(i) = HINTS.iter().position(|h| *h == hint) {
+                    self.report.refused[i] += 1;
+                }
+                Some(hint)
+            }
+            Ok(good) => {
+                self.report.good += 1;
+                if self.report.compared < s.max_compared {
+                    let live = models.embedder.embed(good.aligned.view())?;
+                    let score = live.similarity(&self.reference);
+                    self.report.compared += 1;
+                    self.report.best = Some(self.report.best.map_or(score, |b| b.max(score)));
+                }
+                None
+            }
+        };
+        let matched = self.report.best.is_some_and(|b| b >= s.threshold);
+        let decision = if self.report.good >= s.min_good && matched {
+            Some(Decision::Match)
+        } else if self.report.compared >= s.max_compared && self.report.good >= s.min_good {
+            Some(Decision::NoMatch)
+        } else if self.report.frames >= s.max_frames {
+            Some(if self.report.good >= s.min_good { Decision::NoMatch } else { Decision::NotCaptured })
+        } else {
+            None
+        };
+        self.decided = decision;
+        Ok(decision.map_or(Step::Continue(hint), Step::Decided))
+    }
+}
+
+impl core::fmt::Debug for FaceCheck {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "FaceCheck({:?}, {:?})", self.report, self.decided)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Point;
+
+    fn settings() -> Settings {
+        Settings { threshold: 0.5, ..Settings::for_accuracy(Accuracy::Standard) }
+    }
+
+    /// A detection whose landmarks are the reference face scaled by `k` and moved to (`x`, `y`).
+    fn face_at(x: f32, y: f32, k: f32) -> Detection {
+        let landmarks = align::REFERENCE.map(|p| Point { x: x + p.x * k, y: y + p.y * k });
+        Detection { x, y, width: 112.0 * k, height: 112.0 * k, score: 0.9, landmarks }
+    }
+
+    /// A textured frame (a face-like pattern) so the exposure, eye and sharpness checks pass.
+    fn frame(w: u32, h: u32, level: u8) -> GreyImage {
+        let pixels = (0..w * h).map(|i| level.saturating_add((((i % w) / 3 + (i / w) / 3) % 2 * 40) as u8)).collect();
+        GreyImage::new(w, h, pixels).unwrap()
+    }
+
+    #[test]
+    fn each_problem_gets_its_hint() {
+        let s = settings();
+        let img = frame(640, 480, 90);
+        let good = face_at(200.0, 100.0, 2.0);
+        assert!(gate(img.view(), std::slice::from_ref(&good), &s).is_ok());
+        assert_eq!(gate(img.view(), &[], &s).unwrap_err(), FaceHint::NoFace);
+        assert_eq!(gate(frame(640, 480, 3).view(), &[], &s).unwrap_err(), FaceHint::TooDark);
+        assert_eq!(gate(frame(640, 480, 250).view(), &[], &s).unwrap_err(), FaceHint::TooBright);
+        assert_eq!(gate(img.view(), &[face_at(280.0, 200.0, 0.5)], &s).unwrap_err(), FaceHint::MoveCloser);
+        assert_eq!(gate(img.view(), &[face_at(40.0, 10.0, 4.5)], &s).unwrap_err(), FaceHint::MoveBack);
+        assert_eq!(gate(img.view(), &[face_at(560.0, 100.0, 2.0)], &s).unwrap_err(), FaceHint::CentreFace);
+        let other = face_at(420.0, 120.0, 1.8);
+        assert_eq!(gate(img.view(), &[good.clone(), other], &s).unwrap_err(), FaceHint::OnePerson);
+        let mut turned = good.clone();
+        turned.landmarks[2].x += 30.0;
+        assert_eq!(gate(img.view(), &[turned], &s).unwrap_err(), FaceHint::FaceCamera);
+        let mut tilted = good.clone();
+        tilted.landmarks[1].y += 40.0;
+        assert_eq!(gate(img.view(), &[tilted], &s).unwrap_err(), FaceHint::StraightenHead);
+        assert_eq!(gate(frame(640, 480, 20).view(), std::slice::from_ref(&good), &s).unwrap_err(), FaceHint::TooDark);
+        let flat = GreyImage::new(640, 480, vec![120; 640 * 480]).unwrap();
+        assert_eq!(gate(flat.view(), std::slice::from_ref(&good), &s).unwrap_err(), FaceHint::ShowEyes);
+    }
+
+    #[test]
+    fn sharpness_falls_with_blur() {
+        let sharp = frame(112, 112, 90);
+        let blurred = {
+            let p = sharp.pixels();
+            let v: Vec<u8> = (0..112 * 112)
+                .map(|i| {
+                    let (x, y) = (i % 112, i / 112);
+                    let mut s = 0u32;
+                    for d in 0..7 {
+                        s += u32::from(p[y * 112 + (x + d).min(111)]);
+                    }
+                    (s / 7) as u8
+                })
+                .collect();
+            GreyImage::new(112, 112, v).unwrap()
+        };
+        assert!(sharpness(&sharp) > 4.0 * sharpness(&blurred), "{} vs {}", sharpness(&sharp), sharpness(&blurred));
+    }
+
+    #[test]
+    fn shrinking_averages_blocks() {
+        let img = GreyImage::new(4, 2, vec![0, 2, 10, 10, 4, 6, 10, 12]).unwrap();
+        assert_eq!(shrink(img.view(), 2).pixels(), &[3, 11]);
+    }
+}

@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 pub const SIM_BOARD: &str = include_str!("../sim.toml");
 /// The simulated board whose card sits behind pcscd.
 pub const SIM_PCSC_BOARD: &str = include_str!("../sim-pcsc.toml");
+/// The simulated board with the simulated face camera.
+pub const SIM_FACE_BOARD: &str = include_str!("../sim-face.toml");
 
 /// A board description.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -58,7 +60,27 @@ pub enum FaceDevice {
     V4l2 {
         /// Device node.
         device: PathBuf,
+        /// The model directory (`cargo xtask models`); relative paths are under the working directory.
+        #[serde(default = "default_models")]
+        models: PathBuf,
     },
+    /// The simulated camera (public-domain portraits at the counter).
+    Sim {
+        /// Who stands at the counter at start (`holder`, `stranger`, `nobody`, `dark`, `unplugged`).
+        #[serde(default = "default_scene")]
+        scene: String,
+        /// The model directory (`cargo xtask models`); relative paths are under the working directory.
+        #[serde(default = "default_models")]
+        models: PathBuf,
+    },
+}
+
+fn default_models() -> PathBuf {
+    PathBuf::from("/usr/share/kaoyomi/models")
+}
+
+fn default_scene() -> String {
+    "holder".into()
 }
 
 /// Terminal link choice.
@@ -118,6 +140,11 @@ impl Board {
         Board::parse(SIM_PCSC_BOARD, Path::new("board/sim-pcsc.toml")).expect("built-in sim-pcsc board parses")
     }
 
+    /// The built-in simulated board with the face camera.
+    pub fn sim_face() -> Board {
+        Board::parse(SIM_FACE_BOARD, Path::new("board/sim-face.toml")).expect("built-in sim-face board parses")
+    }
+
     /// The built-in simulated board.
     pub fn sim() -> Board {
         // The built-in file is checked by a test; a broken one is a build bug.
@@ -135,6 +162,7 @@ mod tests {
         assert_eq!(board.name, "sim");
         assert_eq!(board.card, CardDevice::Sim { persona: None });
         assert_eq!(board.face, FaceDevice::None);
+        assert_eq!(Board::sim_face().face, FaceDevice::Sim { scene: "holder".into(), models: "target/models".into() });
         let pcsc = Board::sim_pcsc();
         assert!(
             matches!(pcsc.card, CardDevice::Pcsc { ref reader, sim_control: Some(_) } if reader == "Virtual PCD 00 00")
@@ -144,7 +172,9 @@ mod tests {
     #[test]
     fn every_board_file_in_the_tree_parses() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-        for name in ["qemu-virt.toml", "qemu-virt-socket.toml", "rk3399.toml", "sim.toml", "sim-pcsc.toml"] {
+        for name in
+            ["qemu-virt.toml", "qemu-virt-socket.toml", "rk3399.toml", "sim.toml", "sim-pcsc.toml", "sim-face.toml"]
+        {
             let path = dir.join(name);
             let text = std::fs::read_to_string(&path).expect("board file");
             let board = Board::parse(&text, &path).unwrap_or_else(|e| panic!("{e}"));

@@ -92,7 +92,13 @@ fn session(models: &mut Models, scene: Scene) -> (Decision, Vec<FaceHint>, check
             let extra = faces.first().map(|f| {
                 let img = GreyImage::new(view.width, view.height, view.pixels.to_vec()).unwrap();
                 let a = align::align(img.view(), &f.landmarks);
-                (f.x as i32, f.y as i32, f.width as i32, f.landmarks.map(|p| (p.x as i32, p.y as i32)), check::sharpness(&a) as i32)
+                (
+                    f.x as i32,
+                    f.y as i32,
+                    f.width as i32,
+                    f.landmarks.map(|p| (p.x as i32, p.y as i32)),
+                    check::sharpness(&a) as i32,
+                )
             });
             eprintln!("frame {}: {step:?} {extra:?}", frame.sequence());
         }

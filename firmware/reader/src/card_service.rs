@@ -4,16 +4,73 @@
 //! presence and executes jobs in order. A card that leaves mid-operation produces a fault event for
 //! the job and a `CardRemoved` event from the presence watch; nothing is ever retried.
 
-use kaoyomi_core::{CardProblem, CardSummary, Event, PinResult, PinState};
+use crate::face_service::{FaceJob, Photo};
+use kaoyomi_core::{CardProblem, CardSummary, Event, FaceProblem, PinResult, PinState};
 use kaoyomi_hal::card::{CardReader, Presence, Transmit};
 use kaoyomi_myna::card::{Card, Error as CardError, PinStatus};
 use kaoyomi_myna::jpki::{self, JpkiAp, SignOutcome, Token};
-use kaoyomi_myna::surface::SurfaceAp;
+use kaoyomi_myna::surface::{CollationB, CollationOutcome, SurfaceAp};
 use kaoyomi_protocol::TokenKind;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::Duration;
 
 pub use kaoyomi_core::CardJob as Job;
+
+/// What the card thread does: core's jobs, and opening the card photo for the face check.
+pub enum Work {
+    /// A job of core's.
+    Core(Job),
+    /// Present 照合番号B, read the card-face record and send its photo to `reply`.
+    CardPhoto {
+        /// The face check's operation number.
+        op: u32,
+        /// 照合番号B as printed on the card.
+        collation: CollationB,
+        /// Where the photo (or the reason there is none) goes.
+        reply: Sender<FaceJob>,
+    },
+}
+
+/// Opens the card photo. A card that refused 照合番号B once while placed is not asked again
+/// (`refused` remembers it until the card leaves): the tries are the card holder's.
+fn card_photo<T: Transmit>(
+    card: &mut Card<T>,
+    collation: &CollationB,
+    refused: &mut bool,
+) -> Result<Photo, FaceProblem> {
+    if *refused {
+        log::warn!("照合番号B was refused by this card before: not presented again");
+        return Err(FaceProblem::CardRefused);
+    }
+    let mut ap = SurfaceAp::select(card).map_err(|e| {
+        log::warn!("card-face application: {e}");
+        FaceProblem::CardPhoto
+    })?;
+    match ap.open(collation) {
+        Ok(CollationOutcome::Opened) => {}
+        Ok(CollationOutcome::Wrong(n)) => {
+            *refused = true;
+            log::warn!("the card refused 照合番号B ({n} tries left); it will not be presented again");
+            return Err(FaceProblem::CardRefused);
+        }
+        Ok(CollationOutcome::Blocked) => {
+            *refused = true;
+            log::warn!("照合番号B is blocked on this card");
+            return Err(FaceProblem::CardRefused);
+        }
+        Err(e) => {
+            log::warn!("presenting 照合番号B failed: {e}");
+            return Err(FaceProblem::CardPhoto);
+        }
+    }
+    match ap.card_face() {
+        Ok(face) => Ok(Photo::new(face.photo_jp2().to_vec())),
+        Err(e) => {
+            log::warn!("reading the card-face record failed: {e}");
+            Err(FaceProblem::CardPhoto)
+        }
+    }
+}
 
 fn problem(error: &CardError) -> CardProblem {
     match error {
@@ -96,7 +153,7 @@ pub fn execute<T: Transmit>(card: &mut Card<T>, job: Job) -> Event {
 }
 
 /// Watches presence and runs jobs on `reader` until `jobs` closes; events go to `events`.
-pub fn spawn<R>(mut reader: R, jobs: Receiver<Job>, events: Sender<Event>) -> std::thread::JoinHandle<()>
+pub fn spawn<R>(mut reader: R, jobs: Receiver<Work>, events: Sender<Event>) -> std::thread::JoinHandle<()>
 where
     R: CardReader + Send + 'static,
 {
@@ -104,6 +161,7 @@ where
         .name("card".into())
         .spawn(move || {
             let mut present = false;
+            let mut collation_refused = false;
             loop {
                 // Presence first, so a removal is reported before a stale job runs.
                 let now = match reader.wait_presence(Duration::from_millis(20)) {
@@ -115,6 +173,7 @@ where
                 };
                 if now != present {
                     present = now;
+                    collation_refused = false;
                     if present {
                         // The card is there whether or not it answers: core hears of it either way, and a
                         // card that cannot be powered up fails its read job with a clear card error.
@@ -128,12 +187,18 @@ where
                     }
                 }
                 match jobs.recv_timeout(Duration::from_millis(20)) {
-                    Ok(job) => {
+                    Ok(Work::Core(job)) => {
                         let mut c = Card::new(&mut reader);
                         let event = execute(&mut c, job);
                         if events.send(event).is_err() {
                             return;
                         }
+                    }
+                    Ok(Work::CardPhoto { op, collation, reply }) => {
+                        let mut c = Card::new(&mut reader);
+                        let photo = card_photo(&mut c, &collation, &mut collation_refused);
+                        drop(collation);
+                        let _ = reply.send(FaceJob::Start { op, photo });
                     }
                     Err(RecvTimeoutError::Timeout) => {}
                     Err(RecvTimeoutError::Disconnected) => return,

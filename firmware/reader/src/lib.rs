@@ -8,6 +8,7 @@
 pub mod card_info;
 pub mod card_service;
 pub mod device_key;
+pub mod face_service;
 pub mod harden;
 pub mod link;
 pub mod script;
@@ -15,12 +16,18 @@ pub mod selftest;
 pub mod text_view;
 
 use anyhow::{Context, Result, bail};
-use card_service::Job;
+use card_service::Work;
 use device_key::DeviceKey;
 use kaoyomi_board::{Board, CardDevice, FaceDevice, TerminalLink};
-use kaoyomi_core::{Command, Config, Event, FaceResult, Now, Session, Timeouts};
-use kaoyomi_hal_sim::{CounterStore, SimCardSlot, VirtualCard, persona};
+use kaoyomi_core::{Command, Config, Event, FaceProblem, FaceResult, Now, Session, Timeouts};
+use kaoyomi_hal_sim::{CounterStore, Scene, SimCameraControl, SimCardSlot, VirtualCard, persona};
+use kaoyomi_myna::surface::CollationB;
 use kaoyomi_protocol::{Body, DeviceInfo, Notification, PROTOCOL_VERSION, Response, SignedReport};
+#[cfg(feature = "face")]
+use kaoyomi_vision::{
+    calibration::Accuracy,
+    check::{Models, Settings},
+};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -88,6 +95,80 @@ fn now(start: Instant) -> Now {
     Now { monotonic_ms: start.elapsed().as_millis() as u64, unix_ms }
 }
 
+/// Loads the face models and starts the face thread for the board's camera. The face check is
+/// offered only when the camera, the models and a way to read the card's printed numbers exist;
+/// otherwise the log says which is missing.
+fn start_face(
+    face: &FaceDevice,
+    can_read_numbers: bool,
+    active: face_service::ActiveOp,
+    jobs: mpsc::Receiver<face_service::FaceJob>,
+    inputs: &mpsc::Sender<Input>,
+) -> Result<(Option<SimCameraControl>, bool)> {
+    let (models_dir, control, open): (&Path, Option<SimCameraControl>, face_service::OpenCamera) = match face {
+        FaceDevice::None => return Ok((None, false)),
+        FaceDevice::Sim { scene, models } => {
+            let scene =
+                Scene::parse(scene).with_context(|| format!("board file names unknown camera scene {scene:?}"))?;
+            let control = SimCameraControl::new(scene);
+            let c = control.clone();
+            (models, Some(control), Box::new(move || Ok(Box::new(c.open()) as Box<dyn face_service::FrameSource>)))
+        }
+        FaceDevice::V4l2 { device, models } => {
+            let device = device.clone();
+            let open: face_service::OpenCamera = Box::new(move || {
+                kaoyomi_hal_linux::camera::V4lCamera::open(&device, 640, 480)
+                    .map(|c| Box::new(c) as Box<dyn face_service::FrameSource>)
+                    .map_err(|e| e.to_string())
+            });
+            (models, None, open)
+        }
+    };
+    #[cfg(not(feature = "face"))]
+    {
+        let _ = (models_dir, open, can_read_numbers, active, jobs, inputs);
+        log::warn!("face check off: this reader was built without it (feature `face`)");
+        Ok((control, false))
+    }
+    #[cfg(feature = "face")]
+    start_face_thread(models_dir, control, open, can_read_numbers, active, jobs, inputs)
+}
+
+#[cfg(feature = "face")]
+fn start_face_thread(
+    models_dir: &Path,
+    control: Option<SimCameraControl>,
+    open: face_service::OpenCamera,
+    can_read_numbers: bool,
+    active: face_service::ActiveOp,
+    jobs: mpsc::Receiver<face_service::FaceJob>,
+    inputs: &mpsc::Sender<Input>,
+) -> Result<(Option<SimCameraControl>, bool)> {
+    let models = match (kaoyomi_models::yunet::YuNet::load(models_dir), kaoyomi_models::sface::SFace::load(models_dir))
+    {
+        (Ok(d), Ok(e)) => Models { detector: Box::new(d), embedder: Box::new(e) },
+        (Err(e), _) | (_, Err(e)) => {
+            log::error!("face check off: the models in {} cannot be used: {e}", models_dir.display());
+            return Ok((control, false));
+        }
+    };
+    if !can_read_numbers {
+        log::warn!("face check off: this board cannot read the card's printed numbers (照合番号B) yet");
+        return Ok((control, false));
+    }
+    let (events_tx, events_rx) = mpsc::channel::<Event>();
+    face_service::spawn(models, Settings::for_accuracy(Accuracy::Standard), open, active, jobs, events_tx)?;
+    let inputs = inputs.clone();
+    std::thread::Builder::new().name("face-events".into()).spawn(move || {
+        for event in events_rx {
+            if inputs.send(Input::Core(event)).is_err() {
+                return;
+            }
+        }
+    })?;
+    Ok((control, true))
+}
+
 /// Runs the reader until the input ends (script `quit`, EOF) or `once` is satisfied.
 pub fn run(options: Options) -> Result<Summary> {
     let Options { board, state, input, once, show_screens } = options;
@@ -96,13 +177,19 @@ pub fn run(options: Options) -> Result<Summary> {
     let serial: &'static str = Box::leak(key.serial().to_string().into_boxed_str());
 
     let (inputs_tx, inputs) = mpsc::channel::<Input>();
-    let (jobs_tx, jobs_rx) = mpsc::channel::<Job>();
+    let (jobs_tx, jobs_rx) = mpsc::channel::<Work>();
     let (events_tx, events_rx) = mpsc::channel::<Event>();
 
-    // The card reader.
+    // The card reader. On the sim board the card's printed numbers (照合番号B) come from the
+    // inserted persona, as a perfect reading of the card surface would give them.
+    let mut printed_numbers: Option<Box<dyn Fn() -> Option<CollationB>>> = None;
     let hand: Option<Box<dyn script::CardHand>> = match &board.card {
         CardDevice::Sim { persona: start } => {
             let slot = SimCardSlot::new();
+            let control = slot.control();
+            printed_numbers = Some(Box::new(move || {
+                control.with_card(|c| c.persona().collation_b.and_then(CollationB::new)).flatten()
+            }));
             let store = CounterStore::new(state.join("sim-cards"));
             if let Some(id) = start {
                 let p = persona::find(id).with_context(|| format!("board file names unknown persona {id:?}"))?;
@@ -132,13 +219,10 @@ pub fn run(options: Options) -> Result<Summary> {
             }
         })?;
     }
-    let face_available = match &board.face {
-        FaceDevice::None => false,
-        FaceDevice::V4l2 { device } => {
-            log::warn!("face camera {} configured, but this firmware has no face pipeline yet", device.display());
-            false
-        }
-    };
+    let (face_tx, face_rx) = mpsc::channel::<face_service::FaceJob>();
+    let face_op = face_service::ActiveOp::default();
+    let (camera_control, face_available) =
+        start_face(&board.face, printed_numbers.is_some(), face_op.clone(), face_rx, &inputs_tx)?;
 
     let link = match socket_path(&board, &state) {
         Some(path) => {
@@ -158,7 +242,7 @@ pub fn run(options: Options) -> Result<Summary> {
     };
 
     let (screens_tx, screens_rx) = mpsc::channel::<&'static str>();
-    let runner = script::Runner { inputs: inputs_tx.clone(), screens: screens_rx, card: hand };
+    let runner = script::Runner { inputs: inputs_tx.clone(), screens: screens_rx, card: hand, camera: camera_control };
     match input {
         InputSource::Script(lines) => {
             std::thread::Builder::new().name("script".into()).spawn(move || runner.run_script(lines))?;
@@ -209,16 +293,22 @@ pub fn run(options: Options) -> Result<Summary> {
             match command {
                 Command::Show(state) => show(&state),
                 Command::Card(job) => {
-                    let _ = jobs_tx.send(job);
+                    let _ = jobs_tx.send(Work::Core(job));
                 }
-                Command::StartFaceCheck { op } => {
-                    // No face pipeline on this firmware: core only offers face when the board has one.
-                    let _ = inputs_tx.send(Input::Core(Event::FaceChecked {
-                        op,
-                        result: FaceResult::Unavailable(kaoyomi_core::FaceProblem::Models),
-                    }));
+                Command::StartFaceCheck { op } => match printed_numbers.as_ref().and_then(|read| read()) {
+                    Some(collation) => {
+                        face_op.store(op, std::sync::atomic::Ordering::SeqCst);
+                        let _ = jobs_tx.send(Work::CardPhoto { op, collation, reply: face_tx.clone() });
+                    }
+                    None => {
+                        let result = FaceResult::Unavailable(FaceProblem::CardNumbers);
+                        let _ = inputs_tx.send(Input::Core(Event::FaceChecked { op, result }));
+                    }
+                },
+                Command::StopFaceCheck => {
+                    face_op.store(0, std::sync::atomic::Ordering::SeqCst);
+                    let _ = face_tx.send(face_service::FaceJob::Stop);
                 }
-                Command::StopFaceCheck => {}
                 Command::Respond { to, response } => {
                     link.respond(to, response);
                 }

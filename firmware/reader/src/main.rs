@@ -21,7 +21,7 @@ struct Cli {
 enum Cmd {
     /// Run the reader.
     Run {
-        /// Board file, or a built-in board: `sim` (default) or `sim-pcsc` (the card behind pcscd).
+        /// Board file, or a built-in board: `sim` (default), `sim-pcsc` (the card behind pcscd) or `sim-face` (with the simulated face camera).
         #[arg(long)]
         board: Option<PathBuf>,
         /// State directory: device key, simulated card counters, terminal socket.
@@ -180,6 +180,7 @@ fn load_board(board: Option<PathBuf>) -> Result<Board> {
         None => Board::sim(),
         Some(path) if path.as_os_str() == "sim" => Board::sim(),
         Some(path) if path.as_os_str() == "sim-pcsc" => Board::sim_pcsc(),
+        Some(path) if path.as_os_str() == "sim-face" => Board::sim_face(),
         Some(path) => Board::load(&path)?,
     })
 }

@@ -12,12 +12,13 @@
 //! | `consent yes\|no`, `register yes\|no` | answer the question on screen |
 //! | `staff visual on\|off`, `staff confirm yes\|no`, `staff cancel` | staff actions |
 //! | `fault remove-before N\|remove-after N\|truncate N\|garble N` | inject a card fault at the N-th next APDU |
+//! | `face holder\|stranger\|nobody\|dark\|unplugged` | who stands before the simulated face camera |
 //! | `sleep MS`, `quit` | pause; stop the reader |
 
 use crate::Input;
 use anyhow::{Context, Result, anyhow, bail};
 use kaoyomi_core::Event;
-use kaoyomi_hal_sim::{CounterStore, Fault, SimCardControl, VirtualCard, persona};
+use kaoyomi_hal_sim::{CounterStore, Fault, Scene, SimCameraControl, SimCardControl, VirtualCard, persona};
 use kaoyomi_protocol::AuthMethod;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
@@ -38,6 +39,8 @@ pub enum Action {
     Pin(Zeroizing<Vec<u8>>),
     /// Inject a fault.
     Fault(Fault),
+    /// Set the simulated face camera's scene.
+    Scene(Scene),
     /// Pause.
     Sleep(Duration),
     /// Stop.
@@ -107,6 +110,10 @@ pub fn parse_line(line: &str) -> Result<Option<Action>> {
                 other => bail!("unknown fault {other:?}"),
             })
         }
+        "face" => Action::Scene(
+            arg.and_then(Scene::parse)
+                .ok_or_else(|| anyhow!("face holder|stranger|nobody|dark|unplugged, got {arg:?}"))?,
+        ),
         "sleep" => Action::Sleep(Duration::from_millis(number(arg)?)),
         "quit" => Action::Quit,
         other => bail!("unknown action {other:?}"),
@@ -177,6 +184,8 @@ pub struct Runner {
     pub screens: Receiver<&'static str>,
     /// The hand for simulated cards (None on boards with a real card reader and real cards).
     pub card: Option<Box<dyn CardHand>>,
+    /// The simulated face camera's scene (None without one).
+    pub camera: Option<SimCameraControl>,
 }
 
 impl Runner {
@@ -217,6 +226,9 @@ impl Runner {
                 }
             }
             Action::Fault(fault) => self.hand()?.inject(fault)?,
+            Action::Scene(scene) => {
+                self.camera.as_ref().ok_or_else(|| anyhow!("this board has no simulated face camera"))?.set(scene)
+            }
             Action::Sleep(d) => std::thread::sleep(d),
             Action::Quit => return Ok(false),
         }

@@ -49,7 +49,7 @@ fn board_arg(args: &[String]) -> String {
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
-        Some("demo") => demo(args.iter().any(|a| a == "--visual")),
+        Some("demo") => demo(args.iter().any(|a| a == "--visual"), args.iter().any(|a| a == "--face")),
         Some("test") => test(),
         Some("tidy") => tidy(),
         Some("dist") => image::dist(&board_arg(&args)).map(drop),
@@ -58,10 +58,11 @@ fn main() -> Result<()> {
         Some("test-aarch64") => image::test_aarch64(),
         Some("models") => models::models(),
         Some("eval-face") => models::eval_face(&args[1..]),
+        Some("bench-face") => models::bench_face(),
         Some("fuzz") => fuzz(args.get(1).and_then(|s| s.parse().ok()).unwrap_or(60)),
         _ => {
             eprintln!(
-                "usage: cargo xtask demo [--visual] | test | tidy | models | eval-face [--view2-only] [--every N] | fuzz [SECONDS] | dist|image --board qemu-virt|rk3399 | qemu --test | test-aarch64"
+                "usage: cargo xtask demo [--visual|--face] | test | tidy | models | eval-face [--view2-only] [--every N] | bench-face | fuzz [SECONDS] | dist|image --board qemu-virt|rk3399 | qemu --test | test-aarch64"
             );
             std::process::exit(2);
         }
@@ -167,19 +168,51 @@ fn start_pcscd() -> Result<Pcscd> {
     Ok(guard)
 }
 
-/// Builds the reader and the terminal, runs a scripted patient session, prints the verified result.
-fn demo(visual: bool) -> Result<()> {
+/// Builds the reader and the terminal, runs a scripted patient session, prints the verified
+/// result. `--visual`: the staff's visual check; `--face`: the face check on the simulated camera
+/// (the card holder accepted, then somebody else with the same card refused).
+fn demo(visual: bool, face: bool) -> Result<()> {
     ensure_packages(BUILD_PACKAGES)?;
     let root = root();
+    if face {
+        models::models()?;
+    }
     cargo_step(
         &["build", "--quiet", "-p", "kaoyomi-reader", "-p", "kaoyomi-terminal"],
         "building the reader and the terminal client",
     )?;
-    let bin = root.join("target/debug");
     let state = root.join("target/demo-state");
     // Fresh simulated cards each run, so the demo's PIN always has all its tries.
     let _ = std::fs::remove_dir_all(state.join("sim-cards"));
     std::fs::create_dir_all(&state)?;
+    if face {
+        let (code, screens) = demo_session("sim-face", "board/scripts/demo-face.script")?;
+        if code != Some(0) || !screens.contains("by face") {
+            bail!("the card holder was not verified by face (kaoyomi-term exit {code:?})");
+        }
+        eprintln!("xtask: demo: the card holder was verified by face; now somebody else with the same card");
+        let (code, screens) = demo_session("sim-face", "board/scripts/demo-face-impostor.script")?;
+        if code != Some(2) || !screens.contains("The face did not match") {
+            bail!("the impostor was not refused by the face check (kaoyomi-term exit {code:?})");
+        }
+        eprintln!("xtask: demo done: the face check accepted the card holder and refused somebody else");
+        return Ok(());
+    }
+    let script = if visual { "board/scripts/demo-visual.script" } else { "board/scripts/demo-pin.script" };
+    let (code, _) = demo_session("sim", script)?;
+    if code != Some(0) {
+        bail!("kaoyomi-term did not verify a successful session (exit {code:?})");
+    }
+    eprintln!("xtask: demo done: the terminal verified the reader's and the card's signatures");
+    Ok(())
+}
+
+/// One scripted session of the reader on `board` with the terminal: the terminal's exit code and
+/// the screens the reader showed (also printed).
+fn demo_session(board: &str, script: &str) -> Result<(Option<i32>, String)> {
+    let root = root();
+    let bin = root.join("target/debug");
+    let state = root.join("target/demo-state");
     let ca = state.join("test-ca.der");
     run(
         {
@@ -189,17 +222,31 @@ fn demo(visual: bool) -> Result<()> {
         },
         "exporting the simulated cards' test CA (the terminal's trust anchor for this demo)",
     )?;
-    let script = root.join(if visual { "board/scripts/demo-visual.script" } else { "board/scripts/demo-pin.script" });
-    eprintln!("xtask: starting the reader on the sim board with {}", script.display());
+    let script = root.join(script);
+    eprintln!("xtask: starting the reader on the {board} board with {}", script.display());
     let mut reader = Command::new(bin.join("kaoyomi-reader"))
-        .args(["run", "--state"])
+        .current_dir(&root)
+        .args(["run", "--board", board, "--state"])
         .arg(&state)
         .arg("--script")
         .arg(&script)
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", "warn,kaoyomi_reader::face_service=info")
         .stdin(Stdio::null())
+        .stdout(Stdio::piped())
         .spawn()
         .context("starting kaoyomi-reader")?;
+    // Print the screens as they come, and keep them.
+    let out = reader.stdout.take().context("reader stdout")?;
+    let screens = std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut all = String::new();
+        for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            println!("{line}");
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
     let term = Command::new(bin.join("kaoyomi-term"))
         .arg("--socket")
         .arg(state.join("reader.sock"))
@@ -207,26 +254,23 @@ fn demo(visual: bool) -> Result<()> {
         .arg(&ca)
         .status()
         .context("starting kaoyomi-term");
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + Duration::from_secs(120);
     let reader_status = loop {
         if let Some(status) = reader.try_wait()? {
             break status;
         }
         if Instant::now() > deadline {
             let _ = reader.kill();
-            bail!("the reader did not finish its script within 60 s");
+            bail!("the reader did not finish its script within 120 s");
         }
         std::thread::sleep(Duration::from_millis(50));
     };
+    let screens = screens.join().map_err(|_| anyhow::anyhow!("reading the reader's screens"))?;
     let term = term?;
-    if !term.success() {
-        bail!("kaoyomi-term did not verify a successful session ({term})");
-    }
     if !reader_status.success() {
         bail!("the reader failed ({reader_status})");
     }
-    eprintln!("xtask: demo done: the terminal verified the reader's and the card's signatures");
-    Ok(())
+    Ok((term.code(), screens))
 }
 
 fn has_cargo_subcommand(name: &str) -> bool {
@@ -312,7 +356,8 @@ fn test() -> Result<()> {
     t.step("set-up + test: fuzz", || fuzz(seconds))?;
     t.step("test: demo (the README's first command)", || {
         eprintln!("xtask: cargo xtask demo (the README's first command)");
-        demo(false)
+        demo(false, false)?;
+        demo(false, true)
     })?;
     t.print();
     eprintln!("xtask: all checks passed");

@@ -98,3 +98,99 @@ pub fn eval_face(args: &[String]) -> Result<()> {
         "measuring the face pipeline on LFW",
     )
 }
+
+/// onnxruntime and numpy for the reference measurement (from the package registry, pinned).
+const ORT_PACKAGES: [&str; 2] = ["onnxruntime==1.32.0", "numpy==2.4.6"];
+
+/// Runs `command` and returns its standard output (also printed).
+fn capture(mut command: Command, what: &str) -> Result<String> {
+    eprintln!("xtask: {what}");
+    let out = command.stderr(std::process::Stdio::inherit()).output().with_context(|| what.to_string())?;
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    print!("{text}");
+    if !out.status.success() {
+        bail!("{what} failed ({})", out.status);
+    }
+    Ok(text)
+}
+
+fn value(text: &str, key: &str) -> Result<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(key).and_then(|r| r.split_whitespace().next()).and_then(|v| v.parse().ok()))
+        .with_context(|| format!("no {key} in the bench's output"))
+}
+
+/// `cargo xtask bench-face`: the face check's speed with tract, and the same two models in
+/// onnxruntime on the same inputs in the same run; prints the ratio.
+pub fn bench_face() -> Result<()> {
+    models()?;
+    let tensors = root().join("target/bench-face");
+    let tract = capture(
+        {
+            let mut c = crate::cargo();
+            c.args([
+                "run",
+                "--release",
+                "--quiet",
+                "-p",
+                "kaoyomi-eval",
+                "--bin",
+                "kaoyomi-bench-face",
+                "--",
+                "--models",
+            ])
+            .arg(models_dir())
+            .arg("--tensors")
+            .arg(&tensors);
+            c
+        },
+        "measuring the face check with tract (release build, one thread)",
+    )?;
+    let venv = root().join("target/bench-venv");
+    if !venv.join("bin/python").exists() {
+        run(
+            {
+                let mut c = Command::new("python3");
+                c.args(["-m", "venv"]).arg(&venv);
+                c
+            },
+            "making a Python environment for onnxruntime (Debian: python3-venv)",
+        )?;
+    }
+    run(
+        {
+            let mut c = Command::new(venv.join("bin/pip"));
+            c.args(["install", "--quiet"]).args(ORT_PACKAGES);
+            c
+        },
+        "installing onnxruntime and numpy (pinned)",
+    )?;
+    let shape = tract
+        .lines()
+        .find_map(|l| l.strip_prefix("yunet_input "))
+        .context("no yunet_input in the bench's output")?
+        .trim()
+        .to_string();
+    let ort = capture(
+        {
+            let mut c = Command::new(venv.join("bin/python"));
+            c.arg(root().join("tools/eval/python/bench_ort.py"))
+                .arg(models_dir())
+                .arg(&tensors)
+                .arg(&shape)
+                .arg("30")
+                .env("OMP_NUM_THREADS", "1");
+            c
+        },
+        "measuring the same models in onnxruntime (one thread)",
+    )?;
+    let (td, te) = (value(&tract, "detect_ms")?, value(&tract, "embed_ms")?);
+    let (od, oe) = (value(&ort, "ort_detect_ms")?, value(&ort, "ort_embed_ms")?);
+    println!(
+        "tract/onnxruntime: detection {:.2}, embedding {:.2}, both {:.2}",
+        td / od,
+        te / oe,
+        (td + te) / (od + oe)
+    );
+    Ok(())
+}

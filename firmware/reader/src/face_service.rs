@@ -1,0 +1,219 @@
+//! The face check on its own thread, off the main loop and the screen: the card photo arrives
+//! from the card thread, the camera streams, each frame goes through `kaoyomi_vision::check`,
+//! guidance and the decision go to core as events. A `Stop` (card removed, the patient chose
+//! another method, time-out) or a new start ends the running check between two frames; the
+//! camera is closed after every check and every frame, the photo and the embeddings are wiped
+//! when they go out of scope.
+
+use kaoyomi_core::FaceProblem;
+use kaoyomi_hal::camera::{Camera, Frame};
+use std::sync::Arc;
+use std::sync::atomic::AtomicU32;
+use zeroize::Zeroizing;
+#[cfg(feature = "face")]
+use {
+    kaoyomi_core::{Event, FaceHint, FaceResult},
+    kaoyomi_vision::check::{Decision, FaceCheck, HINTS, Models, Settings, Step},
+    kaoyomi_vision::{GreyView, check, portrait},
+    std::sync::atomic::Ordering,
+    std::sync::mpsc::{Receiver, Sender, TryRecvError},
+    std::time::Instant,
+};
+
+/// The card photo (JPEG 2000 bytes from the chip): wiped on drop, never printed.
+pub struct Photo(Zeroizing<Vec<u8>>);
+
+impl Photo {
+    /// Wraps the bytes.
+    pub fn new(bytes: Vec<u8>) -> Photo {
+        Photo(Zeroizing::new(bytes))
+    }
+}
+
+impl core::fmt::Debug for Photo {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "Photo({} bytes, withheld)", self.0.len())
+    }
+}
+
+/// What the face thread is asked to do.
+#[derive(Debug)]
+pub enum FaceJob {
+    /// Check the patient against the card photo (or say why there is none).
+    Start {
+        /// Core's operation number.
+        op: u32,
+        /// The card photo, or why it could not be read.
+        photo: Result<Photo, FaceProblem>,
+    },
+    /// Stop the running check.
+    Stop,
+}
+
+/// A camera as the face thread uses it.
+pub trait FrameSource: Send {
+    /// The next frame, or what went wrong, in words.
+    fn next(&mut self) -> Result<Frame, String>;
+}
+
+impl<C: Camera + Send> FrameSource for C {
+    fn next(&mut self) -> Result<Frame, String> {
+        self.next_frame().map_err(|e| e.to_string())
+    }
+}
+
+/// Opens the camera for one check.
+pub type OpenCamera = Box<dyn FnMut() -> Result<Box<dyn FrameSource>, String> + Send>;
+
+/// The operation number of the face check core is waiting for (0: none). The main loop sets it
+/// when core starts a check and clears it when core stops one, so a photo that arrives after the
+/// check was abandoned (the card was removed while it was read) never starts the camera.
+pub type ActiveOp = Arc<AtomicU32>;
+
+/// Starts the face thread.
+#[cfg(feature = "face")]
+pub fn spawn(
+    mut models: Models,
+    settings: Settings,
+    mut open: OpenCamera,
+    active: ActiveOp,
+    jobs: Receiver<FaceJob>,
+    events: Sender<Event>,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new().name("face".into()).spawn(move || {
+        let mut pending = None;
+        loop {
+            let job = match pending.take() {
+                Some(job) => job,
+                None => match jobs.recv() {
+                    Ok(job) => job,
+                    Err(_) => return,
+                },
+            };
+            let FaceJob::Start { op, photo } = job else { continue };
+            if active.load(Ordering::SeqCst) != op {
+                log::debug!("face check {op} was abandoned before its photo arrived");
+                continue;
+            }
+            let mut run =
+                Run { models: &mut models, settings: &settings, jobs: &jobs, events: &events, op, active: &active };
+            let outcome = match photo {
+                Err(problem) => Some(FaceResult::Unavailable(problem)),
+                Ok(photo) => run.check(photo, &mut open, &mut pending),
+            };
+            if let Some(result) = outcome
+                && events.send(Event::FaceChecked { op, result }).is_err()
+            {
+                return;
+            }
+        }
+    })
+}
+
+#[cfg(feature = "face")]
+struct Run<'a> {
+    models: &'a mut Models,
+    settings: &'a Settings,
+    jobs: &'a Receiver<FaceJob>,
+    events: &'a Sender<Event>,
+    op: u32,
+    active: &'a AtomicU32,
+}
+
+#[cfg(feature = "face")]
+impl Run<'_> {
+    /// One check; `None` when it was stopped (a new start is left in `pending`).
+    fn check(&mut self, photo: Photo, open: &mut OpenCamera, pending: &mut Option<FaceJob>) -> Option<FaceResult> {
+        let card = match portrait::decode(&photo.0) {
+            Ok(image) => image,
+            Err(e) => {
+                log::warn!("face check: the card photo cannot be used: {e}");
+                return Some(FaceResult::Unavailable(FaceProblem::CardPhoto));
+            }
+        };
+        drop(photo);
+        let reference = match check::embed_still(self.models, card.view()) {
+            Ok(Some(e)) => e,
+            Ok(None) => {
+                log::warn!("face check: no face found in the card photo");
+                return Some(FaceResult::Unavailable(FaceProblem::CardPhoto));
+            }
+            Err(e) => {
+                log::error!("face check: the models failed on the card photo: {e}");
+                return Some(FaceResult::Unavailable(FaceProblem::Models));
+            }
+        };
+        drop(card);
+        let mut camera = match open() {
+            Ok(c) => c,
+            Err(e) => {
+                log::error!("face check: the camera does not open: {e}");
+                return Some(FaceResult::Unavailable(FaceProblem::Camera));
+            }
+        };
+        let mut check = FaceCheck::new(reference, self.settings.clone());
+        let mut last_hint: Option<Option<FaceHint>> = None;
+        let started = Instant::now();
+        let mut busy = std::time::Duration::ZERO;
+        loop {
+            if self.active.load(Ordering::SeqCst) != self.op {
+                log::info!("face check stopped after {} frames", check.report().frames);
+                return None;
+            }
+            match self.jobs.try_recv() {
+                Ok(FaceJob::Stop) | Err(TryRecvError::Disconnected) => {
+                    log::info!("face check stopped after {} frames", check.report().frames);
+                    return None;
+                }
+                Ok(start @ FaceJob::Start { .. }) => {
+                    *pending = Some(start);
+                    return None;
+                }
+                Err(TryRecvError::Empty) => {}
+            }
+            let frame = match camera.next() {
+                Ok(f) => f,
+                Err(e) => {
+                    log::error!("face check: the camera stopped delivering: {e}");
+                    return Some(FaceResult::Unavailable(FaceProblem::Camera));
+                }
+            };
+            let t = Instant::now();
+            let view = GreyView { width: frame.width(), height: frame.height(), pixels: frame.pixels() };
+            let step = check.frame(self.models, view);
+            busy += t.elapsed();
+            drop(frame);
+            let decision = match step {
+                Err(e) => {
+                    log::error!("face check: the models failed: {e}");
+                    return Some(FaceResult::Unavailable(FaceProblem::Models));
+                }
+                Ok(Step::Continue(hint)) => {
+                    if last_hint != Some(hint) {
+                        last_hint = Some(hint);
+                        let _ = self.events.send(Event::FaceGuidance { op: self.op, hint });
+                    }
+                    continue;
+                }
+                Ok(Step::Decided(d)) => d,
+            };
+            let r = check.report();
+            let refused: Vec<String> =
+                HINTS.iter().zip(r.refused).filter(|(_, n)| *n > 0).map(|(h, n)| format!("{h:?} {n}")).collect();
+            log::info!(
+                "face check: {decision:?} after {} frames in {:.1} s ({} good, {} compared; refused: {}; {:.0} ms of work per frame)",
+                r.frames,
+                started.elapsed().as_secs_f64(),
+                r.good,
+                r.compared,
+                if refused.is_empty() { "none".to_string() } else { refused.join(", ") },
+                busy.as_secs_f64() * 1000.0 / f64::from(r.frames.max(1))
+            );
+            return Some(match decision {
+                Decision::Match => FaceResult::Match,
+                Decision::NoMatch => FaceResult::NoMatch,
+                Decision::NotCaptured => FaceResult::Unavailable(FaceProblem::NotCaptured),
+            });
+        }
+    }
+}

@@ -195,6 +195,9 @@ pub fn gate(image: GreyView<'_>, faces: &[Detection], s: &Settings) -> Result<Go
     let [re, le, nose, rm, lm] = face.landmarks;
     let (ex, ey) = (le.x - re.x, le.y - re.y);
     let eye_dist = (ex * ex + ey * ey).sqrt();
+    if face.width > s.max_face_share * fw || face.height > 0.98 * fh {
+        return Err(FaceHint::MoveBack);
+    }
     // The whole face must be in the picture: the detector's box shrinks with a face cut by the
     // edge, so the face's extent is estimated from the landmarks (cheeks, forehead, chin).
     let xs = [re.x, le.x, rm.x, lm.x];
@@ -202,9 +205,6 @@ pub fn gate(image: GreyView<'_>, faces: &[Detection], s: &Settings) -> Result<Go
     let (top, bottom) = (re.y.min(le.y) - 0.8 * eye_dist, rm.y.max(lm.y) + 0.6 * eye_dist);
     if left - 0.6 * eye_dist < 0.0 || right + 0.6 * eye_dist > fw || top < 0.0 || bottom > fh {
         return Err(FaceHint::CentreFace);
-    }
-    if face.width > s.max_face_share * fw || face.height > 0.98 * fh {
-        return Err(FaceHint::MoveBack);
     }
     if eye_dist < s.min_eye_px {
         return Err(FaceHint::MoveCloser);
@@ -435,6 +435,66 @@ mod tests {
             GreyImage::new(112, 112, v).unwrap()
         };
         assert!(sharpness(&sharp) > 4.0 * sharpness(&blurred), "{} vs {}", sharpness(&sharp), sharpness(&blurred));
+    }
+
+    /// A detector that finds `face` (or nothing) and an embedder that returns the next of `scores`
+    /// as the similarity with the reference `[1, 0]`.
+    struct Fake {
+        face: Option<Detection>,
+    }
+    impl FaceDetector for Fake {
+        fn detect(&mut self, _: GreyView<'_>, _: f32) -> Result<Vec<Detection>, ModelError> {
+            Ok(self
+                .face
+                .iter()
+                .map(|f| {
+                    let mut f = f.clone();
+                    // The pipeline detects on a frame shrunk by 2: hand back shrunk coordinates.
+                    f.x /= 2.0;
+                    f.y /= 2.0;
+                    f.width /= 2.0;
+                    f.height /= 2.0;
+                    f.landmarks = f.landmarks.map(|p| Point { x: (p.x - 0.5) / 2.0, y: (p.y - 0.5) / 2.0 });
+                    f
+                })
+                .collect())
+        }
+    }
+    struct Scores(Vec<f32>);
+    impl FaceEmbedder for Scores {
+        fn embed(&mut self, _: GreyView<'_>) -> Result<Embedding, ModelError> {
+            let s = self.0.remove(0);
+            Ok(Embedding::from_raw(vec![s, (1.0 - s * s).max(0.0).sqrt()]))
+        }
+    }
+
+    fn run(face: Option<Detection>, scores: Vec<f32>) -> (Decision, Report) {
+        let mut models = Models { detector: Box::new(Fake { face }), embedder: Box::new(Scores(scores)) };
+        let mut check = FaceCheck::new(Embedding::from_raw(vec![1.0, 0.0]), settings());
+        let img = frame(640, 480, 90);
+        loop {
+            if let Step::Decided(d) = check.frame(&mut models, img.view()).unwrap() {
+                return (d, check.report().clone());
+            }
+        }
+    }
+
+    #[test]
+    fn the_decision_needs_three_good_frames_and_stops_at_ten_compared() {
+        let good = Some(face_at(200.0, 100.0, 2.0));
+        // A match on the first frame still waits for the third good frame.
+        let (d, r) = run(good.clone(), vec![0.9, 0.1, 0.1]);
+        assert_eq!((d, r.frames, r.compared), (Decision::Match, 3, 3));
+        // A late match counts.
+        let (d, r) = run(good.clone(), [vec![0.2; 6], vec![0.7], vec![0.2; 3]].concat());
+        assert_eq!((d, r.compared), (Decision::Match, 7));
+        // Ten below the threshold: no match, at once.
+        let (d, r) = run(good, vec![0.49; 10]);
+        assert_eq!((d, r.frames, r.compared), (Decision::NoMatch, 10, 10));
+        assert!(r.best.is_some_and(|b| (b - 0.49).abs() < 1e-4));
+        // Nobody: fifty frames, then "not captured", every refusal counted.
+        let (d, r) = run(None, vec![]);
+        assert_eq!((d, r.frames, r.good, r.refused[0]), (Decision::NotCaptured, 50, 0, 50));
     }
 
     #[test]

@@ -13,10 +13,9 @@ use kaoyomi_hal::camera::{Camera, Frame};
 use kaoyomi_hal_sim::{Scene, SimCameraControl};
 use kaoyomi_models::sface::SFace;
 use kaoyomi_models::yunet::YuNet;
-use kaoyomi_models::{FaceDetector, FaceEmbedder};
 use kaoyomi_vision::calibration::Accuracy;
 use kaoyomi_vision::check::{self, FaceCheck, Models, Settings, Step};
-use kaoyomi_vision::{GreyImage, GreyView, portrait};
+use kaoyomi_vision::{GreyView, portrait};
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -150,7 +149,6 @@ fn main() -> Result<()> {
             started.elapsed().as_secs_f64() * 1000.0
         );
     }
-    drop(GreyImage::new(0, 0, Vec::new()));
     println!("peak_rss_mb {:.0}", peak_rss_mb());
     Ok(())
 }

@@ -167,7 +167,7 @@ impl SimCamera {
             4..=7 => Pose { scale: 0.25, ..steady },
             8..=10 => Pose { dx: 300.0, ..steady },
             11..=13 => Pose { angle: 30.0, ..steady },
-            14..=16 => Pose { blur: 15, ..steady },
+            14..=16 => Pose { blur: 21, ..steady },
             17..=19 => Pose { light: 0.22, ..steady },
             _ => Pose {
                 scale: 1.0 + self.jitter(0.04),
@@ -206,6 +206,7 @@ impl SimCamera {
                 }
             }
             if p.blur > 1 {
+                // Shake and defocus: a box blur along both axes.
                 for row in px.chunks_mut(w) {
                     let copy = row.to_vec();
                     for (x, out) in row.iter_mut().enumerate() {
@@ -213,12 +214,19 @@ impl SimCamera {
                         *out = copy[x..end].iter().sum::<f32>() / (end - x) as f32;
                     }
                 }
+                let copy = px.clone();
+                for y in 0..h {
+                    let end = (y + p.blur).min(h);
+                    for x in 0..w {
+                        px[y * w + x] = (y..end).map(|yy| copy[yy * w + x]).sum::<f32>() / (end - y) as f32;
+                    }
+                }
             }
         }
         let light = light * pose.map_or(1.0, |p| p.light);
         px.iter()
             .map(|&v| {
-                let noise = (self.rng.next_u32() % 7) as f32 - 3.0;
+                let noise = (self.rng.next_u32() % 3) as f32 - 1.0;
                 (v * light + noise).round().clamp(0.0, 255.0) as u8
             })
             .collect()

@@ -169,7 +169,7 @@ fn card_like(img: &image::GrayImage, scratch: &Path) -> Result<(GreyImage, usize
     let small = image::imageops::resize(&cropped, 210, 270, image::imageops::FilterType::CatmullRom);
     let pgm = scratch.with_extension("pgm");
     let jp2 = scratch.with_extension("jp2");
-    let mut bytes = format!("P5\n210 270\n255\n").into_bytes();
+    let mut bytes = b"P5\n210 270\n255\n".to_vec();
     bytes.extend_from_slice(small.as_raw());
     std::fs::write(&pgm, bytes)?;
     let status = std::process::Command::new("opj_compress")
@@ -209,7 +209,7 @@ fn masked(image: &GreyImage, face: &Detection) -> Result<GreyImage> {
         let reach = half * (1.0 - (t * t * 0.6)).sqrt();
         for x in 0..w {
             if ((x as f32) - cx).abs() <= reach {
-                px[y * w + x] = if ((yf - top) as u32 / 6) % 3 == 0 { 205 } else { 225 };
+                px[y * w + x] = if ((yf - top) as u32 / 6).is_multiple_of(3) { 205 } else { 225 };
             }
         }
     }
@@ -246,12 +246,7 @@ struct Scores {
     impostor: Vec<f32>,
 }
 
-fn scores(
-    group: &[(String, Vec<String>)],
-    emb: &BTreeMap<String, Embedded>,
-    live: fn(&Embedded) -> Option<&Embedding>,
-    reference: fn(&Embedded) -> Option<&Embedding>,
-) -> Scores {
+fn scores(group: &[(String, Vec<String>)], emb: &BTreeMap<String, Embedded>, live: Side, reference: Side) -> Scores {
     let items: Vec<(usize, &Embedded)> = group
         .iter()
         .enumerate()
@@ -281,7 +276,10 @@ fn rate(v: &[f32], pred: impl Fn(f32) -> bool) -> f64 {
     v.iter().filter(|&&s| pred(s)).count() as f64 / v.len().max(1) as f64
 }
 
-const PROTOCOLS: [(&str, fn(&Embedded) -> Option<&Embedding>, fn(&Embedded) -> Option<&Embedding>); 3] = [
+/// Which embedding of an image a protocol compares.
+type Side = fn(&Embedded) -> Option<&Embedding>;
+
+const PROTOCOLS: [(&str, Side, Side); 3] = [
     ("plain", |e| e.plain.as_ref(), |e| e.plain.as_ref()),
     ("card-like", |e| e.plain.as_ref(), |e| e.card.as_ref()),
     ("masked", |e| e.masked.as_ref(), |e| e.card.as_ref()),
@@ -417,7 +415,7 @@ fn main() -> Result<()> {
             cli.per_identity
         ));
         say(String::new());
-        let fta = |f: fn(&Embedded) -> Option<&Embedding>| people_keys.iter().filter(|k| f(&emb[*k]).is_none()).count();
+        let fta = |f: Side| people_keys.iter().filter(|k| f(&emb[*k]).is_none()).count();
         say(format!(
             "Failure to acquire: plain {} / card-like {} / masked {} of {n_imgs} images (left out of the comparisons).",
             fta(PROTOCOLS[0].1),

@@ -7,6 +7,7 @@ import sys
 import time
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 
 
@@ -21,19 +22,35 @@ def median_ms(fn, rounds):
     return times[len(times) // 2]
 
 
-def session(path):
+def prepared(path, h=None, w=None):
+    """The model as tract gets it: the detector's input size set to the frame's, and weights
+    that the graph also lists as inputs treated as constants (tract does so; onnxruntime would
+    otherwise skip constant folding)."""
+    model = onnx.load(path)
+    graph = model.graph
+    names = {i.name for i in graph.initializer}
+    for inp in [i for i in graph.input if i.name in names]:
+        graph.input.remove(inp)
+    if h is not None:
+        dims = graph.input[0].type.tensor_type.shape.dim
+        dims[2].dim_value, dims[3].dim_value = h, w
+    return model.SerializeToString()
+
+
+def session(model):
     opts = ort.SessionOptions()
+    opts.log_severity_level = 3
     opts.intra_op_num_threads = 1
     opts.inter_op_num_threads = 1
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    return ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
 
 
 def main():
     models, tensors, shape, rounds = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
     h, w = (int(x) for x in shape.split("x")[2:4])
-    det = session(f"{models}/face_detection_yunet_2023mar.onnx")
-    emb = session(f"{models}/face_recognition_sface_2021dec_fp32.onnx")
+    det = session(prepared(f"{models}/face_detection_yunet_2023mar.onnx", h, w))
+    emb = session(prepared(f"{models}/face_recognition_sface_2021dec_fp32.onnx"))
     det_in = np.fromfile(f"{tensors}/yunet.f32", dtype="<f4").reshape(1, 3, h, w)
     emb_in = np.fromfile(f"{tensors}/sface.f32", dtype="<f4").reshape(1, 3, 112, 112)
     det_name, emb_name = det.get_inputs()[0].name, emb.get_inputs()[0].name

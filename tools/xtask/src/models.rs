@@ -99,8 +99,9 @@ pub fn eval_face(args: &[String]) -> Result<()> {
     )
 }
 
-/// onnxruntime and numpy for the reference measurement (from the package registry, pinned).
-const ORT_PACKAGES: [&str; 2] = ["onnxruntime==1.32.0", "numpy==2.4.6"];
+/// onnxruntime, numpy and onnx (to set the detector's input size) for the reference measurement
+/// (from the package registry, pinned).
+const ORT_PACKAGES: [&str; 3] = ["onnxruntime==1.32.0", "numpy==2.4.6", "onnx==1.17.0"];
 
 /// Runs `command` and returns its standard output (also printed).
 fn capture(mut command: Command, what: &str) -> Result<String> {

@@ -110,6 +110,18 @@ pub fn spawn(
     })
 }
 
+/// The process's peak resident memory (VmHWM), MB; 0 where /proc cannot tell.
+#[cfg(feature = "face")]
+fn peak_rss_mb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| l.strip_prefix("VmHWM:").map(|v| v.trim().trim_end_matches(" kB").to_string()))
+        })
+        .and_then(|kb| kb.trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb / 1024)
+}
+
 #[cfg(feature = "face")]
 struct Run<'a> {
     models: &'a mut Models,
@@ -201,13 +213,14 @@ impl Run<'_> {
             let refused: Vec<String> =
                 HINTS.iter().zip(r.refused).filter(|(_, n)| *n > 0).map(|(h, n)| format!("{h:?} {n}")).collect();
             log::info!(
-                "face check: {decision:?} after {} frames in {:.1} s ({} good, {} compared; refused: {}; {:.0} ms of work per frame)",
+                "face check: {decision:?} after {} frames in {:.1} s ({} good, {} compared; refused: {}; {:.0} ms of work per frame; peak RSS {} MB)",
                 r.frames,
                 started.elapsed().as_secs_f64(),
                 r.good,
                 r.compared,
                 if refused.is_empty() { "none".to_string() } else { refused.join(", ") },
-                busy.as_secs_f64() * 1000.0 / f64::from(r.frames.max(1))
+                busy.as_secs_f64() * 1000.0 / f64::from(r.frames.max(1)),
+                peak_rss_mb()
             );
             return Some(match decision {
                 Decision::Match => FaceResult::Match,

@@ -3,7 +3,8 @@
 //! [`TABLE`] maps the false match rate of one comparison (live face against card photo) to the
 //! cosine similarity that gives it. It was measured by `cargo xtask eval-face` on LFW, card-like
 //! protocol (the reference side greyscale, card-portrait size, JPEG 2000 at about 4 KB), over all
-//! impostor pairs of identity-disjoint folds (see `docs/face-accuracy.md`); the tool prints a new
+//! impostor pairs of identity-disjoint folds (see `docs/face-accuracy.md`: `--every 3`, 3.0 million
+//! impostor comparisons, so the 1e-5 entry rests on some 30 impostor scores); the tool prints a new
 //! table whenever the pipeline changes.
 //!
 //! A session compares up to `n` frames and accepts the best, so an impostor gets `n` chances: the
@@ -11,8 +12,16 @@
 //! session are correlated, so the true session rate is lower).
 
 /// (false match rate of one comparison, cosine threshold), strictest last.
-pub const TABLE: &[(f64, f32)] =
-    &[(1e-2, 0.2210), (3e-3, 0.2690), (1e-3, 0.3090), (3e-4, 0.3480), (1e-4, 0.3830), (3e-5, 0.4170), (1e-5, 0.4470)];
+#[rustfmt::skip]
+pub const TABLE: &[(f64, f32)] = &[
+    (1e-2, 0.2928),
+    (3e-3, 0.3311),
+    (1e-3, 0.3611),
+    (3e-4, 0.3919),
+    (1e-4, 0.4182),
+    (3e-5, 0.4447),
+    (1e-5, 0.4663),
+];
 
 /// The accuracy setting of the reader (the maintenance menu chooses it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,7 +77,7 @@ mod tests {
     #[test]
     fn the_table_gets_stricter_as_the_rate_falls() {
         assert!(TABLE.windows(2).all(|w| w[0].0 > w[1].0 && w[0].1 < w[1].1));
-        assert_eq!(threshold_for(1e-3), 0.3090);
+        assert_eq!(threshold_for(1e-3), 0.3611);
         assert!(threshold_for(2e-4) > threshold_for(3e-4) && threshold_for(2e-4) < threshold_for(1e-4));
         assert_eq!(threshold_for(1.0), TABLE[0].1);
         assert_eq!(threshold_for(1e-9), TABLE[TABLE.len() - 1].1);

@@ -223,6 +223,9 @@ fn log_text() -> String {
 
 #[test]
 fn face_session_end_to_end() {
+    if skipped_under_emulation("face_session_end_to_end") {
+        return;
+    }
     capture_logs();
     let state = tempfile::tempdir().unwrap();
     let reader = start_reader_on(face_board(), state.path(), include_str!("../../board/scripts/demo-face.script"));
@@ -239,6 +242,9 @@ fn face_session_end_to_end() {
 
 #[test]
 fn removing_the_card_stops_the_face_check_and_an_unplugged_camera_leaves_the_pin() {
+    if skipped_under_emulation("removing_the_card_stops_the_face_check") {
+        return;
+    }
     capture_logs();
     let state = tempfile::tempdir().unwrap();
     // Nobody at the counter; the card is taken away while the camera looks: the check stops.
@@ -258,4 +264,14 @@ fn removing_the_card_stops_the_face_check_and_an_unplugged_camera_leaves_the_pin
     assert!(log.contains("face check stopped after"), "{log}");
     assert!(log.contains("the camera stopped delivering"), "{log}");
     assert_logs_clean();
+}
+
+/// Under qemu-aarch64 (`cargo xtask test-aarch64`) a face session with the models takes minutes:
+/// such tests run on the host only; the aarch64 run keeps the models' single-picture test.
+fn skipped_under_emulation(test: &str) -> bool {
+    let emulated = std::env::var_os("KAOYOMI_EMULATED").is_some();
+    if emulated {
+        eprintln!("{test}: skipped under emulation (runs on the host)");
+    }
+    emulated
 }

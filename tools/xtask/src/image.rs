@@ -567,7 +567,14 @@ pub fn test_aarch64() -> Result<()> {
         run(
             {
                 let mut c = Command::new("qemu-aarch64");
-                c.current_dir(dir).env("INSTA_UPDATE", "no").args(["-L", "/"]).arg(exe).arg("--quiet");
+                c.current_dir(dir)
+                    .env("INSTA_UPDATE", "no")
+                    // Tests that run the face models over whole camera sessions take minutes
+                    // per session under emulation: they run on the host only (said in the test).
+                    .env("KAOYOMI_EMULATED", "qemu-aarch64")
+                    .args(["-L", "/"])
+                    .arg(exe)
+                    .arg("--quiet");
                 c
             },
             &format!("aarch64: {}", exe.file_name().and_then(|n| n.to_str()).unwrap_or("?")),

@@ -230,7 +230,7 @@ fn demo_session(board: &str, script: &str) -> Result<(Option<i32>, String)> {
         .arg(&state)
         .arg("--script")
         .arg(&script)
-        .env("RUST_LOG", "warn,kaoyomi_reader::face_service=info")
+        .env("RUST_LOG", "warn,tract_onnx=error,kaoyomi_reader::face_service=info")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .spawn()

@@ -95,7 +95,8 @@ fn now(start: Instant) -> Now {
     Now { monotonic_ms: start.elapsed().as_millis() as u64, unix_ms }
 }
 
-/// Loads the face models and starts the face thread for the board's camera. The face check is
+/// Loads the face models and starts the face thread for the board's camera; its events join the
+/// card's on `events`. The face check is
 /// offered only when the camera, the models and a way to read the card's printed numbers exist;
 /// otherwise the log says which is missing.
 fn start_face(
@@ -103,7 +104,7 @@ fn start_face(
     can_read_numbers: bool,
     active: face_service::ActiveOp,
     jobs: mpsc::Receiver<face_service::FaceJob>,
-    inputs: &mpsc::Sender<Input>,
+    events: mpsc::Sender<Event>,
 ) -> Result<(Option<SimCameraControl>, bool)> {
     let (models_dir, control, open): (&Path, Option<SimCameraControl>, face_service::OpenCamera) = match face {
         FaceDevice::None => return Ok((None, false)),
@@ -126,12 +127,12 @@ fn start_face(
     };
     #[cfg(not(feature = "face"))]
     {
-        let _ = (models_dir, open, can_read_numbers, active, jobs, inputs);
+        let _ = (models_dir, open, can_read_numbers, active, jobs, events);
         log::warn!("face check off: this reader was built without it (feature `face`)");
         Ok((control, false))
     }
     #[cfg(feature = "face")]
-    start_face_thread(models_dir, control, open, can_read_numbers, active, jobs, inputs)
+    start_face_thread(models_dir, control, open, can_read_numbers, active, jobs, events)
 }
 
 #[cfg(feature = "face")]
@@ -142,7 +143,7 @@ fn start_face_thread(
     can_read_numbers: bool,
     active: face_service::ActiveOp,
     jobs: mpsc::Receiver<face_service::FaceJob>,
-    inputs: &mpsc::Sender<Input>,
+    events: mpsc::Sender<Event>,
 ) -> Result<(Option<SimCameraControl>, bool)> {
     let models = match (kaoyomi_models::yunet::YuNet::load(models_dir), kaoyomi_models::sface::SFace::load(models_dir))
     {
@@ -156,16 +157,7 @@ fn start_face_thread(
         log::warn!("face check off: this board cannot read the card's printed numbers (照合番号B) yet");
         return Ok((control, false));
     }
-    let (events_tx, events_rx) = mpsc::channel::<Event>();
-    face_service::spawn(models, Settings::for_accuracy(Accuracy::Standard), open, active, jobs, events_tx)?;
-    let inputs = inputs.clone();
-    std::thread::Builder::new().name("face-events".into()).spawn(move || {
-        for event in events_rx {
-            if inputs.send(Input::Core(event)).is_err() {
-                return;
-            }
-        }
-    })?;
+    face_service::spawn(models, Settings::for_accuracy(Accuracy::Standard), open, active, jobs, events)?;
     Ok((control, true))
 }
 
@@ -179,6 +171,7 @@ pub fn run(options: Options) -> Result<Summary> {
     let (inputs_tx, inputs) = mpsc::channel::<Input>();
     let (jobs_tx, jobs_rx) = mpsc::channel::<Work>();
     let (events_tx, events_rx) = mpsc::channel::<Event>();
+    let face_events = events_tx.clone();
 
     // The card reader. On the sim board the card's printed numbers (照合番号B) come from the
     // inserted persona, as a perfect reading of the card surface would give them.
@@ -208,7 +201,7 @@ pub fn run(options: Options) -> Result<Summary> {
             })
         }
     };
-    // Card events are forwarded into the one input queue.
+    // Card and face events are forwarded into the one input queue.
     {
         let inputs_tx = inputs_tx.clone();
         std::thread::Builder::new().name("card-events".into()).spawn(move || {
@@ -222,7 +215,7 @@ pub fn run(options: Options) -> Result<Summary> {
     let (face_tx, face_rx) = mpsc::channel::<face_service::FaceJob>();
     let face_op = face_service::ActiveOp::default();
     let (camera_control, face_available) =
-        start_face(&board.face, printed_numbers.is_some(), face_op.clone(), face_rx, &inputs_tx)?;
+        start_face(&board.face, printed_numbers.is_some(), face_op.clone(), face_rx, face_events)?;
 
     let link = match socket_path(&board, &state) {
         Some(path) => {

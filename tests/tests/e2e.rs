@@ -275,3 +275,24 @@ fn skipped_under_emulation(test: &str) -> bool {
     }
     emulated
 }
+
+#[test]
+fn a_cloned_card_is_never_compared_by_face_and_the_pin_still_works() {
+    if skipped_under_emulation("a_cloned_card_is_never_compared_by_face") {
+        return;
+    }
+    capture_logs();
+    let state = tempfile::tempdir().unwrap();
+    let script = "face holder\ninsert cloned\nawait choose-method 120\nchoose face\nawait choose-method 60\n\
+                  choose pin\nawait pin-entry\npin 4721\nawait consent\nconsent yes\nawait finished\nremove\n\
+                  await place-card\nquit";
+    let reader = start_reader_on(face_board(), state.path(), script);
+    let mut client = connect(state.path());
+    let one = ConsentRequest { medical: true, checkup: false, limit: false };
+    let (v, _) = session(&mut client, one);
+    assert_eq!((v.report.outcome, v.report.method), (Outcome::Verified, Some(AuthMethod::Pin)));
+    reader.join().unwrap().unwrap();
+    let log = log_text();
+    assert!(log.contains("the card is not genuine: the chip does not hold the key"), "{log}");
+    assert_logs_clean();
+}

@@ -46,6 +46,8 @@ pub enum FaceProblem {
     CardRefused,
     /// The card photo could not be used (unreadable, or no face found in it).
     CardPhoto,
+    /// The chip did not prove itself genuine (altered record, forged certificate, cloned chip).
+    CardNotGenuine,
     /// Too few good pictures of the patient's face were captured.
     NotCaptured,
     /// The check took too long.

@@ -9,8 +9,9 @@ use kaoyomi_core::{CardProblem, CardSummary, Event, FaceProblem, PinResult, PinS
 use kaoyomi_hal::card::{CardReader, Presence, Transmit};
 use kaoyomi_myna::card::{Card, Error as CardError, PinStatus};
 use kaoyomi_myna::jpki::{self, JpkiAp, SignOutcome, Token};
-use kaoyomi_myna::surface::{CollationB, CollationOutcome, SurfaceAp};
+use kaoyomi_myna::surface::{AuthenticityError, CollationB, CollationOutcome, IssuerKeys, SurfaceAp};
 use kaoyomi_protocol::TokenKind;
+use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::Duration;
 
@@ -26,16 +27,22 @@ pub enum Work {
         op: u32,
         /// 照合番号B as printed on the card.
         collation: CollationB,
+        /// The keys of the card issuers whose certificates the reader trusts.
+        issuers: Arc<IssuerKeys>,
         /// Where the photo (or the reason there is none) goes.
         reply: Sender<FaceJob>,
     },
 }
 
-/// Opens the card photo. A card that refused 照合番号B once while placed is not asked again
-/// (`refused` remembers it until the card leaves): the tries are the card holder's.
+/// Opens the card photo, after the chip has proved itself genuine (its record is signed by the
+/// issuer's certified key and the chip answers a fresh challenge with the record's key): a face
+/// is never compared with the photo of a cloned or altered card. A card that refused 照合番号B once
+/// while placed is not asked again (`refused` remembers it until the card leaves): the tries are
+/// the card holder's.
 fn card_photo<T: Transmit>(
     card: &mut Card<T>,
     collation: &CollationB,
+    issuers: &IssuerKeys,
     refused: &mut bool,
 ) -> Result<Photo, FaceProblem> {
     if *refused {
@@ -63,11 +70,21 @@ fn card_photo<T: Transmit>(
             return Err(FaceProblem::CardPhoto);
         }
     }
-    match ap.card_face() {
-        Ok(face) => Ok(Photo::new(face.photo_jp2().to_vec())),
-        Err(e) => {
-            log::warn!("reading the card-face record failed: {e}");
+    let face = ap.card_face().map_err(|e| {
+        log::warn!("reading the card-face record failed: {e}");
+        FaceProblem::CardPhoto
+    })?;
+    let mut nonce = [0u8; 32];
+    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut nonce);
+    match ap.check_authenticity(&face, issuers, &nonce) {
+        Ok(()) => Ok(Photo::new(face.photo_jp2().to_vec())),
+        Err(AuthenticityError::Card(e)) => {
+            log::warn!("checking the chip failed: {e}");
             Err(FaceProblem::CardPhoto)
+        }
+        Err(e) => {
+            log::warn!("the card is not genuine: {e}");
+            Err(FaceProblem::CardNotGenuine)
         }
     }
 }
@@ -194,9 +211,9 @@ where
                             return;
                         }
                     }
-                    Ok(Work::CardPhoto { op, collation, reply }) => {
+                    Ok(Work::CardPhoto { op, collation, issuers, reply }) => {
                         let mut c = Card::new(&mut reader);
-                        let photo = card_photo(&mut c, &collation, &mut collation_refused);
+                        let photo = card_photo(&mut c, &collation, &issuers, &mut collation_refused);
                         drop(collation);
                         let _ = reply.send(FaceJob::Start { op, photo });
                     }

@@ -20,8 +20,8 @@ use card_service::Work;
 use device_key::DeviceKey;
 use kaoyomi_board::{Board, CardDevice, FaceDevice, TerminalLink};
 use kaoyomi_core::{Command, Config, Event, FaceProblem, FaceResult, Now, Session, Timeouts};
-use kaoyomi_hal_sim::{CounterStore, Scene, SimCameraControl, SimCardSlot, VirtualCard, persona};
-use kaoyomi_myna::surface::CollationB;
+use kaoyomi_hal_sim::{CounterStore, Scene, SimCameraControl, SimCardSlot, VirtualCard, persona, pki};
+use kaoyomi_myna::surface::{CollationB, IssuerKeys};
 use kaoyomi_protocol::{Body, DeviceInfo, Notification, PROTOCOL_VERSION, Response, SignedReport};
 #[cfg(feature = "face")]
 use kaoyomi_vision::{
@@ -29,6 +29,7 @@ use kaoyomi_vision::{
     check::{Models, Settings},
 };
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -176,10 +177,14 @@ pub fn run(options: Options) -> Result<Summary> {
     // The card reader. On the sim board the card's printed numbers (照合番号B) come from the
     // inserted persona, as a perfect reading of the card surface would give them.
     let mut printed_numbers: Option<Box<dyn Fn() -> Option<CollationB>>> = None;
+    // The issuers whose card-face certificates the reader trusts: the simulated cards' test issuer
+    // on the sim board (the face check is off elsewhere until the OCR issue).
+    let mut issuers = Arc::new(IssuerKeys::default());
     let hand: Option<Box<dyn script::CardHand>> = match &board.card {
         CardDevice::Sim { persona: start } => {
             let slot = SimCardSlot::new();
             let control = slot.control();
+            issuers = Arc::new(IssuerKeys::default().with(pki::TEST_ISSUER_KEY_ID, pki::test_issuer_public()?));
             printed_numbers = Some(Box::new(move || {
                 control.with_card(|c| c.persona().collation_b.and_then(CollationB::new)).flatten()
             }));
@@ -291,7 +296,12 @@ pub fn run(options: Options) -> Result<Summary> {
                 Command::StartFaceCheck { op } => match printed_numbers.as_ref().and_then(|read| read()) {
                     Some(collation) => {
                         face_op.store(op, std::sync::atomic::Ordering::SeqCst);
-                        let _ = jobs_tx.send(Work::CardPhoto { op, collation, reply: face_tx.clone() });
+                        let _ = jobs_tx.send(Work::CardPhoto {
+                            op,
+                            collation,
+                            issuers: issuers.clone(),
+                            reply: face_tx.clone(),
+                        });
                     }
                     None => {
                         let result = FaceResult::Unavailable(FaceProblem::CardNumbers);

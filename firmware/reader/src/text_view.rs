@@ -42,6 +42,9 @@ pub fn face_problem(problem: FaceProblem) -> &'static str {
         FaceProblem::CardPhoto => {
             "The photo on the card could not be used for the face check. カードの顔写真を確認できませんでした。 "
         }
+        FaceProblem::CardNotGenuine => {
+            "This card could not be confirmed as genuine; please talk to staff. カードの真正性を確認できませんでした。職員にお声がけください。 "
+        }
         FaceProblem::NotCaptured => "Your face could not be seen clearly enough. お顔をはっきり確認できませんでした。 ",
         FaceProblem::TimedOut => "The face check took too long. 顔認証に時間がかかりすぎました。 ",
     }

@@ -253,17 +253,23 @@ fn removing_the_card_stops_the_face_check_and_an_unplugged_camera_leaves_the_pin
                   remove\nawait place-card\nface unplugged\ninsert normal\nawait choose-method 120\nchoose face\n\
                   await choose-method 60\nchoose pin\nawait pin-entry\npin 4721\nawait consent\nconsent yes\n\
                   await finished\nremove\nawait place-card\nquit";
-    let reader = start_reader_on(face_board(), state.path(), script);
-    let mut client = connect(state.path());
-    let one = ConsentRequest { medical: true, checkup: false, limit: false };
     // Taking the card away does not end the session: the patient may place it again.
-    let (v, _) = session(&mut client, one);
-    assert_eq!((v.report.outcome, v.report.method), (Outcome::Verified, Some(AuthMethod::Pin)));
-    reader.join().unwrap().unwrap();
-    let log = log_text();
+    let log = verified_by_pin_after_face(state.path(), script);
     assert!(log.contains("face check stopped after"), "{log}");
     assert!(log.contains("the camera stopped delivering"), "{log}");
     assert_logs_clean();
+}
+
+/// Runs `script` on the face board with one consent asked; the session must end verified by PIN
+/// (after the face check did not decide). Returns the log so far.
+fn verified_by_pin_after_face(state: &Path, script: &str) -> String {
+    let reader = start_reader_on(face_board(), state, script);
+    let mut client = connect(state);
+    let one = ConsentRequest { medical: true, checkup: false, limit: false };
+    let (v, _) = session(&mut client, one);
+    assert_eq!((v.report.outcome, v.report.method), (Outcome::Verified, Some(AuthMethod::Pin)));
+    reader.join().unwrap().unwrap();
+    log_text()
 }
 
 /// Under qemu-aarch64 (`cargo xtask test-aarch64`) a face session with the models takes minutes:
@@ -286,13 +292,7 @@ fn a_cloned_card_is_never_compared_by_face_and_the_pin_still_works() {
     let script = "face holder\ninsert cloned\nawait choose-method 120\nchoose face\nawait choose-method 60\n\
                   choose pin\nawait pin-entry\npin 4721\nawait consent\nconsent yes\nawait finished\nremove\n\
                   await place-card\nquit";
-    let reader = start_reader_on(face_board(), state.path(), script);
-    let mut client = connect(state.path());
-    let one = ConsentRequest { medical: true, checkup: false, limit: false };
-    let (v, _) = session(&mut client, one);
-    assert_eq!((v.report.outcome, v.report.method), (Outcome::Verified, Some(AuthMethod::Pin)));
-    reader.join().unwrap().unwrap();
-    let log = log_text();
+    let log = verified_by_pin_after_face(state.path(), script);
     assert!(log.contains("the card is not genuine: the chip does not hold the key"), "{log}");
     assert_logs_clean();
 }

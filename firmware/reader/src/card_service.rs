@@ -215,7 +215,7 @@ where
                         let mut c = Card::new(&mut reader);
                         let photo = card_photo(&mut c, &collation, &issuers, &mut collation_refused);
                         drop(collation);
-                        let _ = reply.send(FaceJob::Start { op, photo });
+                        let _ = reply.send(FaceJob { op, photo });
                     }
                     Err(RecvTimeoutError::Timeout) => {}
                     Err(RecvTimeoutError::Disconnected) => return,

@@ -1,7 +1,8 @@
 //! The face check on its own thread, off the main loop and the screen: the card photo arrives
 //! from the card thread, the camera streams, each frame goes through `kaoyomi_vision::check`,
-//! guidance and the decision go to core as events. A `Stop` (card removed, the patient chose
-//! another method, time-out) or a new start ends the running check between two frames; the
+//! guidance and the decision go to core as events. When core stops the check (card removed, the
+//! patient chose another method, time-out) the main loop clears [`ActiveOp`], and that, or a new
+//! job, ends the running check between two frames; the
 //! camera is closed after every check and every frame, the photo and the embeddings are wiped
 //! when they go out of scope.
 
@@ -36,18 +37,13 @@ impl core::fmt::Debug for Photo {
     }
 }
 
-/// What the face thread is asked to do.
+/// A face check to run: core's operation number and the card photo (or why there is none).
 #[derive(Debug)]
-pub enum FaceJob {
-    /// Check the patient against the card photo (or say why there is none).
-    Start {
-        /// Core's operation number.
-        op: u32,
-        /// The card photo, or why it could not be read.
-        photo: Result<Photo, FaceProblem>,
-    },
-    /// Stop the running check.
-    Stop,
+pub struct FaceJob {
+    /// Core's operation number.
+    pub op: u32,
+    /// The card photo, or why it could not be read.
+    pub photo: Result<Photo, FaceProblem>,
 }
 
 /// A camera as the face thread uses it.
@@ -90,7 +86,7 @@ pub fn spawn(
                     Err(_) => return,
                 },
             };
-            let FaceJob::Start { op, photo } = job else { continue };
+            let FaceJob { op, photo } = job;
             if active.load(Ordering::SeqCst) != op {
                 log::debug!("face check {op} was abandoned before its photo arrived");
                 continue;
@@ -173,12 +169,9 @@ impl Run<'_> {
                 return None;
             }
             match self.jobs.try_recv() {
-                Ok(FaceJob::Stop) | Err(TryRecvError::Disconnected) => {
-                    log::info!("face check stopped after {} frames", check.report().frames);
-                    return None;
-                }
-                Ok(start @ FaceJob::Start { .. }) => {
-                    *pending = Some(start);
+                Err(TryRecvError::Disconnected) => return None,
+                Ok(next) => {
+                    *pending = Some(next);
                     return None;
                 }
                 Err(TryRecvError::Empty) => {}

@@ -310,7 +310,6 @@ pub fn run(options: Options) -> Result<Summary> {
                 },
                 Command::StopFaceCheck => {
                     face_op.store(0, std::sync::atomic::Ordering::SeqCst);
-                    let _ = face_tx.send(face_service::FaceJob::Stop);
                 }
                 Command::Respond { to, response } => {
                     link.respond(to, response);

@@ -321,11 +321,6 @@ impl FaceCheck {
         &self.report
     }
 
-    /// The settings.
-    pub fn settings(&self) -> &Settings {
-        &self.settings
-    }
-
     /// Takes one camera frame.
     pub fn frame(&mut self, models: &mut Models, image: GreyView<'_>) -> Result<Step, ModelError> {
         if let Some(d) = self.decided {

@@ -7,6 +7,8 @@
 //!   an fp32 constant: `y = (x - zero_point) * scale`, the scale and zero point of element `i`
 //!   being those of block `i[axis] / block_size` (or per tensor / per axis without `block_size`).
 //!   The result is deterministic (same bytes on every run), so its sha256 can be recorded.
+//! - `dequantize-prelu-max`: the same, then every PReLU whose slopes are all at most 1 written as
+//!   `max(x, slope * x)` (identical values; tract's PReLU costs three element-wise passes, this two).
 
 use crate::manifest::Conversion;
 use prost::Message;
@@ -31,6 +33,10 @@ pub fn convert(bytes: &[u8], conversion: Conversion) -> Result<Vec<u8>, ConvertE
         Conversion::None => return Ok(bytes.to_vec()),
         Conversion::ClearShapes => clear_shapes(&mut model),
         Conversion::Dequantize => dequantize(&mut model)?,
+        Conversion::DequantizePreluMax => {
+            dequantize(&mut model)?;
+            prelu_as_max(&mut model)?;
+        }
     }
     Ok(model.encode_to_vec())
 }
@@ -153,10 +159,52 @@ fn dequantize(model: &mut ModelProto) -> Result<(), ConvertError> {
     Ok(())
 }
 
+/// `PRelu(x, slope)` with a constant slope whose values are all at most 1 becomes
+/// `Max(x, Mul(x, slope))`: for x >= 0, x >= slope * x; for x < 0, slope * x >= x; so the maximum
+/// is PReLU's value, bit for bit. Nodes with a slope above 1 (the maximum would pick x) stay.
+fn prelu_as_max(model: &mut ModelProto) -> Result<(), ConvertError> {
+    let Some(graph) = model.graph.as_mut() else { return Ok(()) };
+    let slopes: HashMap<String, Vec<f32>> = graph
+        .initializer
+        .iter()
+        .filter(|t| t.data_type == DataType::Float as i32)
+        .map(|t| Ok((t.name.clone(), tensor_values(t)?)))
+        .collect::<Result<_, ConvertError>>()?;
+    let mut nodes = Vec::with_capacity(graph.node.len());
+    for node in std::mem::take(&mut graph.node) {
+        let rewritable = node.op_type == "PRelu"
+            && node.input.len() == 2
+            && node.output.len() == 1
+            && slopes.get(&node.input[1]).is_some_and(|s| !s.is_empty() && s.iter().all(|&a| a <= 1.0));
+        if !rewritable {
+            nodes.push(node);
+            continue;
+        }
+        let scaled = format!("{}_slope_times_x", node.output[0]);
+        nodes.push(tract_onnx::pb::NodeProto {
+            name: format!("{}_mul", node.name),
+            op_type: "Mul".into(),
+            input: vec![node.input[0].clone(), node.input[1].clone()],
+            output: vec![scaled.clone()],
+            ..Default::default()
+        });
+        nodes.push(tract_onnx::pb::NodeProto {
+            name: format!("{}_max", node.name),
+            op_type: "Max".into(),
+            input: vec![node.input[0].clone(), scaled],
+            output: node.output.clone(),
+            ..Default::default()
+        });
+    }
+    graph.node = nodes;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use tract_onnx::pb::{AttributeProto, GraphProto, NodeProto, ValueInfoProto};
+    use tract_onnx::prelude::*;
 
     fn int8(name: &str, dims: &[i64], v: &[i8]) -> TensorProto {
         TensorProto {
@@ -220,5 +268,60 @@ mod tests {
             convert(&model.encode_to_vec(), Conversion::Dequantize).unwrap(),
             convert(&model.encode_to_vec(), Conversion::Dequantize).unwrap()
         );
+    }
+
+    #[test]
+    fn prelu_with_slopes_up_to_one_becomes_max_of_x_and_slope_x_with_the_same_values() {
+        // Two PReLUs on a 1x2x1x3 input: slopes (0.25, -0.5) are rewritten, (1.5, 0.5) stay.
+        let prelu = |x: &str, s: &str, y: &str| NodeProto {
+            name: y.into(),
+            op_type: "PRelu".into(),
+            input: vec![x.into(), s.into()],
+            output: vec![y.into()],
+            ..Default::default()
+        };
+        let graph = GraphProto {
+            node: vec![prelu("x", "s1", "h"), prelu("h", "s2", "y")],
+            initializer: vec![float("s1", &[2, 1, 1], &[0.25, -0.5]), float("s2", &[2, 1, 1], &[1.5, 0.5])],
+            input: vec![ValueInfoProto {
+                name: "x".into(),
+                r#type: Some(tract_onnx::pb::TypeProto {
+                    value: Some(tract_onnx::pb::type_proto::Value::TensorType(tract_onnx::pb::type_proto::Tensor {
+                        elem_type: DataType::Float as i32,
+                        shape: None,
+                    })),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }],
+            output: vec![ValueInfoProto { name: "y".into(), ..Default::default() }],
+            ..Default::default()
+        };
+        let opset = tract_onnx::pb::OperatorSetIdProto { version: 13, ..Default::default() };
+        let model = ModelProto { graph: Some(graph), opset_import: vec![opset], ..Default::default() };
+        let before = model.encode_to_vec();
+        let after = convert(&before, Conversion::DequantizePreluMax).unwrap();
+        let ops: Vec<String> =
+            ModelProto::decode(&*after).unwrap().graph.unwrap().node.iter().map(|n| n.op_type.clone()).collect();
+        assert_eq!(ops, ["Mul", "Max", "PRelu"]);
+        let run = |bytes: &[u8]| -> Vec<f32> {
+            let plan = tract_onnx::onnx()
+                .model_for_read(&mut std::io::Cursor::new(bytes))
+                .and_then(|m| m.with_input_fact(0, f32::fact([1, 2, 1, 3]).into()))
+                .and_then(|m| m.into_optimized())
+                .and_then(|m| m.into_runnable())
+                .unwrap();
+            let x =
+                tract_ndarray::Array4::from_shape_vec((1, 2, 1, 3), vec![-3.0f32, 0.0, 2.5, -0.7, 1.0, -8.0]).unwrap();
+            let out = plan.run(tvec!(Tensor::from(x).into())).unwrap();
+            out[0].to_plain_array_view::<f32>().unwrap().iter().copied().collect()
+        };
+        let (a, b) = (run(&before), run(&after));
+        assert_eq!(
+            a.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            b.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+        );
+        // PReLU by hand: channel 0 slopes 0.25 then 1.5, channel 1 slopes -0.5 then 0.5.
+        assert_eq!(a, vec![-3.0 * 0.25 * 1.5, 0.0, 2.5, 0.35, 1.0, 4.0]);
     }
 }

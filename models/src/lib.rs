@@ -8,6 +8,7 @@
 
 pub mod convert;
 pub mod manifest;
+pub mod profile;
 pub mod sface;
 pub mod yunet;
 

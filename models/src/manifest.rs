@@ -15,6 +15,10 @@ pub enum Conversion {
     ClearShapes,
     /// Block-quantized weights (`DequantizeLinear` with `block_size`) turned into fp32 constants.
     Dequantize,
+    /// As `Dequantize`, then each PReLU whose slopes are all at most 1 written as
+    /// `max(x, slope * x)` (the same values; tract runs it in two element-wise passes instead of
+    /// the three of its PReLU: compare, multiply, select).
+    DequantizePreluMax,
 }
 
 /// One model.

@@ -29,6 +29,20 @@ impl SFace {
     }
 }
 
+/// The network's input for an aligned face: grey as three equal channels.
+fn input(aligned: GreyView<'_>) -> Tensor {
+    Tensor::from(tract_ndarray::Array4::from_shape_fn((1, 3, SIZE as usize, SIZE as usize), |(_, _, y, x)| {
+        f32::from(aligned.at(x as i64, y as i64))
+    }))
+}
+
+impl SFace {
+    /// Per-operator times of one embedding of `aligned` (see [`crate::profile`]).
+    pub fn profile(&self, aligned: GreyView<'_>, rounds: usize) -> Result<Vec<crate::profile::OpTime>, ModelError> {
+        crate::profile::profile("sface", &self.plan, input(aligned), rounds)
+    }
+}
+
 impl FaceEmbedder for SFace {
     fn embed(&mut self, aligned: GreyView<'_>) -> Result<Embedding, ModelError> {
         if aligned.width != SIZE || aligned.height != SIZE {
@@ -37,10 +51,7 @@ impl FaceEmbedder for SFace {
                 format!("needs a {SIZE}x{SIZE} face, got {}x{}", aligned.width, aligned.height),
             ));
         }
-        let input = tract_ndarray::Array4::from_shape_fn((1, 3, SIZE as usize, SIZE as usize), |(_, _, y, x)| {
-            f32::from(aligned.at(x as i64, y as i64))
-        });
-        let outputs = self.plan.run(tvec!(Tensor::from(input).into())).map_err(|e| tract_error("sface", e))?;
+        let outputs = self.plan.run(tvec!(input(aligned).into())).map_err(|e| tract_error("sface", e))?;
         let out = outputs[0].to_plain_array_view::<f32>().map_err(|e| tract_error("sface", e))?;
         Ok(Embedding::from_raw(out.iter().copied().collect()))
     }

@@ -41,6 +41,24 @@ impl YuNet {
     }
 }
 
+/// The network's input for `image`: padded to multiples of 32, grey as three equal channels.
+fn input(image: GreyView<'_>) -> (u32, u32, Tensor) {
+    let (w, h) = (image.width.div_ceil(32) * 32, image.height.div_ceil(32) * 32);
+    let input = tract_ndarray::Array4::from_shape_fn((1, 3, h as usize, w as usize), |(_, _, y, x)| {
+        f32::from(image.at(x as i64, y as i64))
+    });
+    (w, h, Tensor::from(input))
+}
+
+impl YuNet {
+    /// Per-operator times of one detection on `image` (see [`crate::profile`]).
+    pub fn profile(&mut self, image: GreyView<'_>, rounds: usize) -> Result<Vec<crate::profile::OpTime>, ModelError> {
+        let (w, h, input) = input(image);
+        let plan = self.plan(w, h)?.clone();
+        crate::profile::profile("yunet", &plan, input, rounds)
+    }
+}
+
 fn iou(a: &Detection, b: &Detection) -> f32 {
     let x1 = a.x.max(b.x);
     let y1 = a.y.max(b.y);
@@ -52,12 +70,9 @@ fn iou(a: &Detection, b: &Detection) -> f32 {
 
 impl FaceDetector for YuNet {
     fn detect(&mut self, image: GreyView<'_>, min_score: f32) -> Result<Vec<Detection>, ModelError> {
-        let (w, h) = (image.width.div_ceil(32) * 32, image.height.div_ceil(32) * 32);
-        let input = tract_ndarray::Array4::from_shape_fn((1, 3, h as usize, w as usize), |(_, _, y, x)| {
-            f32::from(image.at(x as i64, y as i64))
-        });
+        let (w, h, input) = input(image);
         let plan = self.plan(w, h)?;
-        let outputs = plan.run(tvec!(Tensor::from(input).into())).map_err(|e| tract_error("yunet", e))?;
+        let outputs = plan.run(tvec!(input.into())).map_err(|e| tract_error("yunet", e))?;
         // Outputs in the model's order: cls_8/16/32, obj_8/16/32, bbox_8/16/32, kps_8/16/32.
         let view = |i: usize| outputs[i].to_plain_array_view::<f32>().map_err(|e| tract_error("yunet", e));
         let mut found = Vec::new();

@@ -62,7 +62,7 @@ fn main() -> Result<()> {
         Some("fuzz") => fuzz(args.get(1).and_then(|s| s.parse().ok()).unwrap_or(60)),
         _ => {
             eprintln!(
-                "usage: cargo xtask demo [--visual|--face] | test | tidy | models | eval-face [--view2-only] [--every N] | bench-face | fuzz [SECONDS] | dist|image --board qemu-virt|rk3399 | qemu --test | test-aarch64"
+                "usage: cargo xtask demo [--visual|--face] | test | tidy | models | eval-face [--view2-only] [--every N] [--pairs-every N] | bench-face | fuzz [SECONDS] | dist|image --board qemu-virt|rk3399 | qemu --test | test-aarch64"
             );
             std::process::exit(2);
         }

@@ -97,6 +97,12 @@ impl Embedding {
         Embedding::from_raw(self.0.iter().zip(&other.0).map(|(a, b)| a + b).collect())
     }
 
+    /// The unit vector's components: for measurement (the bench compares them with another
+    /// runtime's); like the face itself, never to be logged or stored.
+    pub fn as_slice(&self) -> &[f32] {
+        &self.0
+    }
+
     /// Dimensions.
     pub fn len(&self) -> usize {
         self.0.len()

@@ -79,7 +79,7 @@ fn load_models() -> Models {
 /// (repeats collapsed) and the report.
 fn session(models: &mut Models, scene: Scene, max_frames: u32) -> (Decision, Vec<FaceHint>, check::Report) {
     let card = portrait::decode(CARD_PORTRAIT).expect("portrait");
-    let reference = check::embed_still(models, card.view()).expect("runs").expect("a face on the card");
+    let reference = check::embed_reference(models, card.view()).expect("runs").expect("a face on the card");
     let settings = Settings { max_frames, ..Settings::for_accuracy(Accuracy::Standard) };
     let mut check = FaceCheck::new(reference, settings);
     let mut camera = SimCameraControl::new(scene).open();

@@ -140,7 +140,7 @@ impl Run<'_> {
             }
         };
         drop(photo);
-        let reference = match check::embed_still(self.models, card.view()) {
+        let reference = match check::embed_reference(self.models, card.view()) {
             Ok(Some(e)) => e,
             Ok(None) => {
                 log::warn!("face check: no face found in the card photo");

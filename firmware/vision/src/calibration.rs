@@ -2,7 +2,8 @@
 //!
 //! [`TABLE`] maps the false match rate of one comparison (live face against card photo) to the
 //! cosine similarity that gives it. It was measured by `cargo xtask eval-face` on LFW, card-like
-//! protocol (the reference side greyscale, card-portrait size, JPEG 2000 at about 4 KB), over all
+//! protocol (the reference side greyscale, card-portrait size, JPEG 2000 at about 4 KB, embedded
+//! fused with its mirror image as the reader does), over all
 //! impostor pairs of identity-disjoint folds (see `docs/face-accuracy.md`: `--every 3`, 3.0 million
 //! impostor comparisons, so the 1e-5 entry rests on some 30 impostor scores); the tool prints a new
 //! table whenever the pipeline changes.
@@ -13,14 +14,15 @@
 
 /// (false match rate of one comparison, cosine threshold), strictest last.
 #[rustfmt::skip]
+#[allow(clippy::approx_constant, reason = "measured scores; one happens to be near pi/8")]
 pub const TABLE: &[(f64, f32)] = &[
-    (1e-2, 0.2928),
-    (3e-3, 0.3311),
-    (1e-3, 0.3611),
-    (3e-4, 0.3919),
-    (1e-4, 0.4182),
-    (3e-5, 0.4447),
-    (1e-5, 0.4663),
+    (1e-2, 0.2935),
+    (3e-3, 0.3315),
+    (1e-3, 0.3618),
+    (3e-4, 0.3926),
+    (1e-4, 0.4183),
+    (3e-5, 0.4453),
+    (1e-5, 0.4673),
 ];
 
 /// The accuracy setting of the reader (the maintenance menu chooses it).
@@ -77,7 +79,7 @@ mod tests {
     #[test]
     fn the_table_gets_stricter_as_the_rate_falls() {
         assert!(TABLE.windows(2).all(|w| w[0].0 > w[1].0 && w[0].1 < w[1].1));
-        assert_eq!(threshold_for(1e-3), 0.3611);
+        assert_eq!(threshold_for(1e-3), 0.3618);
         assert!(threshold_for(2e-4) > threshold_for(3e-4) && threshold_for(2e-4) < threshold_for(1e-4));
         assert_eq!(threshold_for(1.0), TABLE[0].1);
         assert_eq!(threshold_for(1e-9), TABLE[TABLE.len() - 1].1);

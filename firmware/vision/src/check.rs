@@ -252,6 +252,26 @@ pub fn embed_still(models: &mut Models, image: GreyView<'_>) -> Result<Option<Em
     Ok(Some(models.embedder.embed(aligned.view())?))
 }
 
+/// The reference embedding of the card photo: the face as [`embed_still`] finds it, fused with
+/// the embedding of its mirror image. Once per session (one more embedding), it evens out the
+/// single photograph's pose; on LFW View 2 it raised the accuracy from 98.95% to 99.07% with
+/// the live side left plain (`docs/face-accuracy.md`). `None` when no face is found.
+pub fn embed_reference(models: &mut Models, image: GreyView<'_>) -> Result<Option<Embedding>, ModelError> {
+    let faces = find_faces(models.detector.as_mut(), image, 640, 0.5)?;
+    let Some(face) = pick::patient(&faces, image.width, image.height) else { return Ok(None) };
+    let aligned = align::align(image, &face.landmarks);
+    let plain = models.embedder.embed(aligned.view())?;
+    let mirrored = models.embedder.embed(mirror(&aligned).view())?;
+    Ok(Some(plain.fused(&mirrored)))
+}
+
+/// `image` flipped left to right.
+pub fn mirror(image: &GreyImage) -> GreyImage {
+    let w = image.width().max(1) as usize;
+    let pixels: Vec<u8> = image.pixels().chunks(w).flat_map(|row| row.iter().rev().copied()).collect();
+    GreyImage::new(image.width(), image.height(), pixels).expect("same size")
+}
+
 /// How a face check ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {
@@ -498,5 +518,12 @@ mod tests {
     fn shrinking_averages_blocks() {
         let img = GreyImage::new(4, 2, vec![0, 2, 10, 10, 4, 6, 10, 12]).unwrap();
         assert_eq!(shrink(img.view(), 2).pixels(), &[3, 11]);
+    }
+
+    #[test]
+    fn mirroring_flips_each_row_and_twice_is_the_identity() {
+        let img = GreyImage::new(3, 2, vec![1, 2, 3, 4, 5, 6]).unwrap();
+        assert_eq!(mirror(&img).pixels(), &[3, 2, 1, 6, 5, 4]);
+        assert_eq!(mirror(&mirror(&img)).pixels(), img.pixels());
     }
 }

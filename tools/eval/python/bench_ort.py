@@ -57,6 +57,10 @@ def main():
     print(f"ort_version {ort.__version__}")
     print(f"ort_detect_ms {median_ms(lambda: det.run(None, {det_name: det_in}), rounds):.2f}")
     print(f"ort_embed_ms {median_ms(lambda: emb.run(None, {emb_name: emb_in}), rounds):.2f}")
+    # Do the two runtimes agree? Cosine between onnxruntime's and tract's unit embedding.
+    ours = emb.run(None, {emb_name: emb_in})[0].reshape(-1).astype(np.float64)
+    tract = np.fromfile(f"{tensors}/sface_tract.f32", dtype="<f4").astype(np.float64)
+    print(f"tract_ort_embedding_cosine {float(ours @ tract / np.linalg.norm(ours)):.6f}")
 
 
 if __name__ == "__main__":

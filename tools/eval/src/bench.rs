@@ -99,6 +99,10 @@ fn main() -> Result<()> {
     write_tensor(&cli.tensors.join("yunet.f32"), small.view(), dw, dh)?;
     write_tensor(&cli.tensors.join("sface.f32"), good.aligned.view(), 112, 112)?;
     println!("yunet_input 1x3x{dh}x{dw}");
+    // tract's embedding of the same face, for the onnxruntime side to compare with its own.
+    let tract_embedding = models.embedder.embed(good.aligned.view())?;
+    let bytes: Vec<u8> = tract_embedding.as_slice().iter().flat_map(|v| v.to_le_bytes()).collect();
+    std::fs::write(cli.tensors.join("sface_tract.f32"), bytes)?;
 
     let n = cli.rounds;
     let detect = time(n, || {
@@ -134,7 +138,7 @@ fn main() -> Result<()> {
     }
 
     // A whole session: the stranger (ten frames compared, then "no match") and the holder.
-    let reference = check::embed_still(&mut models, card.view())?.context("a face on the card")?;
+    let reference = check::embed_reference(&mut models, card.view())?.context("a face on the card")?;
     for (name, scene) in [("stranger", Scene::Stranger), ("holder", Scene::Holder)] {
         let captured = frames(scene, 50)?;
         let mut check = FaceCheck::new(reference.clone(), settings.clone());

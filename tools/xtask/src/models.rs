@@ -193,5 +193,10 @@ pub fn bench_face() -> Result<()> {
         te / oe,
         (td + te) / (od + oe)
     );
+    // The two runtimes must compute the same network: a ratio between different answers means nothing.
+    let agreement = value(&ort, "tract_ort_embedding_cosine")?;
+    if agreement < 0.999 {
+        bail!("tract and onnxruntime disagree on the same face (embedding cosine {agreement:.6})");
+    }
     Ok(())
 }

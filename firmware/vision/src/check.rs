@@ -246,10 +246,14 @@ pub fn gate(image: GreyView<'_>, faces: &[Detection], s: &Settings) -> Result<Go
 /// The embedding of the one face in a still picture (the card photo, an evaluation image): the
 /// patient's face, aligned, embedded; `None` when no face is found.
 pub fn embed_still(models: &mut Models, image: GreyView<'_>) -> Result<Option<Embedding>, ModelError> {
-    let faces = find_faces(models.detector.as_mut(), image, 640, 0.5)?;
-    let Some(face) = pick::patient(&faces, image.width, image.height) else { return Ok(None) };
-    let aligned = align::align(image, &face.landmarks);
+    let Some(aligned) = aligned_still(models, image)? else { return Ok(None) };
     Ok(Some(models.embedder.embed(aligned.view())?))
+}
+
+/// The patient's face in a still picture, aligned; `None` when no face is found.
+fn aligned_still(models: &mut Models, image: GreyView<'_>) -> Result<Option<GreyImage>, ModelError> {
+    let faces = find_faces(models.detector.as_mut(), image, 640, 0.5)?;
+    Ok(pick::patient(&faces, image.width, image.height).map(|face| align::align(image, &face.landmarks)))
 }
 
 /// The reference embedding of the card photo: the face as [`embed_still`] finds it, fused with
@@ -257,9 +261,7 @@ pub fn embed_still(models: &mut Models, image: GreyView<'_>) -> Result<Option<Em
 /// single photograph's pose; on LFW View 2 it raised the accuracy from 98.95% to 99.07% with
 /// the live side left plain (`docs/face-accuracy.md`). `None` when no face is found.
 pub fn embed_reference(models: &mut Models, image: GreyView<'_>) -> Result<Option<Embedding>, ModelError> {
-    let faces = find_faces(models.detector.as_mut(), image, 640, 0.5)?;
-    let Some(face) = pick::patient(&faces, image.width, image.height) else { return Ok(None) };
-    let aligned = align::align(image, &face.landmarks);
+    let Some(aligned) = aligned_still(models, image)? else { return Ok(None) };
     let plain = models.embedder.embed(aligned.view())?;
     let mirrored = models.embedder.embed(mirror(&aligned).view())?;
     Ok(Some(plain.fused(&mirrored)))

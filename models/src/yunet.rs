@@ -27,6 +27,13 @@ impl YuNet {
         Ok(YuNet { bytes, plans: HashMap::new() })
     }
 
+    /// Per-operator times of one detection on `image` (see [`crate::profile`]).
+    pub fn profile(&mut self, image: GreyView<'_>, rounds: usize) -> Result<Vec<crate::profile::OpTime>, ModelError> {
+        let (w, h, input) = input(image);
+        let plan = self.plan(w, h)?.clone();
+        crate::profile::profile("yunet", &plan, input, rounds)
+    }
+
     fn plan(&mut self, width: u32, height: u32) -> Result<&Plan, ModelError> {
         if !self.plans.contains_key(&(width, height)) {
             let plan = tract_onnx::onnx()
@@ -48,15 +55,6 @@ fn input(image: GreyView<'_>) -> (u32, u32, Tensor) {
         f32::from(image.at(x as i64, y as i64))
     });
     (w, h, Tensor::from(input))
-}
-
-impl YuNet {
-    /// Per-operator times of one detection on `image` (see [`crate::profile`]).
-    pub fn profile(&mut self, image: GreyView<'_>, rounds: usize) -> Result<Vec<crate::profile::OpTime>, ModelError> {
-        let (w, h, input) = input(image);
-        let plan = self.plan(w, h)?.clone();
-        crate::profile::profile("yunet", &plan, input, rounds)
-    }
 }
 
 fn iou(a: &Detection, b: &Detection) -> f32 {

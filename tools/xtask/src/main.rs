@@ -78,8 +78,16 @@ const BUILD_PACKAGES: &[(&str, &str)] = &[
     ("libasound2-dev", "1.2.8-1+b1"),
     ("libclang-dev", "1:14.0-55.7~deb12u1"),
 ];
-const TEST_PACKAGES: &[(&str, &str)] =
-    &[("pcscd", "1.9.9-2"), ("vsmartcard-vpcd", "3.3+dfsg-2"), ("opensc", "0.23.0-0.3+deb12u2")];
+/// The card renderer (OCR tests, `eval-ocr`) draws with Debian's Japanese fonts.
+const TEST_PACKAGES: &[(&str, &str)] = &[
+    ("pcscd", "1.9.9-2"),
+    ("vsmartcard-vpcd", "3.3+dfsg-2"),
+    ("opensc", "0.23.0-0.3+deb12u2"),
+    ("fonts-ipafont-gothic", "00303-23"),
+    ("fonts-ipafont-mincho", "00303-23"),
+    ("fonts-mplus", "063+git20221017+ds-1"),
+    ("fonts-noto-cjk", "1:20220127+repack1-1"),
+];
 
 fn installed(package: &str) -> bool {
     Command::new("dpkg-query")

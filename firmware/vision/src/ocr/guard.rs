@@ -1,7 +1,9 @@
 //! The guard between the camera and the card's 照合番号B counter (10 wrong tries, ever, then a
 //! trip to the municipal office): frames are read one by one and fused; 照合番号B comes out only
-//! when every field was read with high confidence in at least [`Settings::agree`] frames, no
-//! frame read a different value with high confidence, and the values pass every check
+//! when every field's value was read in at least [`Settings::agree`] frames (each character at
+//! least [`Settings::min_confidence`] sure, one read at least [`Settings::sure`] or, for the
+//! expiry, the same as the chip's), outvoting every
+//! other value three to one, no two different values were read surely, and the values pass every check
 //! ([`parse::consistent`]: birth before expiry, a Japanese card's expiry on a birthday, the
 //! chip's expiry). Anything else is a refusal with its reason, never a guess: a refused read
 //! costs the patient a few seconds, a wrong one a try.
@@ -14,9 +16,13 @@ use zeroize::Zeroizing;
 /// How strict the guard is.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Settings {
-    /// A value counts only if each of its characters was read at least this sure (0-1).
+    /// A frame's value counts as a vote only if each of its characters was read at least this
+    /// sure (0-1).
     pub min_confidence: f32,
-    /// Frames that must agree on each field.
+    /// At least one vote for the value must be this sure; two different values this sure are a
+    /// conflict.
+    pub sure: f32,
+    /// Votes the value needs; it must also have three times as many votes as all other values.
     pub agree: usize,
     /// Frames read before giving up.
     pub max_frames: usize,
@@ -29,7 +35,7 @@ pub struct Settings {
 impl Settings {
     /// The reader's settings for `today`.
     pub fn new(today: Date, chip_expiry: Option<Date>) -> Settings {
-        Settings { min_confidence: 0.9, agree: 2, max_frames: 8, today, chip_expiry }
+        Settings { min_confidence: 0.5, sure: 0.9, agree: 2, max_frames: 8, today, chip_expiry }
     }
 }
 
@@ -86,9 +92,9 @@ pub enum Verdict {
 pub struct Guard {
     settings: Settings,
     frames: usize,
-    births: Vec<(Birth, usize)>,
-    expiries: Vec<(Date, usize)>,
-    codes: Vec<(SecurityCode, usize)>,
+    births: Votes<Birth>,
+    expiries: Votes<Date>,
+    codes: Votes<SecurityCode>,
     problems: Vec<Refusal>,
 }
 
@@ -98,26 +104,46 @@ impl core::fmt::Debug for Guard {
     }
 }
 
-/// Adds a confident value to its tally; false when it disagrees with another confident value.
-fn tally<T: PartialEq>(values: &mut Vec<(T, usize)>, value: T) -> bool {
-    match values.iter_mut().find(|(v, _)| *v == value) {
-        Some((_, n)) => *n += 1,
-        None => values.push((value, 1)),
-    }
-    values.len() == 1
-}
+/// One field's votes: each value with its count and its surest read.
+struct Votes<T>(Vec<(T, usize, f32)>);
 
-fn settled<T: Clone>(values: &[(T, usize)], agree: usize) -> Option<T> {
-    match values {
-        [(v, n)] if *n >= agree => Some(v.clone()),
-        _ => None,
+impl<T: PartialEq + Clone> Votes<T> {
+    fn new() -> Votes<T> {
+        Votes(Vec::new())
+    }
+
+    /// Adds a vote; false when two different values have now each been read surely.
+    fn add(&mut self, value: T, confidence: f32, sure: f32) -> bool {
+        match self.0.iter_mut().find(|(v, _, _)| *v == value) {
+            Some((_, n, best)) => {
+                *n += 1;
+                *best = best.max(confidence);
+            }
+            None => self.0.push((value, 1, confidence)),
+        }
+        self.0.iter().filter(|(_, _, best)| *best >= sure).count() < 2
+    }
+
+    /// The value, once it has `agree` votes, three times the votes of all others together, and
+    /// one sure read (or `confirmed`, a check from elsewhere, says it is right).
+    fn settled(&self, agree: usize, sure: f32, confirmed: impl Fn(&T) -> bool) -> Option<T> {
+        let total: usize = self.0.iter().map(|v| v.1).sum();
+        let (value, n, best) = self.0.iter().max_by_key(|v| v.1)?;
+        (*n >= agree && *n >= 3 * (total - n) && (*best >= sure || confirmed(value))).then(|| value.clone())
     }
 }
 
 impl Guard {
     /// A new attempt.
     pub fn new(settings: Settings) -> Guard {
-        Guard { settings, frames: 0, births: Vec::new(), expiries: Vec::new(), codes: Vec::new(), problems: Vec::new() }
+        Guard {
+            settings,
+            frames: 0,
+            births: Votes::new(),
+            expiries: Votes::new(),
+            codes: Votes::new(),
+            problems: Vec::new(),
+        }
     }
 
     /// Frames read so far.
@@ -128,7 +154,7 @@ impl Guard {
     /// Takes one frame's reading.
     pub fn add(&mut self, frame: Result<FrameRead, FrameProblem>) -> Verdict {
         self.frames += 1;
-        let min = self.settings.min_confidence;
+        let (min, sure) = (self.settings.min_confidence, self.settings.sure);
         let mut problem = None;
         match frame {
             Err(p) => {
@@ -148,17 +174,17 @@ impl Guard {
                 };
                 let mut agree = true;
                 match &read.birth {
-                    Ok(f) if f.confidence >= min => agree &= tally(&mut self.births, f.value),
+                    Ok(f) if f.confidence >= min => agree &= self.births.add(f.value, f.confidence, sure),
                     Ok(_) => field_problem(&FieldProblem::Unreadable(parse::ParseError::Malformed)),
                     Err(p) => field_problem(p),
                 }
                 match &read.expiry {
-                    Ok(f) if f.confidence >= min => agree &= tally(&mut self.expiries, f.value),
+                    Ok(f) if f.confidence >= min => agree &= self.expiries.add(f.value, f.confidence, sure),
                     Ok(_) => field_problem(&FieldProblem::Unreadable(parse::ParseError::Malformed)),
                     Err(p) => field_problem(p),
                 }
                 match &read.code {
-                    Ok(f) if f.confidence >= min => agree &= tally(&mut self.codes, f.value.clone()),
+                    Ok(f) if f.confidence >= min => agree &= self.codes.add(f.value.clone(), f.confidence, sure),
                     Ok(_) => field_problem(&FieldProblem::Unreadable(parse::ParseError::Malformed)),
                     Err(p) => field_problem(p),
                 }
@@ -171,9 +197,13 @@ impl Guard {
             self.problems.push(p);
         }
         let agree = self.settings.agree;
-        if let (Some(birth), Some(expiry), Some(code)) =
-            (settled(&self.births, agree), settled(&self.expiries, agree), settled(&self.codes, agree))
-        {
+        // The chip's own expiry confirms an expiry read as well as a sure read does.
+        let chip = self.settings.chip_expiry;
+        if let (Some(birth), Some(expiry), Some(code)) = (
+            self.births.settled(agree, sure, |_| false),
+            self.expiries.settled(agree, sure, |e| chip == Some(*e)),
+            self.codes.settled(agree, sure, |_| false),
+        ) {
             return match parse::consistent(&birth, expiry, self.settings.today, self.settings.chip_expiry) {
                 Ok(()) => {
                     let mut digits = Zeroizing::new(birth.digits());

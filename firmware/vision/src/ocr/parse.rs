@@ -1,7 +1,7 @@
 //! The three printed lines to values, checked. Nothing is corrected or guessed: a line that does
 //! not have exactly the printed form is refused (full-width digits are the only thing mapped, to
-//! their ASCII forms). Each value carries the lowest confidence of the characters it was read
-//! from.
+//! their ASCII forms, and specks of punctuation at the ends dropped). Each value carries the
+//! lowest confidence of the digits it was read from.
 //!
 //! - Birth: 「昭和55年 2月17日生」 (era, year or 元, month, day; 生 may be missing) or, on a
 //!   foreign resident's card, 「1980年 2月17日生」.
@@ -86,16 +86,25 @@ impl core::fmt::Debug for SecurityCode {
     }
 }
 
-/// Spaces removed, full-width digits made ASCII.
+/// Spaces removed, full-width digits made ASCII, and punctuation at either end of the line
+/// dropped (a speck of dust beside the print reads as a dot; nothing printed in these lines is
+/// punctuation, so this cannot change a value).
 fn normalise(chars: &[Char]) -> Vec<Char> {
-    chars
+    let mut out: Vec<Char> = chars
         .iter()
         .filter(|(c, _)| !c.is_whitespace())
         .map(|&(c, p)| match c {
             '０'..='９' => (char::from(b'0' + (c as u32 - '０' as u32) as u8), p),
             _ => (c, p),
         })
-        .collect()
+        .collect();
+    let speck = |c: char| c.is_ascii_punctuation() || matches!(c, '・' | '。' | '、' | '．' | '，' | '｀' | '＇');
+    while out.last().is_some_and(|c| speck(c.0)) {
+        out.pop();
+    }
+    let lead = out.iter().take_while(|c| speck(c.0)).count();
+    out.drain(..lead);
+    out
 }
 
 /// A cursor over normalised characters that tracks the lowest confidence consumed.
@@ -118,13 +127,18 @@ impl Cursor {
         self.chars.get(self.at).map(|c| c.0)
     }
 
+    /// The next character; a digit (or 元) lowers the value's confidence to its own.
     fn take(&mut self) -> Option<char> {
         let (c, p) = *self.chars.get(self.at)?;
         self.at += 1;
-        self.confidence = self.confidence.min(p);
+        if c.is_ascii_digit() || c == '元' {
+            self.confidence = self.confidence.min(p);
+        }
         Some(c)
     }
 
+    /// A printed character that is not part of the value (年, 月, 日, an era's name): it must be
+    /// there, but how sure the network was of it does not make the value less sure.
     fn literal(&mut self, want: char) -> Result<(), ParseError> {
         if self.take() == Some(want) { Ok(()) } else { Err(ParseError::Malformed) }
     }
@@ -290,11 +304,14 @@ mod tests {
         assert_eq!(security_code(&chars("22851")).unwrap_err(), ParseError::Malformed);
         assert_eq!(security_code(&chars("22B5")).unwrap_err(), ParseError::Malformed);
         assert_eq!(expiry(&chars("2035年 2月17日1")).unwrap_err(), ParseError::Malformed);
+        assert_eq!(security_code(&chars("22.85")).unwrap_err(), ParseError::Malformed);
+        assert_eq!(security_code(&chars(".2285.")).unwrap().value.0, [2, 2, 8, 5]);
     }
 
     #[test]
     fn the_value_carries_its_weakest_characters_confidence() {
         let mut c = chars("2035年 2月17日まで有効");
+        c[4].1 = 0.2; // 年: must be there, but is not the value
         c[2].1 = 0.4;
         c[13].1 = 0.1; // after the day (ま): not part of the value
         let e = expiry(&c).unwrap();

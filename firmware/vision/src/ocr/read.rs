@@ -178,3 +178,20 @@ pub fn read_frame(
     }
     Ok(Ok(FrameRead { birth, expiry, code }))
 }
+
+/// The three windows' recognised lines of an upright card (birth, expiry, code), for measuring
+/// and explaining the pipeline on test data; the reader itself only uses [`read_frame`].
+pub fn frame_lines(
+    rec: &mut dyn TextRecognizer,
+    pixels: &[u8],
+    width: u32,
+    height: u32,
+) -> Result<Option<Vec<Result<TextLine, FieldProblem>>>, ModelError> {
+    let Ok(quad) = card::find(pixels, width, height) else { return Ok(None) };
+    let Some(upright) = card::rectify(pixels, width, height, &quad, false) else { return Ok(None) };
+    let mut out = Vec::new();
+    for r in [BIRTH_WINDOW, EXPIRY_WINDOW, CODE_WINDOW] {
+        out.push(recognise(rec, &upright, r)?);
+    }
+    Ok(Some(out))
+}

@@ -24,6 +24,10 @@ pub struct Board {
     /// The face camera (absent: the face check is not offered).
     #[serde(default)]
     pub face: FaceDevice,
+    /// The card-surface camera that reads 照合番号B (absent: the face check is not offered, the
+    /// card photo cannot be opened). Uses the face camera's model directory.
+    #[serde(default)]
+    pub card_camera: CardCameraDevice,
     /// The link to the terminal.
     pub terminal: TerminalLink,
 }
@@ -73,6 +77,23 @@ pub enum FaceDevice {
         #[serde(default = "default_models")]
         models: PathBuf,
     },
+}
+
+/// Card-surface camera choice.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum CardCameraDevice {
+    /// No card camera on this board.
+    #[default]
+    None,
+    /// A V4L2 camera.
+    V4l2 {
+        /// Device node.
+        device: PathBuf,
+    },
+    /// The simulated card camera (the inserted persona's card front; a script's `slot VIEW`
+    /// changes what it sees).
+    Sim,
 }
 
 fn default_models() -> PathBuf {
@@ -163,6 +184,8 @@ mod tests {
         assert_eq!(board.card, CardDevice::Sim { persona: None });
         assert_eq!(board.face, FaceDevice::None);
         assert_eq!(Board::sim_face().face, FaceDevice::Sim { scene: "holder".into(), models: "target/models".into() });
+        assert_eq!(Board::sim_face().card_camera, CardCameraDevice::Sim);
+        assert_eq!(board.card_camera, CardCameraDevice::None);
         let pcsc = Board::sim_pcsc();
         assert!(
             matches!(pcsc.card, CardDevice::Pcsc { ref reader, sim_control: Some(_) } if reader == "Virtual PCD 00 00")

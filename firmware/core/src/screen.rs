@@ -79,6 +79,16 @@ pub enum FaceHint {
     TooBright,
     /// The eyes cannot be seen: remove sunglasses, move hair or hands away.
     ShowEyes,
+    /// Card camera: no card in view (place the card, photo side toward the device).
+    CardNotInView,
+    /// Card camera: the card lies upside down (turn it round).
+    TurnCardRound,
+    /// Card camera: not the front of the My Number card (its back, or another card).
+    ShowCardFront,
+    /// Card camera: light reflects off the card over the printed numbers (shade it).
+    CardGlare,
+    /// Card camera: the printed numbers could not be read surely (place the card again).
+    RepositionCard,
 }
 
 /// Why staff are called.

@@ -37,16 +37,22 @@ pub enum Work {
 /// Opens the card photo, after the chip has proved itself genuine (its record is signed by the
 /// issuer's certified key and the chip answers a fresh challenge with the record's key): a face
 /// is never compared with the photo of a cloned or altered card. A card that refused 照合番号B once
-/// while placed is not asked again (`refused` remembers it until the card leaves): the tries are
-/// the card holder's.
+/// while placed is not asked again (`refused` remembers it until the card leaves), and a value any
+/// card refused is never presented again (`Refused` keeps salted hashes, not the digits): the tries
+/// are the card holder's.
 fn card_photo<T: Transmit>(
     card: &mut Card<T>,
     collation: &CollationB,
     issuers: &IssuerKeys,
     refused: &mut bool,
+    refused_values: &mut Refused,
 ) -> Result<Photo, FaceProblem> {
     if *refused {
         log::warn!("照合番号B was refused by this card before: not presented again");
+        return Err(FaceProblem::CardRefused);
+    }
+    if refused_values.contains(collation) {
+        log::warn!("this 照合番号B value was refused by a card before: not presented again");
         return Err(FaceProblem::CardRefused);
     }
     let mut ap = SurfaceAp::select(card).map_err(|e| {
@@ -57,6 +63,7 @@ fn card_photo<T: Transmit>(
         Ok(CollationOutcome::Opened) => {}
         Ok(CollationOutcome::Wrong(n)) => {
             *refused = true;
+            refused_values.insert(collation);
             log::warn!("the card refused 照合番号B ({n} tries left); it will not be presented again");
             return Err(FaceProblem::CardRefused);
         }
@@ -86,6 +93,44 @@ fn card_photo<T: Transmit>(
             log::warn!("the card is not genuine: {e}");
             Err(FaceProblem::CardNotGenuine)
         }
+    }
+}
+
+/// The 照合番号B values cards refused, as SHA-256 hashes under a random key of this run (so
+/// neither memory nor a crash dump holds a value that can be read back from them cheaply).
+pub struct Refused {
+    key: [u8; 32],
+    hashes: Vec<[u8; 32]>,
+}
+
+impl Refused {
+    /// An empty memory with a fresh key.
+    pub fn new() -> Refused {
+        let mut key = [0u8; 32];
+        rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut key);
+        Refused { key, hashes: Vec::new() }
+    }
+
+    fn hash(&self, value: &CollationB) -> [u8; 32] {
+        use sha2::Digest;
+        sha2::Sha256::new().chain_update(self.key).chain_update(value.expose()).finalize().into()
+    }
+
+    /// Whether `value` was refused before.
+    pub fn contains(&self, value: &CollationB) -> bool {
+        self.hashes.contains(&self.hash(value))
+    }
+
+    /// Remembers that `value` was refused.
+    pub fn insert(&mut self, value: &CollationB) {
+        let h = self.hash(value);
+        self.hashes.push(h);
+    }
+}
+
+impl Default for Refused {
+    fn default() -> Refused {
+        Refused::new()
     }
 }
 
@@ -179,6 +224,7 @@ where
         .spawn(move || {
             let mut present = false;
             let mut collation_refused = false;
+            let mut refused_values = Refused::new();
             loop {
                 // Presence first, so a removal is reported before a stale job runs.
                 let now = match reader.wait_presence(Duration::from_millis(20)) {
@@ -213,7 +259,8 @@ where
                     }
                     Ok(Work::CardPhoto { op, collation, issuers, reply }) => {
                         let mut c = Card::new(&mut reader);
-                        let photo = card_photo(&mut c, &collation, &issuers, &mut collation_refused);
+                        let photo =
+                            card_photo(&mut c, &collation, &issuers, &mut collation_refused, &mut refused_values);
                         drop(collation);
                         let _ = reply.send(FaceJob { op, photo });
                     }

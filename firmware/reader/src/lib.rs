@@ -13,15 +13,17 @@ pub mod harden;
 pub mod link;
 pub mod script;
 pub mod selftest;
+pub mod surface_service;
 pub mod text_view;
 
 use anyhow::{Context, Result, bail};
 use card_service::Work;
 use device_key::DeviceKey;
-use kaoyomi_board::{Board, CardDevice, FaceDevice, TerminalLink};
+use kaoyomi_board::{Board, CardCameraDevice, CardDevice, FaceDevice, TerminalLink};
 use kaoyomi_core::{Command, Config, Event, FaceProblem, FaceResult, Now, Session, Timeouts};
+use kaoyomi_hal_sim::card_camera::SimCardCameraControl;
 use kaoyomi_hal_sim::{CounterStore, Scene, SimCameraControl, SimCardSlot, VirtualCard, persona, pki};
-use kaoyomi_myna::surface::{CollationB, IssuerKeys};
+use kaoyomi_myna::surface::IssuerKeys;
 use kaoyomi_protocol::{Body, DeviceInfo, Notification, PROTOCOL_VERSION, Response, SignedReport};
 #[cfg(feature = "face")]
 use kaoyomi_vision::{
@@ -96,17 +98,23 @@ fn now(start: Instant) -> Now {
     Now { monotonic_ms: start.elapsed().as_millis() as u64, unix_ms }
 }
 
-/// Loads the face models and starts the face thread for the board's camera; its events join the
-/// card's on `events`. The face check is
-/// offered only when the camera, the models and a way to read the card's printed numbers exist;
-/// otherwise the log says which is missing.
-fn start_face(
-    face: &FaceDevice,
-    can_read_numbers: bool,
+/// What the face check needs besides the face camera: the card camera that reads 照合番号B, the
+/// channels of the face and card-surface threads, and where an accepted 照合番号B goes.
+#[cfg_attr(not(feature = "face"), allow(dead_code))]
+struct FaceWiring {
+    card_camera: Option<surface_service::OpenCardCamera>,
     active: face_service::ActiveOp,
     jobs: mpsc::Receiver<face_service::FaceJob>,
+    surface_jobs: mpsc::Receiver<surface_service::SurfaceJob>,
     events: mpsc::Sender<Event>,
-) -> Result<(Option<SimCameraControl>, bool)> {
+    deliver: surface_service::Deliver,
+}
+
+/// Loads the models and starts the face and card-surface threads for the board's cameras; their
+/// events join the card's on `events`. The face check is offered only when the face camera, the
+/// card camera (照合番号B opens the card photo) and the models exist; otherwise the log says which
+/// is missing.
+fn start_face(face: &FaceDevice, wiring: FaceWiring) -> Result<(Option<SimCameraControl>, bool)> {
     let (models_dir, control, open): (&Path, Option<SimCameraControl>, face_service::OpenCamera) = match face {
         FaceDevice::None => return Ok((None, false)),
         FaceDevice::Sim { scene, models } => {
@@ -128,23 +136,20 @@ fn start_face(
     };
     #[cfg(not(feature = "face"))]
     {
-        let _ = (models_dir, open, can_read_numbers, active, jobs, events);
+        let _ = (models_dir, open, wiring);
         log::warn!("face check off: this reader was built without it (feature `face`)");
         Ok((control, false))
     }
     #[cfg(feature = "face")]
-    start_face_thread(models_dir, control, open, can_read_numbers, active, jobs, events)
+    start_face_threads(models_dir, control, open, wiring)
 }
 
 #[cfg(feature = "face")]
-fn start_face_thread(
+fn start_face_threads(
     models_dir: &Path,
     control: Option<SimCameraControl>,
     open: face_service::OpenCamera,
-    can_read_numbers: bool,
-    active: face_service::ActiveOp,
-    jobs: mpsc::Receiver<face_service::FaceJob>,
-    events: mpsc::Sender<Event>,
+    wiring: FaceWiring,
 ) -> Result<(Option<SimCameraControl>, bool)> {
     let models = match (kaoyomi_models::yunet::YuNet::load(models_dir), kaoyomi_models::sface::SFace::load(models_dir))
     {
@@ -154,11 +159,33 @@ fn start_face_thread(
             return Ok((control, false));
         }
     };
-    if !can_read_numbers {
-        log::warn!("face check off: this board cannot read the card's printed numbers (照合番号B) yet");
+    let Some(card_camera) = wiring.card_camera else {
+        log::warn!("face check off: this board has no card camera to read the card's printed numbers (照合番号B)");
         return Ok((control, false));
-    }
-    face_service::spawn(models, Settings::for_accuracy(Accuracy::Standard), open, active, jobs, events)?;
+    };
+    let rec = match kaoyomi_models::ppocr::PpOcrRec::load(models_dir) {
+        Ok(r) => r,
+        Err(e) => {
+            log::error!("face check off: the text recogniser in {} cannot be used: {e}", models_dir.display());
+            return Ok((control, false));
+        }
+    };
+    surface_service::spawn(
+        rec,
+        card_camera,
+        wiring.active.clone(),
+        wiring.surface_jobs,
+        wiring.events.clone(),
+        wiring.deliver,
+    )?;
+    face_service::spawn(
+        models,
+        Settings::for_accuracy(Accuracy::Standard),
+        open,
+        wiring.active,
+        wiring.jobs,
+        wiring.events,
+    )?;
     Ok((control, true))
 }
 
@@ -174,9 +201,8 @@ pub fn run(options: Options) -> Result<Summary> {
     let (events_tx, events_rx) = mpsc::channel::<Event>();
     let face_events = events_tx.clone();
 
-    // The card reader. On the sim board the card's printed numbers (照合番号B) come from the
-    // inserted persona, as a perfect reading of the card surface would give them.
-    let mut printed_numbers: Option<Box<dyn Fn() -> Option<CollationB>>> = None;
+    // The card reader. On the sim board the card camera shows the inserted persona's card.
+    let mut slot_persona: Option<Arc<dyn Fn() -> Option<&'static str> + Send + Sync>> = None;
     // The issuers whose card-face certificates the reader trusts: the simulated cards' test issuer
     // on the sim board (the face check is off elsewhere until the OCR issue).
     let mut issuers = Arc::new(IssuerKeys::default());
@@ -185,9 +211,7 @@ pub fn run(options: Options) -> Result<Summary> {
             let slot = SimCardSlot::new();
             let control = slot.control();
             issuers = Arc::new(IssuerKeys::default().with(pki::TEST_ISSUER_KEY_ID, pki::test_issuer_public()?));
-            printed_numbers = Some(Box::new(move || {
-                control.with_card(|c| c.persona().collation_b.and_then(CollationB::new)).flatten()
-            }));
+            slot_persona = Some(Arc::new(move || control.with_card(|c| c.persona().id)));
             let store = CounterStore::new(state.join("sim-cards"));
             if let Some(id) = start {
                 let p = persona::find(id).with_context(|| format!("board file names unknown persona {id:?}"))?;
@@ -218,9 +242,44 @@ pub fn run(options: Options) -> Result<Summary> {
         })?;
     }
     let (face_tx, face_rx) = mpsc::channel::<face_service::FaceJob>();
+    let (surface_tx, surface_rx) = mpsc::channel::<surface_service::SurfaceJob>();
     let face_op = face_service::ActiveOp::default();
-    let (camera_control, face_available) =
-        start_face(&board.face, printed_numbers.is_some(), face_op.clone(), face_rx, face_events)?;
+    let mut card_camera_control = None;
+    let card_camera: Option<surface_service::OpenCardCamera> = match (&board.card_camera, &slot_persona) {
+        (CardCameraDevice::None, _) => None,
+        (CardCameraDevice::Sim, Some(persona)) => {
+            let persona = persona.clone();
+            let control = SimCardCameraControl::new(move || persona());
+            card_camera_control = Some(control.clone());
+            Some(Box::new(move || Ok(Box::new(control.open()) as Box<dyn face_service::FrameSource>)))
+        }
+        (CardCameraDevice::Sim, None) => bail!("the simulated card camera needs the simulated card slot"),
+        (CardCameraDevice::V4l2 { device }, _) => {
+            let device = device.clone();
+            Some(Box::new(move || {
+                kaoyomi_hal_linux::camera::V4lCamera::open(&device, 1280, 720)
+                    .map(|c| Box::new(c) as Box<dyn face_service::FrameSource>)
+                    .map_err(|e| e.to_string())
+            }))
+        }
+    };
+    // An accepted 照合番号B goes to the card thread, which opens the photo and hands it to the
+    // face thread.
+    let deliver: surface_service::Deliver = {
+        let (jobs_tx, issuers, face_tx) = (jobs_tx.clone(), issuers.clone(), face_tx.clone());
+        Box::new(move |op, collation| {
+            let _ = jobs_tx.send(Work::CardPhoto { op, collation, issuers: issuers.clone(), reply: face_tx.clone() });
+        })
+    };
+    let wiring = FaceWiring {
+        card_camera,
+        active: face_op.clone(),
+        jobs: face_rx,
+        surface_jobs: surface_rx,
+        events: face_events,
+        deliver,
+    };
+    let (camera_control, face_available) = start_face(&board.face, wiring)?;
 
     let link = match socket_path(&board, &state) {
         Some(path) => {
@@ -240,7 +299,13 @@ pub fn run(options: Options) -> Result<Summary> {
     };
 
     let (screens_tx, screens_rx) = mpsc::channel::<&'static str>();
-    let runner = script::Runner { inputs: inputs_tx.clone(), screens: screens_rx, card: hand, camera: camera_control };
+    let runner = script::Runner {
+        inputs: inputs_tx.clone(),
+        screens: screens_rx,
+        card: hand,
+        camera: camera_control,
+        card_camera: card_camera_control,
+    };
     match input {
         InputSource::Script(lines) => {
             std::thread::Builder::new().name("script".into()).spawn(move || runner.run_script(lines))?;
@@ -252,6 +317,7 @@ pub fn run(options: Options) -> Result<Summary> {
     }
 
     let start = Instant::now();
+    let mut chip_expiry: Option<u32> = None;
     let mut session = Session::new(Config { timeouts: Timeouts::default(), face_available, serial });
     let mut summary = Summary::default();
     let show = |state: &kaoyomi_core::ScreenState| {
@@ -286,6 +352,12 @@ pub fn run(options: Options) -> Result<Summary> {
             Input::Quit(Ok(())) => break,
             Input::Quit(Err(message)) => bail!("{message}"),
         };
+        // The chip's expiry (read without credentials with the card) checks the printed one.
+        match &event {
+            Event::CardRead { summary, .. } => chip_expiry = summary.expiry,
+            Event::CardPlaced | Event::CardRemoved => chip_expiry = None,
+            _ => {}
+        }
         let commands = session.handle(now(start), event);
         for command in commands {
             match command {
@@ -293,21 +365,15 @@ pub fn run(options: Options) -> Result<Summary> {
                 Command::Card(job) => {
                     let _ = jobs_tx.send(Work::Core(job));
                 }
-                Command::StartFaceCheck { op } => match printed_numbers.as_ref().and_then(|read| read()) {
-                    Some(collation) => {
-                        face_op.store(op, std::sync::atomic::Ordering::SeqCst);
-                        let _ = jobs_tx.send(Work::CardPhoto {
-                            op,
-                            collation,
-                            issuers: issuers.clone(),
-                            reply: face_tx.clone(),
-                        });
-                    }
-                    None => {
+                Command::StartFaceCheck { op } => {
+                    face_op.store(op, std::sync::atomic::Ordering::SeqCst);
+                    let today = kaoyomi_core::today_jst(now(start).unix_ms);
+                    let job = surface_service::SurfaceJob { op, today, chip_expiry };
+                    if surface_tx.send(job).is_err() {
                         let result = FaceResult::Unavailable(FaceProblem::CardNumbers);
                         let _ = inputs_tx.send(Input::Core(Event::FaceChecked { op, result }));
                     }
-                },
+                }
                 Command::StopFaceCheck => {
                     face_op.store(0, std::sync::atomic::Ordering::SeqCst);
                 }

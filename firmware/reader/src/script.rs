@@ -13,11 +13,13 @@
 //! | `staff visual on\|off`, `staff confirm yes\|no`, `staff cancel` | staff actions |
 //! | `fault remove-before N\|remove-after N\|truncate N\|garble N` | inject a card fault at the N-th next APDU |
 //! | `face holder\|stranger\|nobody\|dark\|unplugged` | who stands before the simulated face camera |
+//! | `slot front\|empty\|upside-down\|back\|licence\|juki\|glare\|unplugged` | what the simulated card camera sees |
 //! | `sleep MS`, `quit` | pause; stop the reader |
 
 use crate::Input;
 use anyhow::{Context, Result, anyhow, bail};
 use kaoyomi_core::Event;
+use kaoyomi_hal_sim::card_camera::{SimCardCameraControl, SlotView};
 use kaoyomi_hal_sim::{CounterStore, Fault, Scene, SimCameraControl, SimCardControl, VirtualCard, persona};
 use kaoyomi_protocol::AuthMethod;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
@@ -41,6 +43,8 @@ pub enum Action {
     Fault(Fault),
     /// Set the simulated face camera's scene.
     Scene(Scene),
+    /// Set what the simulated card camera sees.
+    Slot(SlotView),
     /// Pause.
     Sleep(Duration),
     /// Stop.
@@ -109,6 +113,11 @@ pub fn parse_line(line: &str) -> Result<Option<Action>> {
                 Some("garble") => Fault::GarbleAnswer(n),
                 other => bail!("unknown fault {other:?}"),
             })
+        }
+        "slot" => {
+            Action::Slot(arg.and_then(SlotView::parse).ok_or_else(|| {
+                anyhow!("slot front|empty|upside-down|back|licence|juki|glare|unplugged, got {arg:?}")
+            })?)
         }
         "face" => Action::Scene(
             arg.and_then(Scene::parse)
@@ -186,6 +195,8 @@ pub struct Runner {
     pub card: Option<Box<dyn CardHand>>,
     /// The simulated face camera's scene (None without one).
     pub camera: Option<SimCameraControl>,
+    /// What the simulated card camera sees (None without one).
+    pub card_camera: Option<SimCardCameraControl>,
 }
 
 impl Runner {
@@ -226,6 +237,9 @@ impl Runner {
                 }
             }
             Action::Fault(fault) => self.hand()?.inject(fault)?,
+            Action::Slot(view) => {
+                self.card_camera.as_ref().ok_or_else(|| anyhow!("this board has no simulated card camera"))?.set(view)
+            }
             Action::Scene(scene) => {
                 self.camera.as_ref().ok_or_else(|| anyhow!("this board has no simulated face camera"))?.set(scene)
             }

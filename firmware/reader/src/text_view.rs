@@ -66,6 +66,21 @@ pub fn face_hint(hint: FaceHint) -> &'static str {
         FaceHint::ShowEyes => {
             "Please show your eyes (glasses with tinted lenses, hair, hands). 目元が見えるようにしてください"
         }
+        FaceHint::CardNotInView => {
+            "Please place your card, photo side toward the device. カードを顔写真の面を機器側に向けて置いてください"
+        }
+        FaceHint::TurnCardRound => {
+            "Your card is upside down: please turn it round. カードの向きを逆にして置き直してください"
+        }
+        FaceHint::ShowCardFront => {
+            "Please place your My Number card, photo side toward the device. マイナンバーカードの顔写真の面を機器側に向けてください"
+        }
+        FaceHint::CardGlare => {
+            "Light is reflecting off the card: please shade it. カードに光が反射しています。手で影を作ってください"
+        }
+        FaceHint::RepositionCard => {
+            "Please place the card again, straight and flat. カードをまっすぐ置き直してください"
+        }
     }
 }
 

@@ -14,6 +14,7 @@
 pub mod camera;
 pub mod capture;
 pub mod card;
+pub mod card_camera;
 pub mod persona;
 pub mod pki;
 pub mod slot;

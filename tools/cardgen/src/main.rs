@@ -4,7 +4,7 @@
 use anyhow::Result;
 use clap::Parser;
 use image::GrayImage;
-use kaoyomi_cardgen::{Fonts, Style, person, render};
+use kaoyomi_cardgen::{Fonts, OtherCard, Style, person, render};
 use kaoyomi_hal_sim::capture::{self, Conditions, Difficulty};
 use kaoyomi_vision::ocr::layout::{CARD_HEIGHT_MM, CARD_WIDTH_MM};
 use rand::SeedableRng;
@@ -26,12 +26,37 @@ struct Cli {
     /// Capture conditions: placed or hard.
     #[arg(long, default_value = "placed")]
     conditions: String,
+    /// Instead: the fronts of the simulated personas' cards (`front-<persona>.png`, plain style)
+    /// and cards that are not a front (`other-back|licence|juki.png`), as `hal/sim/assets` carries them.
+    #[arg(long)]
+    personas: bool,
 }
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
     let fonts = Fonts::system()?;
     std::fs::create_dir_all(&cli.out)?;
+    if cli.personas {
+        for p in kaoyomi_hal_sim::persona::PERSONAS {
+            if let Some(person) = kaoyomi_cardgen::people::of_persona(p)
+                && !matches!(p.id, "cloned" | "tampered")
+            {
+                let card = render::front(&fonts, &person, &Style::plain(), &mut ChaCha8Rng::seed_from_u64(7));
+                let path = cli.out.join(format!("front-{}.png", p.id));
+                GrayImage::from_raw(card.width, card.height, card.pixels).map(|im| im.save(&path)).transpose()?;
+                println!("{}", path.display());
+            }
+        }
+        for (kind, name) in
+            [(OtherCard::Back, "back"), (OtherCard::DriversLicence, "licence"), (OtherCard::Juki, "juki")]
+        {
+            let card = render::other(&fonts, kind, &Style::plain(), &mut ChaCha8Rng::seed_from_u64(7));
+            let path = cli.out.join(format!("other-{name}.png"));
+            GrayImage::from_raw(card.width, card.height, card.pixels).map(|im| im.save(&path)).transpose()?;
+            println!("{}", path.display());
+        }
+        return Ok(());
+    }
     let difficulty = if cli.conditions == "hard" { Difficulty::Hard } else { Difficulty::Placed };
     let mut truth = std::fs::File::create(cli.out.join("truth.txt"))?;
     let mut rng = ChaCha8Rng::seed_from_u64(cli.seed);

@@ -191,6 +191,31 @@ pub fn person(rng: &mut impl Rng) -> Person {
     Person { name, address, birth, female, expiry, security_code, foreign }
 }
 
+/// The invented holder printed on a simulated persona's card (`kaoyomi_hal_sim::persona`), if
+/// the persona is a card with a card face: the chip's birth date, expiry and security code, a
+/// name and address made up for it.
+pub fn of_persona(p: &kaoyomi_hal_sim::persona::Persona) -> Option<Person> {
+    let face = p.face?;
+    let collation = p.collation_b?;
+    let name = match p.id {
+        "normal" | "cloned" | "tampered" => "顔読 花子",
+        "last-try" => "試験 和子",
+        "blocked" => "番号 陽子",
+        "pinless" => "令和 さくら",
+        "expired" => "期限 千代",
+        _ => "見本 花子",
+    };
+    Some(Person {
+        name: name.into(),
+        address: vec!["東京都千代田区霞が関2丁目1番2号".into()],
+        birth: Date::parse_compact(face.birth)?,
+        female: face.sex == "2",
+        expiry: Date::parse_compact(face.expiry)?,
+        security_code: collation[10..].into(),
+        foreign: false,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -213,6 +238,15 @@ mod tests {
         let gannen = Person { birth: Date::new(1989, 1, 8).unwrap(), ..p.clone() };
         assert_eq!(gannen.birth_line(false), "平成元年1月8日生");
         assert_eq!(&gannen.collation_b()[..6], "010108");
+    }
+
+    #[test]
+    fn each_simulated_card_prints_the_collation_number_its_chip_takes() {
+        for p in kaoyomi_hal_sim::persona::PERSONAS {
+            if let Some(person) = of_persona(p) {
+                assert_eq!(Some(person.collation_b().as_str()), p.collation_b, "{}", p.id);
+            }
+        }
     }
 
     #[test]

@@ -238,7 +238,7 @@ fn demo_session(board: &str, script: &str) -> Result<(Option<i32>, String)> {
         .arg(&state)
         .arg("--script")
         .arg(&script)
-        .env("RUST_LOG", "warn,tract_onnx=error,kaoyomi_reader::face_service=info")
+        .env("RUST_LOG", "warn,tract_onnx=error,kaoyomi_reader::face_service=info,kaoyomi_reader::surface_service=info")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .spawn()

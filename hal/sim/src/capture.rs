@@ -196,9 +196,9 @@ pub fn capture(
                 v = p;
                 let (mx, my) = (u as f32 / px_per_mm, w as f32 / px_per_mm);
                 if let Some(g) = c.glare {
+                    // A reflection adds light: its core saturates the sensor, print and paper alike.
                     let d2 = ((mx - g.x_mm).powi(2) + (my - g.y_mm).powi(2)) / g.radius_mm.powi(2);
-                    let a = g.strength * (-d2 * 1.5).exp();
-                    v = v * (1.0 - a) + 255.0 * a;
+                    v += g.strength * 320.0 * (-d2 * 1.5).exp();
                 }
                 if let Some(k) = c.cover
                     && ((mx - k.x_mm) / k.rx_mm).powi(2) + ((my - k.y_mm) / k.ry_mm).powi(2) < 1.0

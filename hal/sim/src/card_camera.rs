@@ -33,7 +33,7 @@ pub enum SlotView {
     Juki,
     /// The inserted card's front with the room light reflected over the printed numbers.
     Glare,
-    /// A few frames, then the camera is unplugged.
+    /// One frame, then the camera is unplugged.
     Unplugged,
 }
 
@@ -156,7 +156,7 @@ impl Camera for SimCardCamera {
     fn next_frame(&mut self) -> Result<Frame, SimCardCameraError> {
         let i = self.index;
         let view = self.control.view();
-        if view == SlotView::Unplugged && i >= 3 {
+        if view == SlotView::Unplugged && i >= 1 {
             return Err(SimCardCameraError { kind: ErrorKind::DeviceGone, message: "the card camera was unplugged" });
         }
         let due = self.started + FRAME_TIME * i;
@@ -180,7 +180,7 @@ impl Camera for SimCardCamera {
             c.corners.rotate_left(2);
         }
         if view == SlotView::Glare {
-            c.glare = Some(Glare { x_mm: 20.0, y_mm: 40.0, radius_mm: 14.0, strength: 0.97 });
+            c.glare = Some(Glare { x_mm: 26.0, y_mm: 41.0, radius_mm: 12.0, strength: 1.0 });
         }
         let pixels = match self.card(view)? {
             Some(card) => {
@@ -214,9 +214,7 @@ mod tests {
         assert!(nobody.open().next_frame().unwrap().mean() < 70.0);
         control.set(SlotView::Unplugged);
         let mut cam = control.open();
-        for _ in 0..3 {
-            cam.next_frame().unwrap();
-        }
+        cam.next_frame().unwrap();
         assert_eq!(cam.next_frame().unwrap_err().kind(), ErrorKind::DeviceGone);
     }
 }

@@ -104,15 +104,29 @@ pub fn text_line(window: &GreyImage) -> Option<GreyImage> {
     GreyImage::new((x1 - x0) as u32, (y1 - y0) as u32, out)
 }
 
-/// Whether a bright reflection washes out part of the window: many pixels near white and far
-/// brighter than the card's paper around the text.
-fn glare(window: &GreyImage) -> bool {
+/// Whether a bright reflection washes out part of the window: many pixels saturated and far
+/// brighter than the card's paper elsewhere (`paper`).
+fn glare(window: &GreyImage, paper: u8) -> bool {
     let px = window.pixels();
-    let mut sorted = px.to_vec();
-    sorted.sort_unstable();
-    let median = sorted[sorted.len() / 2];
-    let bright = px.iter().filter(|&&p| p >= 245 && p > median.saturating_add(12)).count();
+    let bright = px.iter().filter(|&&p| p >= 250 && u16::from(p) > u16::from(paper) + 15).count();
     bright * 20 > px.len()
+}
+
+/// The card's paper level: a bright percentile of the whole rectified card.
+fn paper_level(card: &GreyImage) -> u8 {
+    let mut hist = [0usize; 256];
+    for &p in card.pixels().iter().step_by(7) {
+        hist[p as usize] += 1;
+    }
+    let total: usize = hist.iter().sum();
+    let mut seen = 0;
+    for (v, &n) in hist.iter().enumerate() {
+        seen += n;
+        if seen * 10 >= total * 6 {
+            return v as u8;
+        }
+    }
+    255
 }
 
 fn recognise(
@@ -122,7 +136,7 @@ fn recognise(
 ) -> Result<Result<TextLine, FieldProblem>, ModelError> {
     let window = card::crop(card, r);
     let Some(line) = text_line(&window) else {
-        return Ok(Err(if glare(&window) { FieldProblem::Glare } else { FieldProblem::Nothing }));
+        return Ok(Err(if glare(&window, paper_level(card)) { FieldProblem::Glare } else { FieldProblem::Nothing }));
     };
     let text = rec.recognize(line.view())?;
     Ok(Ok(text))
@@ -156,7 +170,8 @@ pub fn read_frame(
     let Some(upright) = card::rectify(pixels, width, height, &quad, false) else {
         return Ok(Err(FrameProblem::NotCardShaped));
     };
-    let glared = |r: Rect| glare(&card::crop(&upright, r));
+    let paper = paper_level(&upright);
+    let glared = |r: Rect| glare(&card::crop(&upright, r), paper);
     let birth = field(recognise(rec, &upright, BIRTH_WINDOW)?, parse::birth, glared(BIRTH_WINDOW));
     if birth.is_err() {
         // Half a turn round?

@@ -59,10 +59,12 @@ fn main() -> Result<()> {
         Some("models") => models::models(),
         Some("eval-face") => models::eval_face(&args[1..]),
         Some("bench-face") => models::bench_face(),
+        Some("eval-ocr") => models::eval_ocr(&args[1..]),
+        Some("bench-ocr") => models::bench_ocr(),
         Some("fuzz") => fuzz(args.get(1).and_then(|s| s.parse().ok()).unwrap_or(60)),
         _ => {
             eprintln!(
-                "usage: cargo xtask demo [--visual|--face] | test | tidy | models | eval-face [--view2-only] [--every N] [--pairs-every N] | bench-face | fuzz [SECONDS] | dist|image --board qemu-virt|rk3399 | qemu --test | test-aarch64"
+                "usage: cargo xtask demo [--visual|--face] | test | tidy | models | eval-face [--view2-only] [--every N] [--pairs-every N] | bench-face | eval-ocr [--cards N] [--seed S] [--conditions placed|hard] [--threads N] | bench-ocr | fuzz [SECONDS] | dist|image --board qemu-virt|rk3399 | qemu --test | test-aarch64"
             );
             std::process::exit(2);
         }
@@ -78,11 +80,10 @@ const BUILD_PACKAGES: &[(&str, &str)] = &[
     ("libasound2-dev", "1.2.8-1+b1"),
     ("libclang-dev", "1:14.0-55.7~deb12u1"),
 ];
-/// The card renderer (OCR tests, `eval-ocr`) draws with Debian's Japanese fonts.
-const TEST_PACKAGES: &[(&str, &str)] = &[
-    ("pcscd", "1.9.9-2"),
-    ("vsmartcard-vpcd", "3.3+dfsg-2"),
-    ("opensc", "0.23.0-0.3+deb12u2"),
+const TEST_PACKAGES: &[(&str, &str)] =
+    &[("pcscd", "1.9.9-2"), ("vsmartcard-vpcd", "3.3+dfsg-2"), ("opensc", "0.23.0-0.3+deb12u2")];
+/// The card renderer (OCR tests, `eval-ocr`, `bench-ocr`) draws with Debian's Japanese fonts.
+pub(crate) const FONT_PACKAGES: &[(&str, &str)] = &[
     ("fonts-ipafont-gothic", "00303-23"),
     ("fonts-ipafont-mincho", "00303-23"),
     ("fonts-mplus", "063+git20221017+ds-1"),
@@ -315,7 +316,8 @@ fn test() -> Result<()> {
     let mut t = Timings::default();
     t.step("set-up: Debian packages for the build and the tests", || {
         ensure_packages(BUILD_PACKAGES)?;
-        ensure_packages(TEST_PACKAGES)
+        ensure_packages(TEST_PACKAGES)?;
+        ensure_packages(FONT_PACKAGES)
     })?;
     t.step("check: fmt, clippy, tidy (builds the workspace)", || {
         cargo_step(&["fmt", "--all", "--check"], "cargo fmt --check")?;

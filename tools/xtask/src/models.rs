@@ -164,25 +164,7 @@ pub fn bench_face() -> Result<()> {
         },
         "measuring the face check with tract (release build, one thread)",
     )?;
-    let venv = root().join("target/bench-venv");
-    if !venv.join("bin/python").exists() {
-        run(
-            {
-                let mut c = Command::new("python3");
-                c.args(["-m", "venv"]).arg(&venv);
-                c
-            },
-            "making a Python environment for onnxruntime (Debian: python3-venv)",
-        )?;
-    }
-    run(
-        {
-            let mut c = Command::new(venv.join("bin/pip"));
-            c.args(["install", "--quiet"]).args(ORT_PACKAGES);
-            c
-        },
-        "installing onnxruntime and numpy (pinned)",
-    )?;
+    let venv = bench_venv()?;
     let shape = tract
         .lines()
         .find_map(|l| l.strip_prefix("yunet_input "))
@@ -216,4 +198,129 @@ pub fn bench_face() -> Result<()> {
         bail!("tract and onnxruntime disagree on the same face (embedding cosine {agreement:.6})");
     }
     Ok(())
+}
+
+/// `cargo xtask eval-ocr [--cards N] [--seed S] [--conditions placed|hard] [--threads N]`: the
+/// card-surface OCR and its guard on a fresh set of rendered cards; writes docs/ocr-accuracy.md.
+pub fn eval_ocr(args: &[String]) -> Result<()> {
+    models()?;
+    crate::ensure_packages(crate::FONT_PACKAGES)?;
+    let out = capture(
+        {
+            let mut c = crate::cargo();
+            c.args([
+                "run",
+                "--release",
+                "--quiet",
+                "-p",
+                "kaoyomi-eval",
+                "--bin",
+                "kaoyomi-eval-ocr",
+                "--",
+                "--models",
+            ])
+            .arg(models_dir())
+            .args(args);
+            c
+        },
+        "measuring the card-surface OCR on rendered cards (release build)",
+    )?;
+    let report = format!(
+        "# Card-surface OCR: measured\n\nWritten by `cargo xtask eval-ocr {}` (rendered invented cards, \
+         `tools/cardgen`; the reader's pipeline and guard, `firmware/vision/src/ocr`).\n\n```\n{}```\n",
+        args.join(" "),
+        out
+    );
+    std::fs::write(root().join("docs/ocr-accuracy.md"), report)?;
+    Ok(())
+}
+
+/// `cargo xtask bench-ocr`: the OCR step's time per frame, and the recognition model's in tract
+/// and in onnxruntime on the same inputs in the same run.
+pub fn bench_ocr() -> Result<()> {
+    models()?;
+    crate::ensure_packages(crate::FONT_PACKAGES)?;
+    let tensors = root().join("target/bench-ocr");
+    let tract = capture(
+        {
+            let mut c = crate::cargo();
+            c.args([
+                "run",
+                "--release",
+                "--quiet",
+                "-p",
+                "kaoyomi-eval",
+                "--bin",
+                "kaoyomi-bench-ocr",
+                "--",
+                "--models",
+            ])
+            .arg(models_dir())
+            .arg("--tensors")
+            .arg(&tensors);
+            c
+        },
+        "timing the OCR step and its recognition model with tract (release build, one thread)",
+    )?;
+    let venv = bench_venv()?;
+    let manifest = kaoyomi_manifest_file("ppocr-rec")?;
+    let ort = capture(
+        {
+            let mut c = Command::new(venv.join("bin/python"));
+            c.arg(root().join("tools/eval/python/bench_ort_ocr.py"))
+                .arg(models_dir().join(manifest))
+                .arg(&tensors)
+                .arg("30")
+                .env("OMP_NUM_THREADS", "1");
+            c
+        },
+        "timing the same recognition model in onnxruntime (one thread)",
+    )?;
+    let (t, o) = (value(&tract, "tract_rec_ms")?, value(&ort, "ort_rec_ms")?);
+    println!("recognition, three field lines: tract {t:.2} ms, onnxruntime {o:.2} ms, tract/onnxruntime {:.2}", t / o);
+    let diff = value(&ort, "tract_ort_max_prob_diff")?;
+    if diff > 1e-3 {
+        bail!("tract and onnxruntime disagree on the same line (largest probability difference {diff:.6})");
+    }
+    Ok(())
+}
+
+/// The model file name the manifest gives `name`.
+fn kaoyomi_manifest_file(name: &str) -> Result<String> {
+    let text = std::fs::read_to_string(root().join("models/manifest.toml"))?;
+    let mut current = None;
+    for line in text.lines().map(str::trim) {
+        if let Some(n) = line.strip_prefix("name = ") {
+            current = Some(n.trim_matches('"').to_string());
+        } else if let Some(f) = line.strip_prefix("file = ")
+            && current.as_deref() == Some(name)
+        {
+            return Ok(f.trim_matches('"').to_string());
+        }
+    }
+    bail!("no model {name} in models/manifest.toml")
+}
+
+/// The benches' Python environment with onnxruntime (pinned packages).
+fn bench_venv() -> Result<PathBuf> {
+    let venv = root().join("target/bench-venv");
+    if !venv.join("bin/python").exists() {
+        run(
+            {
+                let mut c = Command::new("python3");
+                c.args(["-m", "venv"]).arg(&venv);
+                c
+            },
+            "making a Python environment for onnxruntime (Debian: python3-venv)",
+        )?;
+    }
+    run(
+        {
+            let mut c = Command::new(venv.join("bin/pip"));
+            c.args(["install", "--quiet"]).args(ORT_PACKAGES);
+            c
+        },
+        "installing onnxruntime and numpy (pinned)",
+    )?;
+    Ok(venv)
 }

@@ -180,3 +180,14 @@ impl Bench {
         self.apdus.iter().filter(|a| is_verify_with_data(a)).count()
     }
 }
+
+/// Whether the tests run under user-mode emulation (`cargo xtask test-aarch64` sets
+/// `KAOYOMI_EMULATED`): tests that run the models over whole sessions take minutes there and run
+/// on the host instead; says so when skipping.
+pub fn skipped_under_emulation(test: &str) -> bool {
+    let emulated = std::env::var_os("KAOYOMI_EMULATED").is_some();
+    if emulated {
+        eprintln!("{test}: skipped under emulation (runs on the host)");
+    }
+    emulated
+}

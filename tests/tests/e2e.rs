@@ -223,7 +223,7 @@ fn log_text() -> String {
 
 #[test]
 fn face_session_end_to_end() {
-    if skipped_under_emulation("face_session_end_to_end") {
+    if kaoyomi_tests::skipped_under_emulation("face_session_end_to_end") {
         return;
     }
     capture_logs();
@@ -242,7 +242,7 @@ fn face_session_end_to_end() {
 
 #[test]
 fn removing_the_card_stops_the_face_check_and_an_unplugged_camera_leaves_the_pin() {
-    if skipped_under_emulation("removing_the_card_stops_the_face_check") {
+    if kaoyomi_tests::skipped_under_emulation("removing_the_card_stops_the_face_check") {
         return;
     }
     capture_logs();
@@ -274,19 +274,9 @@ fn verified_by_pin_after_face(state: &Path, script: &str) -> String {
     log_text()
 }
 
-/// Under qemu-aarch64 (`cargo xtask test-aarch64`) a face session with the models takes minutes:
-/// such tests run on the host only; the aarch64 run keeps the models' single-picture test.
-fn skipped_under_emulation(test: &str) -> bool {
-    let emulated = std::env::var_os("KAOYOMI_EMULATED").is_some();
-    if emulated {
-        eprintln!("{test}: skipped under emulation (runs on the host)");
-    }
-    emulated
-}
-
 #[test]
 fn a_cloned_card_is_never_compared_by_face_and_the_pin_still_works() {
-    if skipped_under_emulation("a_cloned_card_is_never_compared_by_face") {
+    if kaoyomi_tests::skipped_under_emulation("a_cloned_card_is_never_compared_by_face") {
         return;
     }
     capture_logs();
@@ -303,7 +293,7 @@ fn a_cloned_card_is_never_compared_by_face_and_the_pin_still_works() {
 /// counter is untouched), the face check ends as "numbers not read" and the PIN still works.
 #[test]
 fn a_card_the_camera_cannot_read_never_reaches_the_card_and_the_pin_remains() {
-    if skipped_under_emulation("a_card_the_camera_cannot_read") {
+    if kaoyomi_tests::skipped_under_emulation("a_card_the_camera_cannot_read") {
         return;
     }
     capture_logs();

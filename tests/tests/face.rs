@@ -113,7 +113,7 @@ fn session(models: &mut Models, scene: Scene, max_frames: u32) -> (Decision, Vec
 
 #[test]
 fn the_card_holder_is_guided_then_accepted_and_a_stranger_refused() {
-    if skipped_under_emulation("the_card_holder_is_guided_then_accepted") {
+    if kaoyomi_tests::skipped_under_emulation("the_card_holder_is_guided_then_accepted") {
         return;
     }
     let mut models = load_models();
@@ -136,7 +136,7 @@ fn the_card_holder_is_guided_then_accepted_and_a_stranger_refused() {
 
 #[test]
 fn nobody_and_a_dark_room_end_as_not_captured() {
-    if skipped_under_emulation("nobody_and_a_dark_room_end_as_not_captured") {
+    if kaoyomi_tests::skipped_under_emulation("nobody_and_a_dark_room_end_as_not_captured") {
         return;
     }
     let mut models = load_models();
@@ -149,14 +149,4 @@ fn nobody_and_a_dark_room_end_as_not_captured() {
     assert_eq!(decision, Decision::NotCaptured);
     assert_eq!(hints, vec![FaceHint::TooDark]);
     assert_eq!(HINTS.len(), 11);
-}
-
-/// Under qemu-aarch64 (`cargo xtask test-aarch64`) a face session with the models takes minutes:
-/// such tests run on the host only; the aarch64 run keeps the models' single-picture test.
-fn skipped_under_emulation(test: &str) -> bool {
-    let emulated = std::env::var_os("KAOYOMI_EMULATED").is_some();
-    if emulated {
-        eprintln!("{test}: skipped under emulation (runs on the host)");
-    }
-    emulated
 }

@@ -44,6 +44,9 @@ fn assert_logs_clean() {
         let mut secrets: Vec<String> =
             [p.auth_pin, p.sign_password, p.collation_b].into_iter().flatten().map(String::from).collect();
         secrets.push(format!("{:08X}AUTH", p.cert_serial));
+        // What the card camera reads: the birth date as printed and as the chip has it.
+        secrets.extend(p.collation_b.map(|b| b[..6].to_string()));
+        secrets.extend(p.face.map(|f| f.birth.to_string()));
         for s in secrets {
             assert!(!log.contains(&s), "a log line holds personal data of persona {}:\n{log}", p.id);
         }
@@ -237,6 +240,14 @@ fn face_session_end_to_end() {
     assert!(progress.contains(&Progress::Checking(AuthMethod::Face)));
     reader.join().unwrap().unwrap();
     assert!(log_text().contains("face check: Match"), "{}", log_text());
+    assert!(log_text().contains("card surface: 照合番号B read"), "{}", log_text());
+    // The printed numbers were read right: the card's 照合番号B counter is whole.
+    let card = kaoyomi_hal_sim::VirtualCard::issue(
+        persona::find("normal").unwrap(),
+        kaoyomi_hal_sim::CounterStore::new(state.path().join("sim-cards")),
+    )
+    .unwrap();
+    assert_eq!(card.tries("surface", 0x0012), Some(10));
     assert_logs_clean();
 }
 

@@ -88,6 +88,12 @@ fn main() -> Result<()> {
         }
         let ms = median(times);
         println!("line{i}_width {width} steps {steps} tract_ms {ms:.2}");
+        if i == 1 {
+            // Where tract spends its time on the longest line (per operator kind).
+            for t in rec.profile(line.view(), cli.rounds.min(10))?.iter().take(10) {
+                println!("profile_rec {:<28} nodes {:>3} ms {:.2}", t.op, t.nodes, t.ms);
+            }
+        }
         total += ms;
         probs_out.extend(probs.iter().flat_map(|v| v.to_le_bytes()));
     }

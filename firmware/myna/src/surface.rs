@@ -311,6 +311,11 @@ impl IssuerKeys {
     fn find(&self, key_id: &[u8; 16]) -> Option<&RsaPublicKey> {
         self.0.iter().find(|(id, _)| id == key_id).map(|(_, k)| k)
     }
+
+    /// Whether no issuer is trusted (then no card can prove itself genuine).
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }
 
 /// Why a chip is not accepted as genuine.

@@ -160,7 +160,7 @@ fn start_face_threads(
         }
     };
     let Some(card_camera) = wiring.card_camera else {
-        log::warn!("face check off: this board has no card camera to read the card's printed numbers (照合番号B)");
+        log::warn!("face check off: the card's printed numbers (照合番号B) cannot be read on this board");
         return Ok((control, false));
     };
     let rec = match kaoyomi_models::ppocr::PpOcrRec::load(models_dir) {
@@ -247,6 +247,12 @@ pub fn run(options: Options) -> Result<Summary> {
     let mut card_camera_control = None;
     let card_camera: Option<surface_service::OpenCardCamera> = match (&board.card_camera, &slot_persona) {
         (CardCameraDevice::None, _) => None,
+        // Without the card issuers' keys no chip can prove itself genuine, so the photo would never
+        // be used: the card's 照合番号B is not even read.
+        (_, _) if issuers.is_empty() => {
+            log::warn!("face check off: no card issuer keys are configured (the chip authenticity check)");
+            None
+        }
         (CardCameraDevice::Sim, Some(persona)) => {
             let persona = persona.clone();
             let control = SimCardCameraControl::new(move || persona());

@@ -1,7 +1,8 @@
 //! `kaoyomi-eval-ocr` (`cargo xtask eval-ocr`): renders a fresh set of invented cards from a seed
 //! the pipeline was not tuned on, films each as a patient's placement gives it (the card lying
 //! in the slot, frame after frame with the camera's noise and small movements), runs the reader's
-//! OCR and guard on the frames, and reports: how many cards the guard accepted with the right
+//! OCR and guard on the frames (as the reader does: an attempt of up to 8 frames, and after a
+//! refusal one more with the card placed again), and reports: how many cards the guard accepted with the right
 //! 照合番号B, how many it refused, and how many wrong 照合番号B it would have sent to the card
 //! (must be 0); per-field error rates per frame; time per frame on one thread.
 
@@ -58,7 +59,12 @@ struct Tally {
     /// Per field: (frames parsed, parsed wrong, not parsed).
     fields: [(usize, usize, usize); 3],
     frames_to_accept: Vec<usize>,
+    /// Accepted (right or wrong) in the first attempt.
+    first_attempt: usize,
 }
+
+/// Attempts per card, as the reader makes them.
+const ATTEMPTS: usize = 2;
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
@@ -89,61 +95,74 @@ fn main() -> Result<()> {
                     let style = Style::random(&mut rng, &fonts);
                     let card = render::front(&fonts, &p, &style, &mut rng);
                     let truth = p.collation_b();
-                    let base = Conditions::sample(&mut rng, difficulty, CARD_WIDTH_MM, CARD_HEIGHT_MM);
-                    // The chip's expiry is known to the reader (共通AP, no credential).
-                    let mut guard = Guard::new(Settings::new(today, Some(p.expiry)));
                     let mut local = Tally::default();
                     let mut frames = Vec::new();
-                    let verdict = loop {
-                        // The card lies still; the camera's noise, compression and a pixel or two
-                        // of movement change from frame to frame.
-                        let mut c = base.clone();
-                        for corner in &mut c.corners {
-                            corner.0 += rng.gen_range(-1.5..1.5);
-                            corner.1 += rng.gen_range(-1.5..1.5);
-                        }
-                        let frame =
-                            capture::capture(&card.pixels, card.width, card.height, CARD_WIDTH_MM, &c, &mut rng);
-                        let start = Instant::now();
-                        let read = read_frame(&mut rec, &frame, capture::FRAME_WIDTH, capture::FRAME_HEIGHT)?;
-                        local.frame_secs += start.elapsed().as_secs_f64();
-                        local.frames += 1;
-                        if let Ok(r) = &read {
-                            let t = &truth;
-                            let checks = [
-                                r.birth.as_ref().map(|f| f.value.digits() == t[..6]),
-                                r.expiry.as_ref().map(|f| format!("{:04}", f.value.year) == t[6..10]),
-                                r.code.as_ref().map(|f| {
-                                    f.value.0.iter().map(|d| char::from(b'0' + d)).collect::<String>() == t[10..]
-                                }),
-                            ];
-                            for (k, c) in checks.iter().enumerate() {
-                                match c {
-                                    Ok(true) => local.fields[k].0 += 1,
-                                    Ok(false) => {
-                                        local.fields[k].0 += 1;
-                                        local.fields[k].1 += 1;
-                                    }
-                                    Err(FieldProblem::Nothing | FieldProblem::Glare | FieldProblem::Unreadable(_)) => {
-                                        local.fields[k].2 += 1
+                    // As the reader does: an attempt of up to 8 frames; after a refusal the patient
+                    // is asked to place the card again (a new placement) and one more attempt runs.
+                    let mut verdict = Verdict::Pending(None);
+                    let mut used = 0;
+                    for attempt in 0..ATTEMPTS {
+                        let base = Conditions::sample(&mut rng, difficulty, CARD_WIDTH_MM, CARD_HEIGHT_MM);
+                        // The chip's expiry is known to the reader (共通AP, no credential).
+                        let mut guard = Guard::new(Settings::new(today, Some(p.expiry)));
+                        verdict = loop {
+                            // The card lies still; the camera's noise, compression and a pixel or two
+                            // of movement change from frame to frame.
+                            let mut c = base.clone();
+                            for corner in &mut c.corners {
+                                corner.0 += rng.gen_range(-1.5..1.5);
+                                corner.1 += rng.gen_range(-1.5..1.5);
+                            }
+                            let frame =
+                                capture::capture(&card.pixels, card.width, card.height, CARD_WIDTH_MM, &c, &mut rng);
+                            let start = Instant::now();
+                            let read = read_frame(&mut rec, &frame, capture::FRAME_WIDTH, capture::FRAME_HEIGHT)?;
+                            local.frame_secs += start.elapsed().as_secs_f64();
+                            local.frames += 1;
+                            if let Ok(r) = &read {
+                                let t = &truth;
+                                let checks = [
+                                    r.birth.as_ref().map(|f| f.value.digits() == t[..6]),
+                                    r.expiry.as_ref().map(|f| format!("{:04}", f.value.year) == t[6..10]),
+                                    r.code.as_ref().map(|f| {
+                                        f.value.0.iter().map(|d| char::from(b'0' + d)).collect::<String>() == t[10..]
+                                    }),
+                                ];
+                                for (k, c) in checks.iter().enumerate() {
+                                    match c {
+                                        Ok(true) => local.fields[k].0 += 1,
+                                        Ok(false) => {
+                                            local.fields[k].0 += 1;
+                                            local.fields[k].1 += 1;
+                                        }
+                                        Err(
+                                            FieldProblem::Nothing | FieldProblem::Glare | FieldProblem::Unreadable(_),
+                                        ) => local.fields[k].2 += 1,
                                     }
                                 }
                             }
+                            if cli.dump.is_some() || cli.explain {
+                                frames.push(frame);
+                            }
+                            match guard.add(read) {
+                                Verdict::Pending(_) => continue,
+                                v => break v,
+                            }
+                        };
+                        used += guard.frames();
+                        if attempt == 0 && matches!(verdict, Verdict::Accept(_)) {
+                            local.first_attempt = 1;
                         }
-                        if cli.dump.is_some() || cli.explain {
-                            frames.push(frame);
+                        if !matches!(verdict, Verdict::Refuse(_)) {
+                            break;
                         }
-                        match guard.add(read) {
-                            Verdict::Pending(_) => continue,
-                            v => break v,
-                        }
-                    };
+                    }
                     local.cards = 1;
                     let mut bad = None;
                     match verdict {
                         Verdict::Accept(c) if c.digits() == truth => {
                             local.right = 1;
-                            local.frames_to_accept.push(guard.frames());
+                            local.frames_to_accept.push(used);
                         }
                         Verdict::Accept(_) => {
                             local.wrong = 1;
@@ -195,6 +214,7 @@ fn main() -> Result<()> {
                         t.fields[k].2 += local.fields[k].2;
                     }
                     t.frames_to_accept.extend(local.frames_to_accept);
+                    t.first_attempt += local.first_attempt;
                     if t.cards % 100 == 0 {
                         eprintln!("eval-ocr: {} cards, {} right, {} wrong", t.cards, t.right, t.wrong);
                     }
@@ -211,6 +231,11 @@ fn main() -> Result<()> {
     let refused: usize = t.refused.values().sum();
     println!("cards {} (seed {}, conditions {})", t.cards, cli.seed, cli.conditions);
     println!("accepted and right: {} ({:.2}%)", t.right, pct(t.right, t.cards));
+    println!(
+        "accepted in the first attempt (up to 8 frames): {} ({:.2}%); the rest needed the card placed again",
+        t.first_attempt,
+        pct(t.first_attempt, t.cards)
+    );
     println!("wrong 照合番号B that would reach the card: {} ({:.3}%)", t.wrong, pct(t.wrong, t.cards));
     println!("refused: {} ({:.2}%) {:?}", refused, pct(refused, t.cards), t.refused);
     let accepted = t.right + t.wrong;

@@ -6,9 +6,9 @@
 //! then fitted as a straight line through the region's border between two corners (twice, the
 //! second time without the points far from the first line: a thumb or glare on an edge), and the
 //! corners are where the lines meet. The quadrilateral must have a card's proportions. The card is
-//! then warped to [`RECT_WIDTH`] x [`RECT_HEIGHT`] (10 pixels per millimetre).
+//! then warped to 856x540 (10 pixels per millimetre), or only the regions the reader reads.
 
-use super::layout::{CARD_HEIGHT_MM, CARD_WIDTH_MM, PX_PER_MM, RECT_HEIGHT, RECT_WIDTH, Rect};
+use super::layout::{CARD_HEIGHT_MM, CARD_WIDTH_MM, PX_PER_MM, Rect};
 use crate::GreyImage;
 use crate::geometry::{Homography, bilinear};
 
@@ -104,26 +104,48 @@ pub fn find(pixels: &[u8], width: u32, height: u32) -> Result<Quad, NotFound> {
     Ok(quad)
 }
 
-/// The card inside `quad` rectified to [`RECT_WIDTH`] x [`RECT_HEIGHT`]; `upside_down` turns it
+/// The card inside `quad` rectified to 856x540 (10 px/mm); `upside_down` turns it
 /// by half a turn (the quad's first corner is then the printed bottom-right).
 pub fn rectify(pixels: &[u8], width: u32, height: u32, quad: &Quad, upside_down: bool) -> Option<GreyImage> {
-    let (w, h) = (f64::from(RECT_WIDTH), f64::from(RECT_HEIGHT));
-    let rect =
+    let whole = Rect { x0: 0.0, y0: 0.0, x1: CARD_WIDTH_MM, y1: CARD_HEIGHT_MM };
+    rectify_region(pixels, width, height, quad, upside_down, whole, PX_PER_MM)
+}
+
+/// One region of the card (millimetres) rectified at `px_per_mm`: the reader rectifies only the
+/// windows it reads, not the whole card.
+pub fn rectify_region(
+    pixels: &[u8],
+    width: u32,
+    height: u32,
+    quad: &Quad,
+    upside_down: bool,
+    r: Rect,
+    px_per_mm: f32,
+) -> Option<GreyImage> {
+    let (w, h) = (f64::from(CARD_WIDTH_MM), f64::from(CARD_HEIGHT_MM));
+    let card_mm =
         if upside_down { [(w, h), (0.0, h), (0.0, 0.0), (w, 0.0)] } else { [(0.0, 0.0), (w, 0.0), (w, h), (0.0, h)] };
-    let to_frame = Homography::from_points(rect, *quad)?;
-    // The rectified pixel (x, y) is the card's point (x + 0.5, y + 0.5); the frame's pixel (i, j)
-    // has its centre at (i + 0.5, j + 0.5).
-    let mut out = vec![0u8; (RECT_WIDTH * RECT_HEIGHT) as usize];
-    for y in 0..RECT_HEIGHT {
-        for x in 0..RECT_WIDTH {
-            if let Some((fx, fy)) = to_frame.apply(f64::from(x) + 0.5, f64::from(y) + 0.5)
+    let to_frame = Homography::from_points(card_mm, *quad)?;
+    let (out_w, out_h) = (((r.x1 - r.x0) * px_per_mm).round() as u32, ((r.y1 - r.y0) * px_per_mm).round() as u32);
+    if out_w == 0 || out_h == 0 {
+        return None;
+    }
+    let step = 1.0 / f64::from(px_per_mm);
+    // The output pixel (x, y) is the card's point at its centre; the frame's pixel (i, j) has its
+    // centre at (i + 0.5, j + 0.5).
+    let mut out = vec![0u8; (out_w * out_h) as usize];
+    for y in 0..out_h {
+        let my = f64::from(r.y0) + (f64::from(y) + 0.5) * step;
+        for x in 0..out_w {
+            let mx = f64::from(r.x0) + (f64::from(x) + 0.5) * step;
+            if let Some((fx, fy)) = to_frame.apply(mx, my)
                 && let Some(v) = bilinear(pixels, width, height, fx - 0.5, fy - 0.5)
             {
-                out[(y * RECT_WIDTH + x) as usize] = v.round() as u8;
+                out[(y * out_w + x) as usize] = v.round() as u8;
             }
         }
     }
-    GreyImage::new(RECT_WIDTH, RECT_HEIGHT, out)
+    GreyImage::new(out_w, out_h, out)
 }
 
 /// A window of the rectified card (millimetres) as its own image.
@@ -279,6 +301,7 @@ fn intersect(((px, py), (dx, dy)): Line, ((qx, qy), (ex, ey)): Line) -> Option<(
 mod tests {
     use super::*;
     use crate::geometry::warp;
+    use crate::ocr::layout::{RECT_HEIGHT, RECT_WIDTH};
 
     fn frame_with(quad: Quad) -> Vec<u8> {
         let (w, h) = (1280u32, 720u32);

@@ -6,9 +6,9 @@
 //! rather than read. A card none of whose three fields parse either way is not the front of a My
 //! Number card (its back, another card).
 
-use super::card::{self, NotFound};
+use super::card::{self, NotFound, Quad};
 use super::date::Date;
-use super::layout::{BIRTH_WINDOW, CODE_WINDOW, EXPIRY_WINDOW, Rect};
+use super::layout::{BIRTH_WINDOW, CARD_HEIGHT_MM, CARD_WIDTH_MM, CODE_WINDOW, EXPIRY_WINDOW, PX_PER_MM, Rect};
 use super::parse::{self, Birth, Char, Field, ParseError, SecurityCode};
 use crate::GreyImage;
 use kaoyomi_models::ModelError;
@@ -112,10 +112,10 @@ fn glare(window: &GreyImage, paper: u8) -> bool {
     bright * 20 > px.len()
 }
 
-/// The card's paper level: a bright percentile of the whole rectified card.
+/// The card's paper level: a bright percentile of the whole card (rectified coarsely).
 fn paper_level(card: &GreyImage) -> u8 {
     let mut hist = [0usize; 256];
-    for &p in card.pixels().iter().step_by(7) {
+    for &p in card.pixels() {
         hist[p as usize] += 1;
     }
     let total: usize = hist.iter().sum();
@@ -129,17 +129,39 @@ fn paper_level(card: &GreyImage) -> u8 {
     255
 }
 
+/// The card in one frame: its windows are rectified as they are needed.
+struct Found<'a> {
+    pixels: &'a [u8],
+    width: u32,
+    height: u32,
+    quad: Quad,
+}
+
+impl Found<'_> {
+    fn window(&self, r: Rect, upside_down: bool) -> Option<GreyImage> {
+        card::rectify_region(self.pixels, self.width, self.height, &self.quad, upside_down, r, PX_PER_MM)
+    }
+
+    /// The paper level of the whole card, from a copy at 1.5 pixels per millimetre.
+    fn paper(&self) -> u8 {
+        let whole = Rect { x0: 0.0, y0: 0.0, x1: CARD_WIDTH_MM, y1: CARD_HEIGHT_MM };
+        card::rectify_region(self.pixels, self.width, self.height, &self.quad, false, whole, 1.5)
+            .map_or(255, |c| paper_level(&c))
+    }
+}
+
+/// A window's text line recognised, or why there is none; and whether glare washes the window out.
 fn recognise(
     rec: &mut dyn TextRecognizer,
-    card: &GreyImage,
-    r: Rect,
-) -> Result<Result<TextLine, FieldProblem>, ModelError> {
-    let window = card::crop(card, r);
+    window: Option<GreyImage>,
+    paper: u8,
+) -> Result<(Result<TextLine, FieldProblem>, bool), ModelError> {
+    let Some(window) = window else { return Ok((Err(FieldProblem::Nothing), false)) };
+    let glared = glare(&window, paper);
     let Some(line) = text_line(&window) else {
-        return Ok(Err(if glare(&window, paper_level(card)) { FieldProblem::Glare } else { FieldProblem::Nothing }));
+        return Ok((Err(if glared { FieldProblem::Glare } else { FieldProblem::Nothing }), glared));
     };
-    let text = rec.recognize(line.view())?;
-    Ok(Ok(text))
+    Ok((Ok(rec.recognize(line.view())?), glared))
 }
 
 fn chars(line: &TextLine) -> Vec<Char> {
@@ -147,9 +169,8 @@ fn chars(line: &TextLine) -> Vec<Char> {
 }
 
 fn field<T>(
-    read: Result<TextLine, FieldProblem>,
+    (read, glared): (Result<TextLine, FieldProblem>, bool),
     parse: fn(&[Char]) -> Result<Field<T>, ParseError>,
-    glared: bool,
 ) -> Result<Field<T>, FieldProblem> {
     let line = read?;
     parse(&chars(&line)).map_err(|e| if glared { FieldProblem::Glare } else { FieldProblem::Unreadable(e) })
@@ -167,23 +188,19 @@ pub fn read_frame(
         Err(NotFound::NoCard) => return Ok(Err(FrameProblem::NoCard)),
         Err(NotFound::NotCardShaped) => return Ok(Err(FrameProblem::NotCardShaped)),
     };
-    let Some(upright) = card::rectify(pixels, width, height, &quad, false) else {
-        return Ok(Err(FrameProblem::NotCardShaped));
-    };
-    let paper = paper_level(&upright);
-    let glared = |r: Rect| glare(&card::crop(&upright, r), paper);
-    let birth = field(recognise(rec, &upright, BIRTH_WINDOW)?, parse::birth, glared(BIRTH_WINDOW));
+    let found = Found { pixels, width, height, quad };
+    let paper = found.paper();
+    let birth = field(recognise(rec, found.window(BIRTH_WINDOW, false), paper)?, parse::birth);
     if birth.is_err() {
         // Half a turn round?
-        if let Some(turned) = card::rectify(pixels, width, height, &quad, true)
-            && let Ok(Ok(line)) = recognise(rec, &turned, BIRTH_WINDOW)
+        if let (Ok(line), _) = recognise(rec, found.window(BIRTH_WINDOW, true), paper)?
             && parse::birth(&chars(&line)).is_ok()
         {
             return Ok(Err(FrameProblem::UpsideDown));
         }
     }
-    let expiry = field(recognise(rec, &upright, EXPIRY_WINDOW)?, parse::expiry, glared(EXPIRY_WINDOW));
-    let code = field(recognise(rec, &upright, CODE_WINDOW)?, parse::security_code, glared(CODE_WINDOW));
+    let expiry = field(recognise(rec, found.window(EXPIRY_WINDOW, false), paper)?, parse::expiry);
+    let code = field(recognise(rec, found.window(CODE_WINDOW, false), paper)?, parse::security_code);
     let unreadable = |p: &FieldProblem| matches!(p, FieldProblem::Nothing | FieldProblem::Unreadable(_));
     if birth.as_ref().is_err_and(unreadable)
         && expiry.as_ref().is_err_and(unreadable)
@@ -203,10 +220,11 @@ pub fn frame_lines(
     height: u32,
 ) -> Result<Option<Vec<Result<TextLine, FieldProblem>>>, ModelError> {
     let Ok(quad) = card::find(pixels, width, height) else { return Ok(None) };
-    let Some(upright) = card::rectify(pixels, width, height, &quad, false) else { return Ok(None) };
+    let found = Found { pixels, width, height, quad };
+    let paper = found.paper();
     let mut out = Vec::new();
     for r in [BIRTH_WINDOW, EXPIRY_WINDOW, CODE_WINDOW] {
-        out.push(recognise(rec, &upright, r)?);
+        out.push(recognise(rec, found.window(r, false), paper)?.0);
     }
     Ok(Some(out))
 }

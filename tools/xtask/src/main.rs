@@ -376,7 +376,7 @@ fn test() -> Result<()> {
 
 /// The fuzz targets in `fuzz/` (cargo-fuzz, libFuzzer), each run for a bounded time from the corpus
 /// kept in the tree. cargo-fuzz needs a nightly toolchain; without one, fuzzing is skipped, loudly.
-const FUZZ_TARGETS: &[&str] = &["protocol_frame", "card_answers", "card_face", "portrait"];
+const FUZZ_TARGETS: &[&str] = &["protocol_frame", "card_answers", "card_face", "portrait", "card_frame"];
 
 fn fuzz(seconds: u64) -> Result<()> {
     let nightly = Command::new("rustup")

@@ -162,6 +162,61 @@ pub fn crop(card: &GreyImage, r: Rect) -> GreyImage {
     GreyImage::new(x1 - x0, y1 - y0, out).expect("sizes match")
 }
 
+/// A field window cut to its text line: the rows holding ink (frame lines, which cross the
+/// whole window, left out), with a margin; `None` when the window holds no line of text.
+pub fn text_line(window: &GreyImage) -> Option<GreyImage> {
+    let (w, h) = (window.width() as usize, window.height() as usize);
+    let px = window.pixels();
+    let mut sorted = px.to_vec();
+    sorted.sort_unstable();
+    let paper = f32::from(sorted[sorted.len() * 9 / 10]);
+    let ink_below = paper - (paper * 0.3).max(35.0);
+    let ink = |x: usize, y: usize| f32::from(px[y * w + x]) < ink_below;
+    let counts: Vec<usize> = (0..h).map(|y| (0..w).filter(|&x| ink(x, y)).count()).collect();
+    let row_has_text = |c: usize| c >= 2.max(w / 100) && c < w * 7 / 10;
+    // Runs of text rows (gaps of up to two rows bridged); the run with the most ink wins.
+    // (first row, last row, ink) of a run.
+    type Run = Option<(usize, usize, usize)>;
+    let (mut best, mut run): (Run, Run) = (None, None);
+    let mut gap = 0;
+    for (y, &c) in counts.iter().enumerate() {
+        if row_has_text(c) {
+            run = Some(match run {
+                Some((s, _, total)) => (s, y, total + c),
+                None => (y, y, c),
+            });
+            gap = 0;
+        } else if run.is_some() {
+            gap += 1;
+            if gap > 2 {
+                if run.is_some_and(|r| best.is_none_or(|b| r.2 > b.2)) {
+                    best = run;
+                }
+                run = None;
+            }
+        }
+    }
+    if run.is_some_and(|r| best.is_none_or(|b| r.2 > b.2)) {
+        best = run;
+    }
+    let (top, bottom, _) = best?;
+    let band = bottom - top + 1;
+    if band < 8 {
+        return None;
+    }
+    let columns: Vec<usize> = (0..w).filter(|&x| (top..=bottom).any(|y| ink(x, y))).collect();
+    let (left, right) = (*columns.first()?, *columns.last()?);
+    let margin_y = band / 4 + 2;
+    let margin_x = band / 3 + 2;
+    let (x0, x1) = (left.saturating_sub(margin_x), (right + margin_x + 1).min(w));
+    let (y0, y1) = (top.saturating_sub(margin_y), (bottom + margin_y + 1).min(h));
+    let mut out = Vec::with_capacity((x1 - x0) * (y1 - y0));
+    for y in y0..y1 {
+        out.extend_from_slice(&px[y * w + x0..y * w + x1]);
+    }
+    GreyImage::new((x1 - x0) as u32, (y1 - y0) as u32, out)
+}
+
 /// Otsu's threshold of 8-bit values.
 pub fn otsu(pixels: &[u8]) -> u8 {
     let mut hist = [0u64; 256];

@@ -3,7 +3,7 @@
 //!
 //! - [`layout`]: where the card prints what.
 //! - [`date`]: eras and calendar dates, checked.
-//! - [`card`]: finding the card in the frame and rectifying it.
+//! - [`card`]: finding the card in the frame, rectifying it, cutting a window to its text line.
 //! - [`parse`]: the printed lines to dates and digits, everything validated.
 //! - [`read`] (with the models): one frame's fields recognised.
 //! - [`guard`]: several frames fused; 照合番号B only when they agree and everything checks.

@@ -106,6 +106,24 @@ pub fn spawn(
     })
 }
 
+/// Whether a running check (`op`) must stop between two frames: core stopped it (`active` moved
+/// on), a new job came (left in `pending`), or the job channel closed. Shared by the face and
+/// card-surface threads.
+#[cfg(feature = "face")]
+pub(crate) fn stopped<J>(active: &AtomicU32, op: u32, jobs: &Receiver<J>, pending: &mut Option<J>) -> bool {
+    if active.load(Ordering::SeqCst) != op {
+        return true;
+    }
+    match jobs.try_recv() {
+        Err(TryRecvError::Disconnected) => true,
+        Ok(next) => {
+            *pending = Some(next);
+            true
+        }
+        Err(TryRecvError::Empty) => false,
+    }
+}
+
 /// The process's peak resident memory (VmHWM), MB; 0 where /proc cannot tell.
 #[cfg(feature = "face")]
 fn peak_rss_mb() -> u64 {
@@ -164,17 +182,9 @@ impl Run<'_> {
         let started = Instant::now();
         let mut busy = std::time::Duration::ZERO;
         loop {
-            if self.active.load(Ordering::SeqCst) != self.op {
+            if stopped(self.active, self.op, self.jobs, pending) {
                 log::info!("face check stopped after {} frames", check.report().frames);
                 return None;
-            }
-            match self.jobs.try_recv() {
-                Err(TryRecvError::Disconnected) => return None,
-                Ok(next) => {
-                    *pending = Some(next);
-                    return None;
-                }
-                Err(TryRecvError::Empty) => {}
             }
             let frame = match camera.next() {
                 Ok(f) => f,

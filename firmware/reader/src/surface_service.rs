@@ -18,7 +18,7 @@ use {
     kaoyomi_vision::ocr::guard::{Guard, Refusal, Settings, Verdict},
     kaoyomi_vision::ocr::read::read_frame,
     std::sync::atomic::Ordering,
-    std::sync::mpsc::{Receiver, Sender, TryRecvError},
+    std::sync::mpsc::{Receiver, Sender},
     std::time::Duration,
 };
 
@@ -131,17 +131,9 @@ fn read(
         };
         let mut guard = Guard::new(Settings::new(today, chip_expiry));
         let verdict = loop {
-            if active.load(Ordering::SeqCst) != job.op {
+            if crate::face_service::stopped(active, job.op, jobs, pending) {
                 log::info!("card surface: stopped after {} frames", guard.frames());
                 return None;
-            }
-            match jobs.try_recv() {
-                Err(TryRecvError::Disconnected) => return None,
-                Ok(next) => {
-                    *pending = Some(next);
-                    return None;
-                }
-                Err(TryRecvError::Empty) => {}
             }
             let frame = match camera.next() {
                 Ok(f) => f,

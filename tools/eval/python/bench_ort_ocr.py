@@ -5,21 +5,11 @@ largest difference between the two runtimes' probabilities.
 Run by `cargo xtask bench-ocr` in the bench's virtual environment (packages pinned there).
 """
 import sys
-import time
 
 import numpy as np
 import onnxruntime as ort
 
-
-def median_ms(fn, rounds):
-    fn()
-    times = []
-    for _ in range(rounds):
-        t = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t) * 1000.0)
-    times.sort()
-    return times[len(times) // 2]
+from bench_ort import median_ms
 
 
 def main():

@@ -145,21 +145,8 @@ pub fn bench_face() -> Result<()> {
     let tensors = root().join("target/bench-face");
     let tract = capture(
         {
-            let mut c = crate::cargo();
-            c.args([
-                "run",
-                "--release",
-                "--quiet",
-                "-p",
-                "kaoyomi-eval",
-                "--bin",
-                "kaoyomi-bench-face",
-                "--",
-                "--models",
-            ])
-            .arg(models_dir())
-            .arg("--tensors")
-            .arg(&tensors);
+            let mut c = eval_bin("kaoyomi-bench-face");
+            c.arg("--tensors").arg(&tensors);
             c
         },
         "measuring the face check with tract (release build, one thread)",
@@ -207,20 +194,8 @@ pub fn eval_ocr(args: &[String]) -> Result<()> {
     crate::ensure_packages(crate::FONT_PACKAGES)?;
     let out = capture(
         {
-            let mut c = crate::cargo();
-            c.args([
-                "run",
-                "--release",
-                "--quiet",
-                "-p",
-                "kaoyomi-eval",
-                "--bin",
-                "kaoyomi-eval-ocr",
-                "--",
-                "--models",
-            ])
-            .arg(models_dir())
-            .args(args);
+            let mut c = eval_bin("kaoyomi-eval-ocr");
+            c.args(args);
             c
         },
         "measuring the card-surface OCR on rendered cards (release build)",
@@ -243,21 +218,8 @@ pub fn bench_ocr() -> Result<()> {
     let tensors = root().join("target/bench-ocr");
     let tract = capture(
         {
-            let mut c = crate::cargo();
-            c.args([
-                "run",
-                "--release",
-                "--quiet",
-                "-p",
-                "kaoyomi-eval",
-                "--bin",
-                "kaoyomi-bench-ocr",
-                "--",
-                "--models",
-            ])
-            .arg(models_dir())
-            .arg("--tensors")
-            .arg(&tensors);
+            let mut c = eval_bin("kaoyomi-bench-ocr");
+            c.arg("--tensors").arg(&tensors);
             c
         },
         "timing the OCR step and its recognition model with tract (release build, one thread)",
@@ -299,6 +261,13 @@ fn kaoyomi_manifest_file(name: &str) -> Result<String> {
         }
     }
     bail!("no model {name} in models/manifest.toml")
+}
+
+/// `cargo run` of one of `kaoyomi-eval`'s binaries (release build), given the model directory.
+fn eval_bin(bin: &str) -> Command {
+    let mut c = crate::cargo();
+    c.args(["run", "--release", "--quiet", "-p", "kaoyomi-eval", "--bin", bin, "--", "--models"]).arg(models_dir());
+    c
 }
 
 /// The benches' Python environment with onnxruntime (pinned packages).

@@ -35,8 +35,6 @@ pub struct ReadChar {
     /// The best other symbol's probability at the step where this one was surest (a blank
     /// counts too): close to `confidence` means the network hesitated.
     pub runner_up: f32,
-    /// Horizontal centre in the line image, in input pixels.
-    pub x: f32,
 }
 
 /// The text of one line: characters in order. Wiped on drop, never printed (it may be a birth
@@ -94,11 +92,6 @@ impl PpOcrRec {
         let bytes = manifest::load_verified(dir, manifest.get("ppocr-rec")?)?;
         let alphabet = alphabet(&bytes)?;
         Ok(PpOcrRec { bytes, alphabet, plans: HashMap::new() })
-    }
-
-    /// Whether the model can read `c` at all.
-    pub fn knows(&self, c: char) -> bool {
-        self.alphabet.contains(&c)
     }
 
     /// The network input for `line`: scaled to height 48 (aspect kept), padded on the
@@ -160,19 +153,16 @@ impl PpOcrRec {
     }
 
     /// Greedy CTC decoding of `steps x symbols` probabilities.
-    pub fn decode(&self, steps: usize, probs: &[f32], width: u32) -> TextLine {
+    pub fn decode(&self, steps: usize, probs: &[f32]) -> TextLine {
         let symbols = self.alphabet.len() + 2;
-        let step_px = width as f32 / steps.max(1) as f32;
         let mut chars: Vec<ReadChar> = Vec::new();
         let mut run: Option<(usize, f32, usize, f32, f32)> = None; // (symbol, sum, count, best, runner-up at best)
-        let mut first_step = 0;
-        let mut flush = |run: &mut Option<(usize, f32, usize, f32, f32)>, end: usize, first: usize| {
+        let mut flush = |run: &mut Option<(usize, f32, usize, f32, f32)>| {
             if let Some((sym, sum, n, _, runner)) = run.take()
                 && sym != 0
             {
                 let ch = if sym == symbols - 1 { ' ' } else { self.alphabet[sym - 1] };
-                let x = (first + end) as f32 / 2.0 * step_px;
-                chars.push(ReadChar { ch, confidence: sum / n as f32, runner_up: runner, x });
+                chars.push(ReadChar { ch, confidence: sum / n as f32, runner_up: runner });
             }
         };
         for t in 0..steps {
@@ -196,13 +186,12 @@ impl PpOcrRec {
                     }
                 }
                 _ => {
-                    flush(&mut run, t, first_step);
-                    first_step = t;
+                    flush(&mut run);
                     run = Some((best.0, best.1, 1, best.1, second));
                 }
             }
         }
-        flush(&mut run, steps, first_step);
+        flush(&mut run);
         TextLine { chars }
     }
 }
@@ -214,7 +203,7 @@ impl TextRecognizer for PpOcrRec {
         }
         let (width, input) = Self::input(line);
         let (steps, mut probs) = self.run(width, input)?;
-        let text = self.decode(steps, &probs, width);
+        let text = self.decode(steps, &probs);
         probs.zeroize();
         Ok(text)
     }
@@ -277,7 +266,7 @@ mod tests {
             [0.1, 0.0, 0.1, 0.8], // space
         ];
         let probs: Vec<f32> = steps.iter().flatten().copied().collect();
-        let line = rec.decode(steps.len(), &probs, 48);
+        let line = rec.decode(steps.len(), &probs);
         assert_eq!(line.text(), "aab ");
         assert!((line.chars[0].confidence - 0.85).abs() < 1e-6);
         assert!((line.chars[0].runner_up - 0.1).abs() < 1e-6);

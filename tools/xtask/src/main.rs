@@ -49,6 +49,10 @@ fn board_arg(args: &[String]) -> String {
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
+        Some("demo") if args.iter().any(|a| a == "--screenshots") => {
+            let dir = args.iter().position(|a| a == "--screenshots").and_then(|i| args.get(i + 1));
+            screenshots(dir.ok_or_else(|| anyhow::anyhow!("usage: cargo xtask demo --screenshots DIR"))?)
+        }
         Some("demo") => demo(args.iter().any(|a| a == "--visual"), args.iter().any(|a| a == "--face")),
         Some("test") => test(),
         Some("tidy") => tidy(),
@@ -180,6 +184,21 @@ fn start_pcscd() -> Result<Pcscd> {
 /// Builds the reader and the terminal, runs a scripted patient session, prints the verified
 /// result. `--visual`: the staff's visual check; `--face`: the face check on the simulated camera
 /// (the card holder accepted, then somebody else with the same card refused).
+/// Every screen state in every language as PNG files in `dir` (the software renderer, headless).
+fn screenshots(dir: &str) -> Result<()> {
+    ensure_packages(FONT_PACKAGES)?;
+    let dir = std::env::current_dir()?.join(dir);
+    cargo_step(&["build", "--quiet", "-p", "kaoyomi-ui", "--bin", "kaoyomi-screens"], "building the screens")?;
+    run(
+        {
+            let mut c = Command::new(root().join("target/debug/kaoyomi-screens"));
+            c.arg(&dir);
+            c
+        },
+        "kaoyomi-screens",
+    )
+}
+
 fn demo(visual: bool, face: bool) -> Result<()> {
     ensure_packages(BUILD_PACKAGES)?;
     let root = root();

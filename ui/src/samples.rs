@@ -1,0 +1,93 @@
+//! One example of every screen state core produces, named for the screenshot files
+//! (`cargo xtask demo --screenshots DIR` and the screenshot test).
+
+use kaoyomi_core::{CardProblem, FaceHint, FaceProblem, MethodOffer, Notice, Screen, ScreenState, StaffReason};
+use kaoyomi_protocol::{AuthMethod, CancelReason, ConsentTopic, Outcome};
+use slint::ComponentHandle;
+
+fn plain(screen: Screen) -> ScreenState {
+    ScreenState { screen, timeout_warning_s: None }
+}
+
+/// Every screen state worth a picture: `(file stem, state)`.
+pub fn all() -> Vec<(&'static str, ScreenState)> {
+    use MethodOffer::{Available, Hidden, Unavailable};
+    vec![
+        ("place-card", plain(Screen::PlaceCard)),
+        ("wait-for-reception", plain(Screen::WaitForReception)),
+        ("reading-card", plain(Screen::ReadingCard)),
+        (
+            "choose-method",
+            plain(Screen::ChooseMethod { face: Available, pin: Available, visual: Hidden, notice: None }),
+        ),
+        (
+            "choose-method-pinless",
+            plain(Screen::ChooseMethod { face: Available, pin: Hidden, visual: Hidden, notice: None }),
+        ),
+        (
+            "choose-method-face-failed",
+            plain(Screen::ChooseMethod {
+                face: Unavailable,
+                pin: Available,
+                visual: Available,
+                notice: Some(Notice::FaceUnavailable(FaceProblem::CardNumbers)),
+            }),
+        ),
+        ("confirm-last-try", plain(Screen::ConfirmLastTry)),
+        ("pin-entry", plain(Screen::PinEntry { entered: 2, tries_left: 3, notice: None })),
+        ("pin-entry-wrong", plain(Screen::PinEntry { entered: 0, tries_left: 2, notice: Some(Notice::PinWrong) })),
+        ("verifying-pin", plain(Screen::VerifyingPin)),
+        ("face-check", plain(Screen::FaceCheck { hint: None })),
+        ("face-check-closer", plain(Screen::FaceCheck { hint: Some(FaceHint::MoveCloser) })),
+        ("face-check-card-glare", plain(Screen::FaceCheck { hint: Some(FaceHint::CardGlare) })),
+        ("call-staff", plain(Screen::CallStaff { reason: StaffReason::PinBlocked })),
+        ("visual-check", plain(Screen::VisualCheck)),
+        ("registration", plain(Screen::Registration)),
+        ("consent-medical", plain(Screen::Consent { topic: ConsentTopic::Medical, index: 0, total: 3 })),
+        ("consent-checkup", plain(Screen::Consent { topic: ConsentTopic::Checkup, index: 1, total: 3 })),
+        ("consent-limit", plain(Screen::Consent { topic: ConsentTopic::Limit, index: 2, total: 3 })),
+        ("card-error", plain(Screen::CardError { problem: CardProblem::NoAnswer })),
+        ("unknown-card", plain(Screen::UnknownCard)),
+        ("card-expired", plain(Screen::CardExpired)),
+        ("finished", plain(Screen::Finished { outcome: Outcome::Verified, method: Some(AuthMethod::Face) })),
+        ("finished-not-verified", plain(Screen::Finished { outcome: Outcome::NotVerified, method: None })),
+        (
+            "finished-cancelled",
+            plain(Screen::Finished { outcome: Outcome::Cancelled(CancelReason::PatientTimeout), method: None }),
+        ),
+        ("timeout-warning", ScreenState { screen: Screen::Registration, timeout_warning_s: Some(15) }),
+    ]
+}
+
+/// Draws every sample state in every language, and the staff display of each state, into `dir`
+/// as `<state>.<language>.png` and `staff-<state>.png`; returns the file names. Installs the
+/// headless platform, so call it once per process, before any other window exists.
+pub fn write_all(dir: &std::path::Path) -> anyhow::Result<Vec<String>> {
+    use anyhow::Context;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    crate::headless::install()?;
+    let ui = crate::view::Ui::new(std::rc::Rc::new(|_| {}))?;
+    let mut names = Vec::new();
+    for (code, _) in crate::LANGUAGES {
+        crate::select_language(code)?;
+        ui.patient.global::<crate::Prefs>().set_language((*code).into());
+        for (name, state) in all() {
+            ui.show(&state);
+            let file = format!("{name}.{code}.png");
+            crate::headless::snapshot(ui.patient.window())?
+                .save(dir.join(&file))
+                .with_context(|| format!("writing {file}"))?;
+            names.push(file);
+        }
+    }
+    crate::select_language("ja")?;
+    for (name, state) in all() {
+        ui.show(&state);
+        let file = format!("staff-{name}.png");
+        crate::headless::snapshot(ui.staff.window())?
+            .save(dir.join(&file))
+            .with_context(|| format!("writing {file}"))?;
+        names.push(file);
+    }
+    Ok(names)
+}

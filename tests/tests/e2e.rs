@@ -75,6 +75,9 @@ fn start_reader_on(board: Board, state: &Path, script: &str) -> std::thread::Joi
         input: InputSource::Script(lines),
         once: false,
         show_screens: false,
+        view: None,
+        taps: None,
+        pace: std::time::Duration::ZERO,
     };
     std::thread::spawn(move || kaoyomi_reader::run(options))
 }

@@ -140,6 +140,9 @@ fn reader_pin_session(state: &Path) {
         input: InputSource::Script(script),
         once: false,
         show_screens: false,
+        view: None,
+        taps: None,
+        pace: std::time::Duration::ZERO,
     };
     let reader = std::thread::spawn(move || kaoyomi_reader::run(options));
     let mut client = {

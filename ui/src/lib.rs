@@ -5,12 +5,14 @@
 //!   operating system's CSPRNG at every entry.
 //! - [`headless`] is a Slint platform drawing with the software renderer into memory (tests,
 //!   `cargo xtask demo --screenshots`, the benchmark).
+//! - [`window`] runs the reader beside the windows (the event loop on the main thread).
 //! - [`LANGUAGES`]: the patient's languages; the words are in `lang/<code>/LC_MESSAGES/kaoyomi-ui.po`
 //!   (source text English), bundled into the binary by `build.rs` with the M+ font.
 
 pub mod headless;
 pub mod samples;
 pub mod view;
+pub mod window;
 
 /// The code Slint generates from `ui/app.slint` (its items carry no docs of their own; the
 /// Slint files document them).

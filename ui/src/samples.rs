@@ -59,12 +59,11 @@ pub fn all() -> Vec<(&'static str, ScreenState)> {
     ]
 }
 
-/// Draws every sample state in every language, and the staff display of each state, into `dir`
-/// as `<state>.<language>.png` and `staff-<state>.png`; returns the file names. Installs the
-/// headless platform, so call it once per process, before any other window exists.
-pub fn write_all(dir: &std::path::Path) -> anyhow::Result<Vec<String>> {
-    use anyhow::Context;
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+/// Draws every sample state in every language, and the staff display of each state, handing
+/// each picture to `each` as `(<state>.<language>.png | staff-<state>.png, pixels)`; returns the
+/// names. Installs the headless platform, so call it once per process, before any other window
+/// exists.
+pub fn render_all(mut each: impl FnMut(&str, image::RgbaImage) -> anyhow::Result<()>) -> anyhow::Result<Vec<String>> {
     crate::headless::install()?;
     let ui = crate::view::Ui::new(std::rc::Rc::new(|_| {}))?;
     let mut names = Vec::new();
@@ -73,21 +72,58 @@ pub fn write_all(dir: &std::path::Path) -> anyhow::Result<Vec<String>> {
         ui.patient.global::<crate::Prefs>().set_language((*code).into());
         for (name, state) in all() {
             ui.show(&state);
+            if matches!(state.screen, Screen::PinEntry { .. }) {
+                // The pictures show the pad in counting order, so that they compare equal from
+                // run to run; the reader shuffles it at every entry.
+                let counting: Vec<i32> = (1..10).chain([0]).collect();
+                ui.patient.set_pad(slint::ModelRc::new(slint::VecModel::from(counting)));
+            }
             let file = format!("{name}.{code}.png");
-            crate::headless::snapshot(ui.patient.window())?
-                .save(dir.join(&file))
-                .with_context(|| format!("writing {file}"))?;
+            each(&file, crate::headless::snapshot(ui.patient.window())?)?;
             names.push(file);
         }
     }
     crate::select_language("ja")?;
+    ui.patient.global::<crate::Prefs>().set_language("ja".into());
     for (name, state) in all() {
         ui.show(&state);
         let file = format!("staff-{name}.png");
-        crate::headless::snapshot(ui.staff.window())?
-            .save(dir.join(&file))
-            .with_context(|| format!("writing {file}"))?;
+        each(&file, crate::headless::snapshot(ui.staff.window())?)?;
         names.push(file);
     }
     Ok(names)
+}
+
+/// [`render_all`] into PNG files in `dir` (`cargo xtask demo --screenshots DIR`).
+pub fn write_all(dir: &std::path::Path) -> anyhow::Result<Vec<String>> {
+    use anyhow::Context;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    render_all(|file, picture| picture.save(dir.join(file)).with_context(|| format!("writing {file}")))
+}
+
+/// A picture at a quarter of its width and height, each pixel the mean of a 4x4 block (the size
+/// the reference screenshots are kept at).
+pub fn quarter(picture: &image::RgbaImage) -> image::RgbaImage {
+    let (w, h) = (picture.width() / 4, picture.height() / 4);
+    let stride = picture.width() as usize * 4;
+    let raw = picture.as_raw();
+    let mut out = vec![0u8; (w * h * 4) as usize];
+    for y in 0..h as usize {
+        for x in 0..w as usize {
+            let mut sum = [0u32; 4];
+            for dy in 0..4 {
+                let row = &raw[(4 * y + dy) * stride + 16 * x..][..16];
+                for px in row.chunks_exact(4) {
+                    for c in 0..4 {
+                        sum[c] += u32::from(px[c]);
+                    }
+                }
+            }
+            let o = (y * w as usize + x) * 4;
+            for c in 0..4 {
+                out[o + c] = (sum[c] / 16) as u8;
+            }
+        }
+    }
+    image::RgbaImage::from_raw(w, h, out).expect("the buffer has the picture's size")
 }

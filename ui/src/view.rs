@@ -215,6 +215,10 @@ impl Ui {
         let p = &self.patient;
         let screen = state.screen;
         let previous = self.last.replace(Some(screen));
+        if previous != Some(screen) {
+            // A new question starts with its explanation closed.
+            p.set_detail_open(false);
+        }
         p.set_timeout_warning(state.timeout_warning_s.map(|s| s.min(i32::MAX as u32) as i32).unwrap_or(-1));
         p.set_notice("".into());
         match screen {

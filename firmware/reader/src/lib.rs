@@ -61,7 +61,6 @@ pub enum InputSource {
 }
 
 /// How to run.
-#[derive(Debug, Clone)]
 pub struct Options {
     /// The board.
     pub board: Board,
@@ -73,7 +72,31 @@ pub struct Options {
     pub once: bool,
     /// Print screens to stdout.
     pub show_screens: bool,
+    /// Where screen states go besides (the Slint windows, `kaoyomi_ui::window`).
+    pub view: Option<ScreenView>,
+    /// Taps on the windows, for core.
+    pub taps: Option<mpsc::Receiver<Event>>,
+    /// A pause before each scripted action (for someone watching the windows).
+    pub pace: Duration,
 }
+
+impl std::fmt::Debug for Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Options")
+            .field("board", &self.board.name)
+            .field("state", &self.state)
+            .field("input", &self.input)
+            .field("once", &self.once)
+            .field("show_screens", &self.show_screens)
+            .field("view", &self.view.is_some())
+            .field("taps", &self.taps.is_some())
+            .field("pace", &self.pace)
+            .finish()
+    }
+}
+
+/// Shows a screen state (on the windows); called from the main loop's thread.
+pub type ScreenView = Box<dyn Fn(&kaoyomi_core::ScreenState) + Send>;
 
 /// What a run did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -191,7 +214,7 @@ fn start_face_threads(
 
 /// Runs the reader until the input ends (script `quit`, EOF) or `once` is satisfied.
 pub fn run(options: Options) -> Result<Summary> {
-    let Options { board, state, input, once, show_screens } = options;
+    let Options { board, state, input, once, show_screens, view, taps, pace } = options;
     std::fs::create_dir_all(&state).with_context(|| format!("creating state directory {}", state.display()))?;
     let key = DeviceKey::load_or_create(&state)?;
     let serial: &'static str = Box::leak(key.serial().to_string().into_boxed_str());
@@ -304,6 +327,18 @@ pub fn run(options: Options) -> Result<Summary> {
         }
     };
 
+    // Taps on the windows join the same queue.
+    if let Some(taps) = taps {
+        let inputs_tx = inputs_tx.clone();
+        std::thread::Builder::new().name("taps".into()).spawn(move || {
+            for event in taps {
+                if inputs_tx.send(Input::Core(event)).is_err() {
+                    return;
+                }
+            }
+        })?;
+    }
+
     let (screens_tx, screens_rx) = mpsc::channel::<&'static str>();
     let runner = script::Runner {
         inputs: inputs_tx.clone(),
@@ -311,6 +346,7 @@ pub fn run(options: Options) -> Result<Summary> {
         card: hand,
         camera: camera_control,
         card_camera: card_camera_control,
+        pace,
     };
     match input {
         InputSource::Script(lines) => {
@@ -329,6 +365,9 @@ pub fn run(options: Options) -> Result<Summary> {
     let show = |state: &kaoyomi_core::ScreenState| {
         if show_screens {
             println!("[{}] {}", state.screen.name(), text_view::render(state));
+        }
+        if let Some(view) = &view {
+            view(state);
         }
         let _ = screens_tx.send(state.screen.name());
     };

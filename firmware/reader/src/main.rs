@@ -33,6 +33,13 @@ enum Cmd {
         /// Stop after the first session ended and the card was removed.
         #[arg(long)]
         once: bool,
+        /// Show the patient's touch screen and the staff display (built with feature `window`
+        /// for a desktop, `linuxkms` for the device).
+        #[arg(long)]
+        window: bool,
+        /// Milliseconds to pause before each scripted action (to watch a script on the windows).
+        #[arg(long, default_value_t = 0)]
+        pace_ms: u64,
     },
     /// Print what the reader can see of the card without credentials (token, certificate,
     /// retry counters read without a try, expiry).
@@ -192,7 +199,7 @@ fn main() -> Result<()> {
         .target(env_logger::Target::Stderr)
         .init();
     match Cli::parse().command {
-        Cmd::Run { board, state, script, once } => {
+        Cmd::Run { board, state, script, once, window, pace_ms } => {
             let board = load_board(board)?;
             let input = match script {
                 Some(path) => InputSource::Script(
@@ -205,7 +212,9 @@ fn main() -> Result<()> {
                 None => InputSource::Stdin,
             };
             log::info!("core dumps off: {}", kaoyomi_reader::harden::is_hardened());
-            let summary = kaoyomi_reader::run(Options { board, state, input, once, show_screens: true })?;
+            let pace = std::time::Duration::from_millis(pace_ms);
+            let options = Options { board, state, input, once, show_screens: true, view: None, taps: None, pace };
+            let summary = if window { run_windowed(options)? } else { kaoyomi_reader::run(options)? };
             log::info!("reader stopped: {} report(s) sent, {} lost", summary.reports_sent, summary.reports_lost);
         }
         Cmd::CardInfo { board, persona: id, state } => {
@@ -301,4 +310,18 @@ fn main() -> Result<()> {
         Cmd::Sim { command: SimCmd::ResetCards { state } } => CounterStore::new(state.join("sim-cards")).reset()?,
     }
     Ok(())
+}
+
+/// The reader with its windows: Slint's event loop on this thread, the reader on another.
+#[cfg(feature = "ui")]
+fn run_windowed(options: Options) -> Result<kaoyomi_reader::Summary> {
+    let (taps, taps_rx) = std::sync::mpsc::channel();
+    kaoyomi_ui::window::run(taps, move |view| {
+        kaoyomi_reader::run(Options { view: Some(view), taps: Some(taps_rx), ..options })
+    })?
+}
+
+#[cfg(not(feature = "ui"))]
+fn run_windowed(_: Options) -> Result<kaoyomi_reader::Summary> {
+    anyhow::bail!("this reader was built without its screens (features `window` or `linuxkms`)")
 }

@@ -197,9 +197,20 @@ pub struct Runner {
     pub camera: Option<SimCameraControl>,
     /// What the simulated card camera sees (None without one).
     pub card_camera: Option<SimCardCameraControl>,
+    /// A pause before each patient or staff action, so that someone watching the screens can
+    /// follow a script (zero: as fast as the reader answers).
+    pub pace: std::time::Duration,
 }
 
 impl Runner {
+    /// Carries out one action after the pause set for watching (none before awaiting a screen).
+    fn paced(&mut self, action: Action, seen: &mut Vec<&'static str>) -> Result<bool> {
+        if !self.pace.is_zero() && !matches!(action, Action::Await(..) | Action::Sleep(_)) {
+            std::thread::sleep(self.pace);
+        }
+        self.run(action, seen)
+    }
+
     /// Carries out one action.
     pub fn run(&mut self, action: Action, seen: &mut Vec<&'static str>) -> Result<bool> {
         match &action {
@@ -265,7 +276,7 @@ impl Runner {
             let step = parse_line(line).with_context(|| format!("script line {}", n + 1));
             match step {
                 Ok(None) => continue,
-                Ok(Some(action)) => match self.run(action, &mut seen) {
+                Ok(Some(action)) => match self.paced(action, &mut seen) {
                     Ok(true) => {}
                     Ok(false) => break,
                     Err(e) => {
@@ -294,7 +305,7 @@ impl Runner {
             }
             match parse_line(&line) {
                 Ok(None) => {}
-                Ok(Some(action)) => match self.run(action, &mut seen) {
+                Ok(Some(action)) => match self.paced(action, &mut seen) {
                     Ok(true) => {}
                     Ok(false) => break,
                     Err(e) => eprintln!("{e:#}"),

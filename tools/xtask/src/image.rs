@@ -23,6 +23,7 @@ const CROSS_PACKAGES: &[(&str, &str)] = &[
     ("libc6-dev:arm64", ""),
     ("libpcsclite-dev:arm64", ""),
     ("libasound2-dev:arm64", ""),
+    ("libfontconfig-dev:arm64", ""),
     ("libclang-dev", ""),
     ("qemu-system-arm", ""),
     ("cpio", ""),
@@ -539,7 +540,10 @@ pub fn test_aarch64() -> Result<()> {
         // the test and the message.
         .env("CARGO_PROFILE_DEV_DEBUG", "0")
         .env("CARGO_PROFILE_TEST_DEBUG", "0")
+        // The screens (kaoyomi-ui) are not in the device image yet (their linuxkms build comes
+        // with it); their tests run on the host, which keeps this step's build within CI's time.
         .args(["test", "--no-run", "--workspace", "--exclude", "xtask", "--exclude", "kaoyomi-eval"])
+        .args(["--exclude", "kaoyomi-ui"])
         .args(["--target", TARGET, "--message-format=json-render-diagnostics"])
         .stderr(Stdio::inherit())
         .output()

@@ -53,7 +53,15 @@ fn main() -> Result<()> {
             let dir = args.iter().position(|a| a == "--screenshots").and_then(|i| args.get(i + 1));
             screenshots(dir.ok_or_else(|| anyhow::anyhow!("usage: cargo xtask demo --screenshots DIR"))?)
         }
-        Some("demo") => demo(args.iter().any(|a| a == "--visual"), args.iter().any(|a| a == "--face")),
+        Some("demo") => demo(
+            args.iter().any(|a| a == "--visual"),
+            args.iter().any(|a| a == "--face"),
+            // On a desktop the demo shows the reader's windows unless told not to.
+            args.iter().any(|a| a == "--window")
+                || (!args.iter().any(|a| a == "--no-window")
+                    && (std::env::var_os("DISPLAY").is_some() || std::env::var_os("WAYLAND_DISPLAY").is_some())),
+        ),
+        Some("bench-ui") => bench_ui(),
         Some("test") => test(),
         Some("tidy") => tidy(),
         Some("dist") => image::dist(&board_arg(&args)).map(drop),
@@ -68,7 +76,7 @@ fn main() -> Result<()> {
         Some("fuzz") => fuzz(args.get(1).and_then(|s| s.parse().ok()).unwrap_or(60)),
         _ => {
             eprintln!(
-                "usage: cargo xtask demo [--visual|--face] | test | tidy | models | eval-face [--view2-only] [--every N] [--pairs-every N] | bench-face | eval-ocr [--cards N] [--seed S] [--conditions placed|hard] [--threads N] | bench-ocr | fuzz [SECONDS] | dist|image --board qemu-virt|rk3399 | qemu --test | test-aarch64"
+                "usage: cargo xtask demo [--visual|--face] [--window|--no-window] | demo --screenshots DIR | bench-ui | test | tidy | models | eval-face [--view2-only] [--every N] [--pairs-every N] | bench-face | eval-ocr [--cards N] [--seed S] [--conditions placed|hard] [--threads N] | bench-ocr | fuzz [SECONDS] | dist|image --board qemu-virt|rk3399 | qemu --test | test-aarch64"
             );
             std::process::exit(2);
         }
@@ -83,6 +91,9 @@ const BUILD_PACKAGES: &[(&str, &str)] = &[
     ("libpcsclite-dev", "1.9.9-2"),
     ("libasound2-dev", "1.2.8-1+b1"),
     ("libclang-dev", "1:14.0-55.7~deb12u1"),
+    // Slint's software renderer finds the system's fonts (fallback for letters M+ lacks) through
+    // fontconfig.
+    ("libfontconfig-dev", "2.14.1-4"),
 ];
 const TEST_PACKAGES: &[(&str, &str)] =
     &[("pcscd", "1.9.9-2"), ("vsmartcard-vpcd", "3.3+dfsg-2"), ("opensc", "0.23.0-0.3+deb12u2")];
@@ -199,16 +210,35 @@ fn screenshots(dir: &str) -> Result<()> {
     )
 }
 
-fn demo(visual: bool, face: bool) -> Result<()> {
+/// The software renderer's frame time and the time to the first idle frame (release build).
+fn bench_ui() -> Result<()> {
+    ensure_packages(BUILD_PACKAGES)?;
+    ensure_packages(FONT_PACKAGES)?;
+    cargo_step(
+        &["build", "--release", "--quiet", "-p", "kaoyomi-ui", "--bin", "kaoyomi-bench-ui"],
+        "building the UI benchmark",
+    )?;
+    run(Command::new(root().join("target/release/kaoyomi-bench-ui")), "kaoyomi-bench-ui")
+}
+
+fn demo(visual: bool, face: bool, window: bool) -> Result<()> {
     ensure_packages(BUILD_PACKAGES)?;
     let root = root();
     if face {
         models::models()?;
     }
-    cargo_step(
-        &["build", "--quiet", "-p", "kaoyomi-reader", "-p", "kaoyomi-terminal"],
-        "building the reader and the terminal client",
-    )?;
+    if window {
+        ensure_packages(FONT_PACKAGES)?;
+        if std::env::var_os("DISPLAY").is_none() && std::env::var_os("WAYLAND_DISPLAY").is_none() {
+            bail!("`cargo xtask demo --window` needs a desktop (DISPLAY or WAYLAND_DISPLAY is not set)");
+        }
+        DEMO_WINDOW.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+    let mut build = vec!["build", "--quiet", "-p", "kaoyomi-reader", "-p", "kaoyomi-terminal"];
+    if window {
+        build.extend(["--features", "kaoyomi-reader/window"]);
+    }
+    cargo_step(&build, "building the reader and the terminal client")?;
     let state = root.join("target/demo-state");
     // Fresh simulated cards each run, so the demo's PIN always has all its tries.
     let _ = std::fs::remove_dir_all(state.join("sim-cards"));
@@ -235,6 +265,9 @@ fn demo(visual: bool, face: bool) -> Result<()> {
     Ok(())
 }
 
+/// Whether the demo's reader shows its windows (`cargo xtask demo --window`).
+static DEMO_WINDOW: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// One scripted session of the reader on `board` with the terminal: the terminal's exit code and
 /// the screens the reader showed (also printed).
 fn demo_session(board: &str, script: &str) -> Result<(Option<i32>, String)> {
@@ -258,6 +291,11 @@ fn demo_session(board: &str, script: &str) -> Result<(Option<i32>, String)> {
         .arg(&state)
         .arg("--script")
         .arg(&script)
+        .args(if DEMO_WINDOW.load(std::sync::atomic::Ordering::SeqCst) {
+            &["--window", "--pace-ms", "1500"][..]
+        } else {
+            &[][..]
+        })
         .env("RUST_LOG", "warn,tract_onnx=error,kaoyomi_reader::face_service=info,kaoyomi_reader::surface_service=info")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -385,8 +423,8 @@ fn test() -> Result<()> {
     t.step("set-up + test: fuzz", || fuzz(seconds))?;
     t.step("test: demo (the README's first command)", || {
         eprintln!("xtask: cargo xtask demo (the README's first command)");
-        demo(false, false)?;
-        demo(false, true)
+        demo(false, false, false)?;
+        demo(false, true, false)
     })?;
     t.print();
     eprintln!("xtask: all checks passed");

@@ -23,7 +23,6 @@ const CROSS_PACKAGES: &[(&str, &str)] = &[
     ("libc6-dev:arm64", ""),
     ("libpcsclite-dev:arm64", ""),
     ("libasound2-dev:arm64", ""),
-    ("libfontconfig-dev:arm64", ""),
     ("libclang-dev", ""),
     ("qemu-system-arm", ""),
     ("cpio", ""),

@@ -212,6 +212,19 @@ fn start_face_threads(
     Ok((control, true))
 }
 
+/// Forwards core events from `from` into the main loop's queue on a thread named `name`, until
+/// either side closes.
+fn forward(name: &str, from: mpsc::Receiver<Event>, to: mpsc::Sender<Input>) -> std::io::Result<()> {
+    std::thread::Builder::new().name(name.into()).spawn(move || {
+        for event in from {
+            if to.send(Input::Core(event)).is_err() {
+                return;
+            }
+        }
+    })?;
+    Ok(())
+}
+
 /// Runs the reader until the input ends (script `quit`, EOF) or `once` is satisfied.
 pub fn run(options: Options) -> Result<Summary> {
     let Options { board, state, input, once, show_screens, view, taps, pace } = options;
@@ -254,16 +267,7 @@ pub fn run(options: Options) -> Result<Summary> {
         }
     };
     // Card and face events are forwarded into the one input queue.
-    {
-        let inputs_tx = inputs_tx.clone();
-        std::thread::Builder::new().name("card-events".into()).spawn(move || {
-            for event in events_rx {
-                if inputs_tx.send(Input::Core(event)).is_err() {
-                    return;
-                }
-            }
-        })?;
-    }
+    forward("card-events", events_rx, inputs_tx.clone())?;
     let (face_tx, face_rx) = mpsc::channel::<face_service::FaceJob>();
     let (surface_tx, surface_rx) = mpsc::channel::<surface_service::SurfaceJob>();
     let face_op = face_service::ActiveOp::default();
@@ -329,14 +333,7 @@ pub fn run(options: Options) -> Result<Summary> {
 
     // Taps on the windows join the same queue.
     if let Some(taps) = taps {
-        let inputs_tx = inputs_tx.clone();
-        std::thread::Builder::new().name("taps".into()).spawn(move || {
-            for event in taps {
-                if inputs_tx.send(Input::Core(event)).is_err() {
-                    return;
-                }
-            }
-        })?;
+        forward("taps", taps, inputs_tx.clone())?;
     }
 
     let (screens_tx, screens_rx) = mpsc::channel::<&'static str>();

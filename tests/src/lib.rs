@@ -168,6 +168,12 @@ impl Bench {
         }
     }
 
+    /// Lets `ms` pass without anything happening, then ticks (as the reader's clock does).
+    pub fn wait(&mut self, ms: u64) {
+        self.now += ms.saturating_sub(100);
+        self.event(Event::Tick);
+    }
+
     /// Types a PIN.
     pub fn pin(&mut self, digits: &str) {
         for d in digits.bytes() {

@@ -68,6 +68,15 @@ fn face_board() -> Board {
 }
 
 fn start_reader_on(board: Board, state: &Path, script: &str) -> std::thread::JoinHandle<anyhow::Result<Summary>> {
+    start_reader_with(board, state, script, None)
+}
+
+fn start_reader_with(
+    board: Board,
+    state: &Path,
+    script: &str,
+    preview: Option<kaoyomi_reader::PreviewView>,
+) -> std::thread::JoinHandle<anyhow::Result<Summary>> {
     let lines = script.lines().map(String::from).collect();
     let options = Options {
         board,
@@ -76,6 +85,7 @@ fn start_reader_on(board: Board, state: &Path, script: &str) -> std::thread::Joi
         once: false,
         show_screens: false,
         view: None,
+        preview,
         taps: None,
         pace: std::time::Duration::ZERO,
     };
@@ -234,11 +244,23 @@ fn face_session_end_to_end() {
     }
     capture_logs();
     let state = tempfile::tempdir().unwrap();
-    let reader = start_reader_on(face_board(), state.path(), include_str!("../../board/scripts/demo-face.script"));
+    // The patient's preview: sizes of the frames the face thread hands to the screen.
+    let previews: std::sync::Arc<std::sync::Mutex<Vec<(u32, u32, usize)>>> = Default::default();
+    let seen = previews.clone();
+    let preview: kaoyomi_reader::PreviewView =
+        std::sync::Arc::new(move |w, h, grey: &[u8]| seen.lock().unwrap().push((w, h, grey.len())));
+    let script = include_str!("../../board/scripts/demo-face.script");
+    let reader = start_reader_with(face_board(), state.path(), script, Some(preview));
     let mut client = connect(state.path());
     let all = ConsentRequest { medical: true, checkup: true, limit: true };
     let (v, progress) = session(&mut client, all);
     assert_eq!((v.report.outcome, v.report.method), (Outcome::Verified, Some(AuthMethod::Face)));
+    // Every frame the check looked at went to the preview, shrunk for the screen.
+    let previews = previews.lock().unwrap().clone();
+    assert!(!previews.is_empty(), "the face check showed the patient nothing");
+    for (w, h, len) in previews {
+        assert!((160..=320).contains(&w) && h > 0 && len == (w * h) as usize, "preview frame {w}x{h} ({len} bytes)");
+    }
     assert_eq!(v.card_signature, CardSignature::NotPresent);
     assert!(progress.contains(&Progress::Checking(AuthMethod::Face)));
     reader.join().unwrap().unwrap();

@@ -141,6 +141,7 @@ fn reader_pin_session(state: &Path) {
         once: false,
         show_screens: false,
         view: None,
+        preview: None,
         taps: None,
         pace: std::time::Duration::ZERO,
     };

@@ -39,6 +39,7 @@ pub fn all() -> Vec<(&'static str, ScreenState)> {
         ("verifying-pin", plain(Screen::VerifyingPin)),
         ("face-check", plain(Screen::FaceCheck { hint: None })),
         ("face-check-closer", plain(Screen::FaceCheck { hint: Some(FaceHint::MoveCloser) })),
+        ("face-check-mask", plain(Screen::FaceCheck { hint: Some(FaceHint::RemoveMask) })),
         ("face-check-card-glare", plain(Screen::FaceCheck { hint: Some(FaceHint::CardGlare) })),
         ("call-staff", plain(Screen::CallStaff { reason: StaffReason::PinBlocked })),
         ("visual-check", plain(Screen::VisualCheck)),
@@ -50,6 +51,15 @@ pub fn all() -> Vec<(&'static str, ScreenState)> {
         ("unknown-card", plain(Screen::UnknownCard)),
         ("card-expired", plain(Screen::CardExpired)),
         ("finished", plain(Screen::Finished { outcome: Outcome::Verified, method: Some(AuthMethod::Face) })),
+        (
+            "choose-method-no-match",
+            plain(Screen::ChooseMethod {
+                face: Unavailable,
+                pin: Hidden,
+                visual: Available,
+                notice: Some(Notice::FaceFailed),
+            }),
+        ),
         ("finished-not-verified", plain(Screen::Finished { outcome: Outcome::NotVerified, method: None })),
         (
             "finished-cancelled",
@@ -68,10 +78,13 @@ pub fn render_all(mut each: impl FnMut(&str, image::RgbaImage) -> anyhow::Result
     let ui = crate::view::Ui::new(std::rc::Rc::new(|_| {}))?;
     let mut names = Vec::new();
     for (code, _) in crate::LANGUAGES {
-        crate::select_language(code)?;
-        ui.patient.global::<crate::Prefs>().set_language((*code).into());
         for (name, state) in all() {
             ui.show(&state);
+            // The idle screen puts the reader back to Japanese: choose the picture's language
+            // after it, as a patient would.
+            if ui.patient.global::<crate::Prefs>().get_language() != *code {
+                ui.set_language(code);
+            }
             if matches!(state.screen, Screen::PinEntry { .. }) {
                 // The pictures show the pad in counting order, so that they compare equal from
                 // run to run; the reader shuffles it at every entry.
@@ -83,8 +96,7 @@ pub fn render_all(mut each: impl FnMut(&str, image::RgbaImage) -> anyhow::Result
             names.push(file);
         }
     }
-    crate::select_language("ja")?;
-    ui.patient.global::<crate::Prefs>().set_language("ja".into());
+    ui.set_language(crate::view::DEFAULT_LANGUAGE);
     for (name, state) in all() {
         ui.show(&state);
         let file = format!("staff-{name}.png");

@@ -5,13 +5,17 @@
 //! operating system's CSPRNG every time a PIN entry starts (a new entry, or again after a wrong
 //! PIN); the pad never learns which digits were typed beyond their count.
 
-use crate::{PatientWindow, StaffWindow};
+use crate::{PatientWindow, Prefs, StaffWindow};
 use kaoyomi_core::{CardProblem, Event, FaceHint, FaceProblem, MethodOffer, Notice, Screen, ScreenState, StaffReason};
 use kaoyomi_protocol::{AuthMethod, ConsentTopic, Outcome};
 use rand::seq::SliceRandom;
-use slint::{ComponentHandle, Image, Model, ModelRc, SharedString, VecModel};
+use slint::{ComponentHandle, Image, Model, ModelRc, Rgb8Pixel, SharedPixelBuffer, SharedString, VecModel};
 use std::cell::RefCell;
 use std::rc::Rc;
+use zeroize::Zeroize;
+
+/// The language every session starts in.
+pub const DEFAULT_LANGUAGE: &str = "ja";
 
 /// Where the windows' events go (the reader's input queue).
 pub type Sink = Rc<dyn Fn(Event)>;
@@ -23,6 +27,8 @@ pub struct Ui {
     /// The staff display.
     pub staff: StaffWindow,
     last: RefCell<Option<Screen>>,
+    /// The pixels of the picture in the preview, held so they can be wiped when it goes.
+    shown: RefCell<Option<SharedPixelBuffer<Rgb8Pixel>>>,
 }
 
 fn offer(o: MethodOffer) -> &'static str {
@@ -73,6 +79,7 @@ pub fn hint(h: Option<FaceHint>) -> &'static str {
         Some(FaceHint::TooDark) => "too-dark",
         Some(FaceHint::TooBright) => "too-bright",
         Some(FaceHint::ShowEyes) => "show-eyes",
+        Some(FaceHint::RemoveMask) => "remove-mask",
         Some(FaceHint::CardNotInView) => "card-not-in-view",
         Some(FaceHint::TurnCardRound) => "turn-card-round",
         Some(FaceHint::ShowCardFront) => "show-card-front",
@@ -183,6 +190,8 @@ impl Ui {
         patient.on_consent_answered(move |yes| s(Event::ConsentAnswered(yes)));
         let s = sink.clone();
         patient.on_registration_answered(move |yes| s(Event::RegistrationAnswered(yes)));
+        let s = sink.clone();
+        patient.on_still_here(move || s(Event::StillHere));
         let weak = staff.as_weak();
         patient.on_language_chosen(move |code| match crate::select_language(&code) {
             Ok(()) => {
@@ -192,6 +201,10 @@ impl Ui {
             }
             Err(e) => log::warn!("{e}"),
         });
+        // The reader starts in Japanese whatever the system's locale says.
+        if let Err(e) = crate::select_language(DEFAULT_LANGUAGE) {
+            log::warn!("{e}");
+        }
         let s = sink.clone();
         staff.on_visual_mode_changed(move |on| s(Event::StaffVisualMode(on)));
         let s = sink.clone();
@@ -207,7 +220,7 @@ impl Ui {
                 staff.set_maintenance_message("メンテナンスメニューはまだありません。".into());
             }
         });
-        Ok(Self { patient, staff, last: RefCell::new(None) })
+        Ok(Self { patient, staff, last: RefCell::new(None), shown: RefCell::new(None) })
     }
 
     /// Shows a screen state on both windows.
@@ -218,6 +231,15 @@ impl Ui {
         if previous != Some(screen) {
             // A new question starts with its explanation closed.
             p.set_detail_open(false);
+        }
+        if screen == Screen::PlaceCard && matches!(previous, None | Some(Screen::Finished { .. })) {
+            // The next patient finds the reader as it was made: Japanese, normal letters, normal
+            // colours; the last patient's choices go with them (a card taken away and placed
+            // again mid-session keeps them).
+            self.set_language(DEFAULT_LANGUAGE);
+            let prefs = p.global::<Prefs>();
+            prefs.set_large_text(false);
+            prefs.set_high_contrast(false);
         }
         p.set_timeout_warning(state.timeout_warning_s.map(|s| s.min(i32::MAX as u32) as i32).unwrap_or(-1));
         p.set_notice("".into());
@@ -278,7 +300,7 @@ impl Ui {
         }
         if !matches!(screen, Screen::FaceCheck { .. }) {
             // No picture of the patient stays in the window once the capture is over.
-            p.set_preview(Image::default());
+            self.set_preview(None);
         }
         p.set_screen(screen.name().into());
         let staff = &self.staff;
@@ -290,6 +312,17 @@ impl Ui {
         }
     }
 
+    /// Shows the patient's screen in `code` (a code of [`crate::LANGUAGES`]), and tells the staff.
+    pub fn set_language(&self, code: &str) {
+        match crate::select_language(code) {
+            Ok(()) => {
+                self.patient.global::<Prefs>().set_language(code.into());
+                self.staff.set_patient_language(code.into());
+            }
+            Err(e) => log::warn!("{e}"),
+        }
+    }
+
     /// The digits of the PIN pad in their positions (top-left first, the tenth key in the middle
     /// of the bottom row).
     pub fn pad(&self) -> Vec<i32> {
@@ -297,19 +330,41 @@ impl Ui {
     }
 
     /// Shows a camera frame (greyscale, row-major) in the face-capture preview, mirrored like a
-    /// looking-glass.
+    /// looking-glass. Ignored unless the face-capture screen is showing (a frame that arrives
+    /// after the capture ended never appears) or when the size does not match the pixels.
     pub fn preview(&self, width: u32, height: u32, grey: &[u8]) {
-        if grey.len() != (width as usize) * (height as usize) {
+        if grey.len() != (width as usize) * (height as usize)
+            || !matches!(*self.last.borrow(), Some(Screen::FaceCheck { .. }))
+        {
             return;
         }
-        let mut buffer = slint::SharedPixelBuffer::<slint::Rgb8Pixel>::new(width, height);
+        let mut buffer = SharedPixelBuffer::<Rgb8Pixel>::new(width, height);
         let out = buffer.make_mut_slice();
         for (row_in, row_out) in grey.chunks_exact(width as usize).zip(out.chunks_exact_mut(width as usize)) {
             for (o, &g) in row_out.iter_mut().zip(row_in.iter().rev()) {
-                *o = slint::Rgb8Pixel { r: g, g, b: g };
+                *o = Rgb8Pixel { r: g, g, b: g };
             }
         }
-        self.patient.set_preview(Image::from_rgb8(buffer));
+        self.set_preview(Some(buffer));
+    }
+
+    /// Puts `buffer` (or nothing) into the preview and wipes the picture it replaces. Slint's
+    /// image does not wipe its pixels when dropped, so the view keeps a second handle on them:
+    /// once the window has let go of the old picture, that handle is the only one left and
+    /// its pixels are overwritten in place. Returns whether the old picture was wiped in place
+    /// (`false`: something else still held it, and only a copy could be wiped).
+    pub fn set_preview(&self, buffer: Option<SharedPixelBuffer<Rgb8Pixel>>) -> bool {
+        let image = buffer.as_ref().map_or_else(Image::default, |b| Image::from_rgb8(b.clone()));
+        self.patient.set_preview(image);
+        let Some(mut old) = self.shown.replace(buffer) else { return true };
+        let before = old.as_slice().as_ptr();
+        // Unique: the same memory; shared: a copy (the original lives on elsewhere).
+        old.make_mut_bytes().zeroize();
+        let in_place = std::ptr::eq(before, old.as_slice().as_ptr());
+        if !in_place {
+            log::warn!("a preview picture was still held elsewhere when it was wiped");
+        }
+        in_place
     }
 }
 

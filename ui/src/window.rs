@@ -7,7 +7,9 @@ use crate::view::Ui;
 use kaoyomi_core::{Event, ScreenState};
 use slint::ComponentHandle;
 use std::cell::RefCell;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
+use zeroize::Zeroizing;
 
 thread_local! {
     static UI: RefCell<Option<Ui>> = const { RefCell::new(None) };
@@ -16,14 +18,46 @@ thread_local! {
 /// Shows a screen state on the windows; callable from any thread.
 pub type View = Box<dyn Fn(&ScreenState) + Send>;
 
+/// Shows a face-camera frame (greyscale, row-major, width, height) in the face-capture preview;
+/// callable from any thread (the face thread). Only the newest frame waits for the screen: a
+/// frame that the screen had no time to draw is wiped and replaced, so a slow screen never
+/// holds up the check and frames never pile up.
+pub type Preview = std::sync::Arc<dyn Fn(u32, u32, &[u8]) + Send + Sync>;
+
+/// The newest frame waiting for the event loop, wiped when replaced or taken.
+type Waiting = std::sync::Mutex<Option<(u32, u32, Zeroizing<Vec<u8>>)>>;
+
+fn preview_sender() -> Preview {
+    let waiting: Arc<Waiting> = Arc::default();
+    let posted = Arc::new(AtomicBool::new(false));
+    Arc::new(move |width, height, grey: &[u8]| {
+        let frame = (width, height, Zeroizing::new(grey.to_vec()));
+        // A poisoned lock only means a panic elsewhere; the frame slot itself is still sound.
+        *waiting.lock().unwrap_or_else(|p| p.into_inner()) = Some(frame);
+        if posted.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let (waiting, posted) = (waiting.clone(), posted.clone());
+        let _ = slint::invoke_from_event_loop(move || {
+            posted.store(false, Ordering::Release);
+            let Some((w, h, pixels)) = waiting.lock().unwrap_or_else(|p| p.into_inner()).take() else { return };
+            UI.with(|u| {
+                if let Some(ui) = u.borrow().as_ref() {
+                    ui.preview(w, h, &pixels);
+                }
+            });
+        });
+    })
+}
+
 /// Opens the patient's window and the staff display on the platform Slint chose (a desktop
 /// window with the `window` feature, DRM/KMS with `linuxkms`), runs `work` on its own thread
-/// with a [`View`] of them, sends the windows' taps to `taps`, and returns `work`'s result once
+/// with a [`View`] of them and a [`Preview`] for the face camera, sends the windows' taps to `taps`, and returns `work`'s result once
 /// it has finished (the windows close then). Closing the patient's window ends the event loop
 /// early; `work` still runs to its end (it should stop when its input ends).
 pub fn run<R: Send + 'static>(
     taps: mpsc::Sender<Event>,
-    work: impl FnOnce(View) -> R + Send + 'static,
+    work: impl FnOnce(View, Preview) -> R + Send + 'static,
 ) -> anyhow::Result<R> {
     let ui = Ui::new(std::rc::Rc::new(move |e| {
         let _ = taps.send(e);
@@ -41,8 +75,9 @@ pub fn run<R: Send + 'static>(
             })
         });
     });
+    let preview = preview_sender();
     let worker = std::thread::Builder::new().name("reader".into()).spawn(move || {
-        let result = work(view);
+        let result = work(view, preview);
         let _ = slint::quit_event_loop();
         result
     })?;

@@ -2,7 +2,8 @@
 //! backend, against core, the card service and the simulated card (`kaoyomi_tests::Bench`): the
 //! patient taps the method, types the PIN on the shuffled pad by reading the keys' labels, asks
 //! what a consent means and answers it; a wrong PIN reshuffles the pad; the last try needs its own
-//! confirmation; a PIN-less card has no PIN button; the language changes with one touch.
+//! confirmation; a PIN-less card has no PIN button; the time-out warning counts down and "I am
+//! still here" gives the time back; the language changes with one touch.
 //! (One test: the testing backend is set up once per process.)
 
 use i_slint_backend_testing::{AccessibleRole, ElementHandle, ElementQuery};
@@ -151,6 +152,9 @@ fn sessions_through_the_touch_screen() {
     c.bench.remove();
     c.pump();
     assert_eq!(c.screen(), "place-card");
+    // The next patient finds the reader in Japanese again.
+    assert!(c.has_text("マイナンバーカードを置いてください"), "the last patient's language stayed");
+    c.tap("English");
 
     // The last try: its own warning first; "choose another way" spends nothing.
     c.bench.arm(all_consents());
@@ -170,12 +174,40 @@ fn sessions_through_the_touch_screen() {
     assert_eq!(c.screen(), "consent");
     c.bench.remove();
     c.pump();
+    c.tap("English");
 
     // A PIN-less card: no PIN button at all.
     c.bench.arm(all_consents());
     c.bench.insert("pinless");
     c.pump();
     assert!(c.find("PIN (4 digits)").is_empty(), "screen {}", c.screen());
+    c.bench.remove();
+    c.pump();
+    c.tap("English");
+
+    // Left alone, the screen warns before it closes, counts down, and "I am still here" gives
+    // the time back.
+    c.bench.arm(all_consents());
+    c.bench.insert("normal");
+    c.pump();
+    assert_eq!(c.screen(), "choose-method");
+    assert!(c.find("I am still here").is_empty(), "no warning yet");
+    c.bench.wait(46_000);
+    c.pump();
+    assert!(c.has_text("Are you still there? This screen closes in 14 seconds."));
+    c.bench.wait(5_000);
+    c.pump();
+    assert!(c.has_text("Are you still there? This screen closes in 9 seconds."));
+    c.tap("I am still here");
+    assert_eq!(c.screen(), "choose-method");
+    assert!(c.find("I am still here").is_empty(), "the warning went away");
+    c.bench.wait(50_000);
+    c.pump();
+    assert_eq!(c.screen(), "choose-method", "a whole minute started again");
+    c.bench.wait(10_000);
+    c.pump();
+    assert_eq!(c.screen(), "finished", "left alone, the session ends");
+    assert!(c.has_text("Please take your card."));
     c.bench.remove();
     c.pump();
 

@@ -255,6 +255,9 @@ pub enum Event {
     StaffVisualConfirm(bool),
     /// Staff cancelled the session at the reader.
     StaffCancel,
+    /// The patient touched "I am still here" on the time-out warning: the patient's time starts
+    /// again (ignored when no warning is showing).
+    StillHere,
 }
 
 /// Operation-log entries: what happened, never who.
@@ -480,10 +483,17 @@ impl Session {
 
     /// Feeds one event at time `now`; returns the commands to carry out, in order.
     pub fn handle(&mut self, now: Now, event: Event) -> Vec<Command> {
-        self.now = now;
+        // The screen as it was shown, at the time it was shown: the warning's countdown is
+        // shown again whenever its whole seconds change.
         let before = self.screen();
+        self.now = now;
         match event {
             Event::Tick => self.tick(),
+            Event::StillHere => {
+                if self.warned && self.is_patient_screen() {
+                    self.patient_active();
+                }
+            }
             Event::Terminal { seq, request } => self.terminal(seq, request),
             Event::TerminalDisconnected => self.terminal_lost(),
             Event::CardPlaced => self.card_placed(),

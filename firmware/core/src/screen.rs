@@ -79,6 +79,9 @@ pub enum FaceHint {
     TooBright,
     /// The eyes cannot be seen: remove sunglasses, move hair or hands away.
     ShowEyes,
+    /// Good pictures were compared and none matched yet: a mask may be hiding the face, lower it
+    /// for a moment (the check goes on).
+    RemoveMask,
     /// Card camera: no card in view (place the card, photo side toward the device).
     CardNotInView,
     /// Card camera: the card lies upside down (turn it round).

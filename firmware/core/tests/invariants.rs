@@ -80,9 +80,9 @@ fn pin_rules_hold_on_random_walks() {
                     12 => Event::StaffVisualMode(rng.r#gen::<bool>()),
                     13 => Event::StaffVisualConfirm(rng.r#gen::<bool>()),
                     14 => Event::Tick,
-                    _ => {
-                        [Event::StaffCancel, Event::TerminalDisconnected, Event::PinDelete][rng.gen_range(0..3)].clone()
-                    }
+                    _ => [Event::StaffCancel, Event::TerminalDisconnected, Event::PinDelete, Event::StillHere]
+                        [rng.gen_range(0..4)]
+                    .clone(),
                 }
             };
             if event == Event::LastTryConfirmed {

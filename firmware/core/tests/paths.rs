@@ -335,6 +335,19 @@ fn patient_inactivity_warns_then_ends_the_session() {
 }
 
 #[test]
+fn the_warning_counts_down_and_still_here_gives_the_time_back() {
+    let mut h = Harness::new(false);
+    h.arm(ALL, false).card(PinState::Tries(3));
+    // Not warned yet: "still here" changes nothing.
+    h.at(10_000).ev(Event::StillHere);
+    // The warning counts down in whole seconds (shown again only when they change).
+    h.at(45_000).ev(Event::Tick).at(45_500).ev(Event::Tick).at(46_000).ev(Event::Tick).at(50_000).ev(Event::Tick);
+    // "I am still here": the warning goes, a whole minute starts again.
+    h.ev(Event::StillHere).at(94_999).ev(Event::Tick).at(95_000).ev(Event::Tick).at(110_000).ev(Event::Tick);
+    insta::assert_snapshot!(h.done());
+}
+
+#[test]
 fn silent_card_and_unknown_card() {
     let mut h = Harness::new(false);
     h.arm(NONE, false)

@@ -58,6 +58,11 @@ impl<C: Camera + Send> FrameSource for C {
     }
 }
 
+/// The widest preview frame handed to the screen (the preview box is about a third of the
+/// panel; a 640x480 camera frame is halved).
+#[cfg(feature = "face")]
+const PREVIEW_WIDTH: u32 = 320;
+
 /// Opens the camera for one check.
 pub type OpenCamera = Box<dyn FnMut() -> Result<Box<dyn FrameSource>, String> + Send>;
 
@@ -75,6 +80,7 @@ pub fn spawn(
     active: ActiveOp,
     jobs: Receiver<FaceJob>,
     events: Sender<Event>,
+    preview: Option<crate::PreviewView>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new().name("face".into()).spawn(move || {
         let mut pending = None;
@@ -91,8 +97,15 @@ pub fn spawn(
                 log::debug!("face check {op} was abandoned before its photo arrived");
                 continue;
             }
-            let mut run =
-                Run { models: &mut models, settings: &settings, jobs: &jobs, events: &events, op, active: &active };
+            let mut run = Run {
+                models: &mut models,
+                settings: &settings,
+                jobs: &jobs,
+                events: &events,
+                op,
+                active: &active,
+                preview: preview.as_ref(),
+            };
             let outcome = match photo {
                 Err(problem) => Some(FaceResult::Unavailable(problem)),
                 Ok(photo) => run.check(photo, &mut open, &mut pending),
@@ -144,6 +157,7 @@ struct Run<'a> {
     events: &'a Sender<Event>,
     op: u32,
     active: &'a AtomicU32,
+    preview: Option<&'a crate::PreviewView>,
 }
 
 #[cfg(feature = "face")]
@@ -197,6 +211,12 @@ impl Run<'_> {
             let view = GreyView { width: frame.width(), height: frame.height(), pixels: frame.pixels() };
             let step = check.frame(self.models, view);
             busy += t.elapsed();
+            if let Some(show) = self.preview {
+                // The patient sees themselves, at the screen's size (at most PREVIEW_WIDTH wide);
+                // the shrunk copy is wiped when it goes out of scope.
+                let small = check::shrink(view, frame.width().div_ceil(PREVIEW_WIDTH).max(1));
+                show(small.width(), small.height(), small.pixels());
+            }
             drop(frame);
             let decision = match step {
                 Err(e) => {

@@ -74,6 +74,8 @@ pub struct Options {
     pub show_screens: bool,
     /// Where screen states go besides (the Slint windows, `kaoyomi_ui::window`).
     pub view: Option<ScreenView>,
+    /// Where the face camera's frames go during a face check (the patient's preview).
+    pub preview: Option<PreviewView>,
     /// Taps on the windows, for core.
     pub taps: Option<mpsc::Receiver<Event>>,
     /// A pause before each scripted action (for someone watching the windows).
@@ -89,6 +91,7 @@ impl std::fmt::Debug for Options {
             .field("once", &self.once)
             .field("show_screens", &self.show_screens)
             .field("view", &self.view.is_some())
+            .field("preview", &self.preview.is_some())
             .field("taps", &self.taps.is_some())
             .field("pace", &self.pace)
             .finish()
@@ -97,6 +100,10 @@ impl std::fmt::Debug for Options {
 
 /// Shows a screen state (on the windows); called from the main loop's thread.
 pub type ScreenView = Box<dyn Fn(&kaoyomi_core::ScreenState) + Send>;
+
+/// Shows a face-camera frame (width, height, greyscale row-major pixels, shrunk for the screen)
+/// in the face-capture preview; called from the face thread while a check runs.
+pub type PreviewView = Arc<dyn Fn(u32, u32, &[u8]) + Send + Sync>;
 
 /// What a run did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -131,6 +138,7 @@ struct FaceWiring {
     surface_jobs: mpsc::Receiver<surface_service::SurfaceJob>,
     events: mpsc::Sender<Event>,
     deliver: surface_service::Deliver,
+    preview: Option<PreviewView>,
 }
 
 /// Loads the models and starts the face and card-surface threads for the board's cameras; their
@@ -208,6 +216,7 @@ fn start_face_threads(
         wiring.active,
         wiring.jobs,
         wiring.events,
+        wiring.preview,
     )?;
     Ok((control, true))
 }
@@ -227,7 +236,7 @@ fn forward(name: &str, from: mpsc::Receiver<Event>, to: mpsc::Sender<Input>) -> 
 
 /// Runs the reader until the input ends (script `quit`, EOF) or `once` is satisfied.
 pub fn run(options: Options) -> Result<Summary> {
-    let Options { board, state, input, once, show_screens, view, taps, pace } = options;
+    let Options { board, state, input, once, show_screens, view, preview, taps, pace } = options;
     std::fs::create_dir_all(&state).with_context(|| format!("creating state directory {}", state.display()))?;
     let key = DeviceKey::load_or_create(&state)?;
     let serial: &'static str = Box::leak(key.serial().to_string().into_boxed_str());
@@ -311,6 +320,7 @@ pub fn run(options: Options) -> Result<Summary> {
         surface_jobs: surface_rx,
         events: face_events,
         deliver,
+        preview,
     };
     let (camera_control, face_available) = start_face(&board.face, wiring)?;
 

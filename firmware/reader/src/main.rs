@@ -213,7 +213,8 @@ fn main() -> Result<()> {
             };
             log::info!("core dumps off: {}", kaoyomi_reader::harden::is_hardened());
             let pace = std::time::Duration::from_millis(pace_ms);
-            let options = Options { board, state, input, once, show_screens: true, view: None, taps: None, pace };
+            let options =
+                Options { board, state, input, once, show_screens: true, view: None, preview: None, taps: None, pace };
             let summary = if window { run_windowed(options)? } else { kaoyomi_reader::run(options)? };
             log::info!("reader stopped: {} report(s) sent, {} lost", summary.reports_sent, summary.reports_lost);
         }
@@ -316,8 +317,8 @@ fn main() -> Result<()> {
 #[cfg(feature = "ui")]
 fn run_windowed(options: Options) -> Result<kaoyomi_reader::Summary> {
     let (taps, taps_rx) = std::sync::mpsc::channel();
-    kaoyomi_ui::window::run(taps, move |view| {
-        kaoyomi_reader::run(Options { view: Some(view), taps: Some(taps_rx), ..options })
+    kaoyomi_ui::window::run(taps, move |view, preview| {
+        kaoyomi_reader::run(Options { view: Some(view), preview: Some(preview), taps: Some(taps_rx), ..options })
     })?
 }
 

@@ -66,6 +66,9 @@ pub fn face_hint(hint: FaceHint) -> &'static str {
         FaceHint::ShowEyes => {
             "Please show your eyes (glasses with tinted lenses, hair, hands). 目元が見えるようにしてください"
         }
+        FaceHint::RemoveMask => {
+            "If you are wearing a mask, please lower it for a moment. マスクをお使いの方は、少しの間外してください"
+        }
         FaceHint::CardNotInView => {
             "Please place your card, photo side toward the device. カードを顔写真の面を機器側に向けて置いてください"
         }

@@ -52,6 +52,9 @@ pub struct Settings {
     pub exposure_range: (f32, f32),
     /// Minimum contrast (standard deviation) around each eye of the aligned face.
     pub min_eye_contrast: f32,
+    /// Compared frames without a match after which a good frame asks the patient to lower a mask
+    /// (the product's rule for masks: try with it, and say so when it does not work).
+    pub mask_hint_after: u32,
 }
 
 impl Settings {
@@ -73,6 +76,7 @@ impl Settings {
             min_sharpness: 35.0,
             exposure_range: (55.0, 205.0),
             min_eye_contrast: 6.0,
+            mask_hint_after: 4,
         }
     }
 }
@@ -288,7 +292,8 @@ pub enum Decision {
 /// What one frame did to the check.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Step {
-    /// Keep capturing; the hint for the patient (`None`: the frame was good).
+    /// Keep capturing; the hint for the patient (`None`: the frame was good;
+    /// [`FaceHint::RemoveMask`]: good, but no frame has matched after `mask_hint_after` compared).
     Continue(Option<FaceHint>),
     /// Decided.
     Decided(Decision),
@@ -370,6 +375,10 @@ impl FaceCheck {
             }
         };
         let matched = self.report.best.is_some_and(|b| b >= s.threshold);
+        let hint = match hint {
+            None if !matched && self.report.compared >= s.mask_hint_after => Some(FaceHint::RemoveMask),
+            other => other,
+        };
         let decision = if self.report.good >= s.min_good && matched {
             Some(Decision::Match)
         } else if self.report.compared >= s.max_compared && self.report.good >= s.min_good {
@@ -514,6 +523,26 @@ mod tests {
         // Nobody: fifty frames, then "not captured", every refusal counted.
         let (d, r) = run(None, vec![]);
         assert_eq!((d, r.frames, r.good, r.refused[0]), (Decision::NotCaptured, 50, 0, 50));
+    }
+
+    #[test]
+    fn good_frames_that_do_not_match_ask_for_the_mask_to_come_down() {
+        let mut models = Models {
+            detector: Box::new(Fake { face: Some(face_at(200.0, 100.0, 2.0)) }),
+            embedder: Box::new(Scores([vec![0.2; 5], vec![0.9]].concat())),
+        };
+        let mut check = FaceCheck::new(Embedding::from_raw(vec![1.0, 0.0]), settings());
+        let img = frame(640, 480, 90);
+        let steps: Vec<Step> = (0..5).map(|_| check.frame(&mut models, img.view()).unwrap()).collect();
+        // Three compared without a match: nothing to say yet; from the fourth on: the mask.
+        assert_eq!(steps[..3], [Step::Continue(None); 3]);
+        assert_eq!(steps[3..], [Step::Continue(Some(FaceHint::RemoveMask)); 2]);
+        // A gate refusal keeps its own hint, whatever was compared before.
+        let good = std::mem::replace(&mut models.detector, Box::new(Fake { face: None }));
+        assert_eq!(check.frame(&mut models, img.view()).unwrap(), Step::Continue(Some(FaceHint::NoFace)));
+        // The patient lowered the mask: the next good frame matches.
+        models.detector = good;
+        assert_eq!(check.frame(&mut models, img.view()).unwrap(), Step::Decided(Decision::Match));
     }
 
     #[test]

@@ -15,6 +15,11 @@ thread_local! {
     static UI: RefCell<Option<Ui>> = const { RefCell::new(None) };
 }
 
+/// Whether the platform drives a single output: Slint's DRM/KMS backend (feature `linuxkms`
+/// without `window`) keeps one full-screen window per process, and a second window would take
+/// the panel from the first. There the staff display is not shown (see ARCHITECTURE.md).
+const ONE_OUTPUT: bool = cfg!(all(feature = "linuxkms", not(feature = "window")));
+
 /// Shows a screen state on the windows; callable from any thread.
 pub type View = Box<dyn Fn(&ScreenState) + Send>;
 
@@ -63,7 +68,13 @@ pub fn run<R: Send + 'static>(
         let _ = taps.send(e);
     }))?;
     ui.patient.show().map_err(|e| anyhow::anyhow!("showing the patient's window: {e}"))?;
-    ui.staff.show().map_err(|e| anyhow::anyhow!("showing the staff display: {e}"))?;
+    if ONE_OUTPUT {
+        log::warn!(
+            "staff display not shown: Slint's DRM/KMS backend drives one output per process (the patient's panel)"
+        );
+    } else {
+        ui.staff.show().map_err(|e| anyhow::anyhow!("showing the staff display: {e}"))?;
+    }
     UI.with(|u| *u.borrow_mut() = Some(ui));
     let view: View = Box::new(|state: &ScreenState| {
         let state = *state;

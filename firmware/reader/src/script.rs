@@ -10,6 +10,7 @@
 //! | `pin DIGITS` | type the digits on the PIN pad, one key at a time |
 //! | `digit D`, `delete`, `back`, `confirm-last-try` | single taps |
 //! | `consent yes\|no`, `register yes\|no` | answer the question on screen |
+//! | `still-here` | tap "I am still here" on the time-out warning |
 //! | `staff visual on\|off`, `staff confirm yes\|no`, `staff cancel` | staff actions |
 //! | `fault remove-before N\|remove-after N\|truncate N\|garble N` | inject a card fault at the N-th next APDU |
 //! | `face holder\|stranger\|nobody\|dark\|unplugged` | who stands before the simulated face camera |
@@ -98,6 +99,7 @@ pub fn parse_line(line: &str) -> Result<Option<Action>> {
         "confirm-last-try" => Action::Event(Event::LastTryConfirmed),
         "consent" => Action::Event(Event::ConsentAnswered(yes_no(arg)?)),
         "register" => Action::Event(Event::RegistrationAnswered(yes_no(arg)?)),
+        "still-here" => Action::Event(Event::StillHere),
         "staff" => match arg {
             Some("visual") => Action::Event(Event::StaffVisualMode(yes_no(words.next())?)),
             Some("confirm") => Action::Event(Event::StaffVisualConfirm(yes_no(words.next())?)),
@@ -331,6 +333,7 @@ mod tests {
         assert!(matches!(parse_line("staff visual on").unwrap(), Some(Action::Event(Event::StaffVisualMode(true)))));
         assert!(matches!(parse_line("fault remove-before 3").unwrap(), Some(Action::Fault(Fault::RemoveBefore(3)))));
         assert!(matches!(parse_line("pin 4721").unwrap(), Some(Action::Pin(_))));
+        assert!(matches!(parse_line("still-here").unwrap(), Some(Action::Event(Event::StillHere))));
         assert!(parse_line("pin 47a1").is_err());
         assert!(parse_line("choose iris").is_err());
         assert!(parse_line("consent maybe").is_err());

@@ -192,19 +192,15 @@ impl Ui {
         patient.on_registration_answered(move |yes| s(Event::RegistrationAnswered(yes)));
         let s = sink.clone();
         patient.on_still_here(move || s(Event::StillHere));
+        // The language button has set `Prefs.language` itself.
         let weak = staff.as_weak();
-        patient.on_language_chosen(move |code| match crate::select_language(&code) {
-            Ok(()) => {
-                if let Some(staff) = weak.upgrade() {
-                    staff.set_patient_language(code.clone());
-                }
+        patient.on_language_chosen(move |code| {
+            if let Some(staff) = weak.upgrade() {
+                select_for_both(&staff, &code);
             }
-            Err(e) => log::warn!("{e}"),
         });
         // The reader starts in Japanese whatever the system's locale says.
-        if let Err(e) = crate::select_language(DEFAULT_LANGUAGE) {
-            log::warn!("{e}");
-        }
+        select_for_both(&staff, DEFAULT_LANGUAGE);
         let s = sink.clone();
         staff.on_visual_mode_changed(move |on| s(Event::StaffVisualMode(on)));
         let s = sink.clone();
@@ -232,10 +228,10 @@ impl Ui {
             // A new question starts with its explanation closed.
             p.set_detail_open(false);
         }
-        if screen == Screen::PlaceCard && matches!(previous, None | Some(Screen::Finished { .. })) {
-            // The next patient finds the reader as it was made: Japanese, normal letters, normal
-            // colours; the last patient's choices go with them (a card taken away and placed
-            // again mid-session keeps them).
+        if screen == Screen::PlaceCard && matches!(previous, Some(Screen::Finished { .. })) {
+            // The next patient finds the reader as it was made (`new` starts it so): Japanese,
+            // normal letters, normal colours; the last patient's choices go with them (a card
+            // taken away and placed again mid-session keeps them).
             self.set_language(DEFAULT_LANGUAGE);
             let prefs = p.global::<Prefs>();
             prefs.set_large_text(false);
@@ -314,12 +310,8 @@ impl Ui {
 
     /// Shows the patient's screen in `code` (a code of [`crate::LANGUAGES`]), and tells the staff.
     pub fn set_language(&self, code: &str) {
-        match crate::select_language(code) {
-            Ok(()) => {
-                self.patient.global::<Prefs>().set_language(code.into());
-                self.staff.set_patient_language(code.into());
-            }
-            Err(e) => log::warn!("{e}"),
+        if select_for_both(&self.staff, code) {
+            self.patient.global::<Prefs>().set_language(code.into());
         }
     }
 
@@ -365,6 +357,21 @@ impl Ui {
             log::warn!("a preview picture was still held elsewhere when it was wiped");
         }
         in_place
+    }
+}
+
+/// Selects `code` for the patient's screen and shows it on the staff display; `false` (logged)
+/// for a language the reader does not have.
+fn select_for_both(staff: &StaffWindow, code: &str) -> bool {
+    match crate::select_language(code) {
+        Ok(()) => {
+            staff.set_patient_language(code.into());
+            true
+        }
+        Err(e) => {
+            log::warn!("{e}");
+            false
+        }
     }
 }
 

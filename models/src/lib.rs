@@ -8,11 +8,16 @@
 //! Model files come from registry packages (see `manifest.toml`); each is checked against its
 //! sha256 at load ([`manifest::load_verified`]). Better models can replace these behind the traits.
 
+#[cfg(feature = "runtime")]
 pub mod convert;
 pub mod manifest;
+#[cfg(feature = "runtime")]
 pub mod ppocr;
+#[cfg(feature = "runtime")]
 pub mod profile;
+#[cfg(feature = "runtime")]
 pub mod sface;
+#[cfg(feature = "runtime")]
 pub mod yunet;
 
 pub use manifest::{Manifest, ModelError};
@@ -135,6 +140,7 @@ pub trait FaceEmbedder {
     fn embed(&mut self, aligned: GreyView<'_>) -> Result<Embedding, ModelError>;
 }
 
+#[cfg(feature = "runtime")]
 pub(crate) fn tract_error(name: &str, e: impl core::fmt::Display) -> ModelError {
     ModelError::Tract { name: name.to_string(), message: e.to_string() }
 }

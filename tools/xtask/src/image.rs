@@ -7,27 +7,14 @@
 
 use anyhow::{Context, Result, bail};
 use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::Instant;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
 
-use crate::{ensure_packages, root, run};
-
-/// Host packages the cross build and the QEMU test need (Debian bookworm; rustc-web comes from
-/// bookworm-security, which the machine's sources carry).
-const CROSS_PACKAGES: &[(&str, &str)] = &[
-    ("rustc-web", ""),
-    ("cargo-web", ""),
-    ("libstd-rust-web-dev:arm64", ""),
-    ("gcc-aarch64-linux-gnu", ""),
-    ("libc6-dev:arm64", ""),
-    ("libpcsclite-dev:arm64", ""),
-    ("libasound2-dev:arm64", ""),
-    ("libclang-dev", ""),
-    ("qemu-system-arm", ""),
-    ("cpio", ""),
-    ("squashfs-tools", ""),
-];
+use crate::packages::{Need, ensure};
+use crate::root;
+use crate::sh::{Cmd, cmd};
 
 /// Guest userland (bookworm, arm64), unpacked without maintainer scripts.
 const GUEST_PACKAGES: &[&str] = &[
@@ -75,19 +62,15 @@ fn out_dir() -> PathBuf {
     root().join("target/image")
 }
 
-fn add_arm64() -> Result<()> {
-    let out = Command::new("dpkg").arg("--print-foreign-architectures").output()?;
-    if !String::from_utf8_lossy(&out.stdout).contains("arm64") {
-        run(
-            {
-                let mut c = Command::new("dpkg");
-                c.args(["--add-architecture", "arm64"]);
-                c
-            },
-            "adding the arm64 architecture to dpkg",
-        )?;
-    }
-    Ok(())
+/// Debian's cargo and rustc-web for aarch64, in the workspace, with their own target directory.
+fn cross_cargo() -> Cmd {
+    cmd("/usr/bin/cargo")
+        .dir(root())
+        .env("RUSTC", "/usr/bin/rustc")
+        .env("RUSTDOC", "/usr/bin/rustdoc")
+        .env("CARGO_TARGET_DIR", root().join("target/cross"))
+        .env("PKG_CONFIG_ALLOW_CROSS", "1")
+        .env("PKG_CONFIG_LIBDIR_aarch64_unknown_linux_gnu", "/usr/lib/aarch64-linux-gnu/pkgconfig:/usr/share/pkgconfig")
 }
 
 /// `cargo xtask dist --board qemu-virt`: the reader and its tools for aarch64.
@@ -95,25 +78,17 @@ pub fn dist(board: &str) -> Result<PathBuf> {
     if !matches!(board, "qemu-virt" | "rk3399") {
         bail!("unknown board {board:?} (qemu-virt, rk3399)");
     }
-    add_arm64()?;
-    ensure_packages(CROSS_PACKAGES)?;
-    let mut c = Command::new("/usr/bin/cargo");
-    c.current_dir(root())
-        .env("RUSTC", "/usr/bin/rustc")
-        .env("RUSTDOC", "/usr/bin/rustdoc")
-        .env("CARGO_TARGET_DIR", root().join("target/cross"))
-        .env("PKG_CONFIG_ALLOW_CROSS", "1")
-        .env("PKG_CONFIG_LIBDIR_aarch64_unknown_linux_gnu", "/usr/lib/aarch64-linux-gnu/pkgconfig:/usr/share/pkgconfig")
-        .args(["build", "--release", "--target", TARGET]);
+    ensure(&[Need::Build, Need::Cross])?;
+    let mut c = cross_cargo().args(["build", "--release", "--target", TARGET]);
     for b in ["kaoyomi-reader", "kaoyomi-terminal", "kaoyomi-cardsim"] {
-        c.args(["-p", b]);
+        c = c.args(["-p", b]);
     }
     if board == "qemu-virt" {
         // The QEMU board has no face camera: its reader is built without the face check (tract
         // and the models), which keeps the image small and the CI's cross build short.
-        c.arg("--no-default-features");
+        c = c.arg("--no-default-features");
     }
-    run(c, &format!("cross-building the reader for {TARGET} (board {board}) with Debian's rustc-web"))?;
+    c.run(&format!("cross-building the reader for {TARGET} (board {board}) with Debian's rustc-web"))?;
     let dist = out_dir().join(format!("dist-{board}"));
     std::fs::create_dir_all(dist.join("bin"))?;
     for bin in BINARIES {
@@ -162,10 +137,10 @@ impl PrivateApt {
         Ok(PrivateApt { dir })
     }
 
-    fn command(&self, tool: &str) -> Command {
+    fn command(&self, tool: &str) -> Cmd {
         let d = &self.dir;
-        let mut c = Command::new(tool);
-        c.arg(format!("-oDir::Etc::SourceList={}", d.join("sources.list").display()))
+        cmd(tool)
+            .arg(format!("-oDir::Etc::SourceList={}", d.join("sources.list").display()))
             .arg("-oDir::Etc::SourceParts=/nonexistent")
             .arg(format!("-oDir::Etc::Preferences={}", d.join("etc/preferences").display()))
             .arg(format!("-oDir::Etc::PreferencesParts={}", d.join("etc/preferences.d").display()))
@@ -174,19 +149,16 @@ impl PrivateApt {
             .arg(format!("-oDir::Cache={}", d.join("cache").display()))
             .arg("-oAPT::Architecture=arm64")
             .arg("-oAPT::Architectures=arm64")
-            .arg("-oDebug::NoLocking=1");
-        c
+            .arg("-oDebug::NoLocking=1")
     }
 
     fn update(&self) -> Result<()> {
-        let mut c = self.command("apt-get");
-        c.args(["update", "-qq"]);
-        run(c, "apt-get update (private state, arm64)")
+        self.command("apt-get").args(["update", "-qq"]).run("apt-get update (private state, arm64)")
     }
 
     fn depends(&self, package: &str) -> Result<Vec<String>> {
-        let out = self.command("apt-cache").args(["depends", package]).output()?;
-        Ok(String::from_utf8_lossy(&out.stdout)
+        let out = self.command("apt-cache").args(["depends", package]).read("apt-cache depends")?;
+        Ok(out
             .lines()
             .filter_map(|l| l.trim().trim_start_matches('|').strip_prefix("Depends: "))
             .map(|p| p.trim().to_string())
@@ -213,17 +185,21 @@ impl PrivateApt {
 
     fn download(&self, packages: &[String], into: &Path) -> Result<()> {
         std::fs::create_dir_all(into)?;
-        let mut c = self.command("apt-get");
-        c.current_dir(into).arg("download").args(packages);
-        run(c, &format!("downloading {} arm64 packages", packages.len()))
+        self.command("apt-get")
+            .dir(into)
+            .arg("download")
+            .args(packages)
+            .run(&format!("downloading {} arm64 packages", packages.len()))
     }
 }
 
 fn unpack(deb: &Path, root_dir: &Path) -> Result<()> {
-    let mut dpkg = Command::new("dpkg-deb").arg("--fsys-tarfile").arg(deb).stdout(Stdio::piped()).spawn()?;
-    let status = Command::new("tar")
+    // tar keeps the image's /lib -> usr/lib link (merged /usr) where bookworm's packages ship /lib.
+    let mut dpkg = cmd("dpkg-deb").arg("--fsys-tarfile").arg(deb).into_command()?.stdout(Stdio::piped()).spawn()?;
+    let status = cmd("tar")
         .args(["-x", "--keep-directory-symlink", "-C"])
         .arg(root_dir)
+        .into_command()?
         .stdin(dpkg.stdout.take().context("dpkg-deb stdout")?)
         .status()?;
     if !status.success() || !dpkg.wait()?.success() {
@@ -243,21 +219,13 @@ fn add_modules(kernel_dir: &Path, vmlinuz: &Path, rootfs: &Path, modules: &[&str
     if !lib.exists() {
         std::os::unix::fs::symlink("usr/lib", &lib)?;
     }
-    run(
-        {
-            let mut c = Command::new("depmod");
-            c.arg("-b").arg(kernel_dir).arg(&version);
-            c
-        },
-        "indexing the guest kernel's modules",
-    )?;
-    let out = Command::new("modprobe")
+    cmd("depmod").arg("-b").arg(kernel_dir).arg(&version).run("indexing the guest kernel's modules")?;
+    let out = cmd("modprobe")
         .arg("-d")
         .arg(kernel_dir)
         .args(["-S", &version, "-a", "--show-depends"])
         .args(modules)
-        .output()
-        .context("modprobe --show-depends")?;
+        .output()?;
     if !out.status.success() {
         bail!("modprobe: {}", String::from_utf8_lossy(&out.stderr));
     }
@@ -273,7 +241,7 @@ fn add_modules(kernel_dir: &Path, vmlinuz: &Path, rootfs: &Path, modules: &[&str
         if order.contains(&plain) {
             continue;
         }
-        let decompressed = Command::new(if name.ends_with(".zst") { "zstdcat" } else { "xzcat" }).arg(path).output()?;
+        let decompressed = if name.ends_with(".zst") { cmd("zstdcat") } else { cmd("xzcat") }.arg(path).output()?;
         if !decompressed.status.success() {
             bail!("cannot decompress {path}");
         }
@@ -311,14 +279,8 @@ pub struct Image {
 }
 
 fn chmod_755(path: &Path) -> Result<()> {
-    run(
-        {
-            let mut c = Command::new("chmod");
-            c.arg("755").arg(path);
-            c
-        },
-        "making an init script executable",
-    )
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
+        .with_context(|| format!("making {} executable", path.display()))
 }
 
 /// `cargo xtask image --board qemu-virt`: the kernel, a stage-one initramfs and the read-only root.
@@ -326,7 +288,12 @@ pub fn image(board: &str) -> Result<Image> {
     if board != "qemu-virt" {
         bail!("only the qemu-virt image can be built here (rk3399: see board/rk3399/README.md)");
     }
-    let dist = dist(board)?;
+    build_image(board, &fetch_guest()?)
+}
+
+/// Downloads the guest's arm64 packages and its kernel (apt with a private state, the versions
+/// current in the suites now) into `target/image/debs`.
+pub fn fetch_guest() -> Result<PathBuf> {
     let apt = PrivateApt::new()?;
     apt.update()?;
     let debs = out_dir().join("debs");
@@ -334,6 +301,13 @@ pub fn image(board: &str) -> Result<Image> {
     let mut wanted: Vec<String> = GUEST_PACKAGES.iter().map(|p| format!("{p}/bookworm")).collect();
     wanted.extend(apt.kernel_packages()?.into_iter().map(|p| format!("{p}/trixie-backports")));
     apt.download(&wanted, &debs)?;
+    Ok(debs)
+}
+
+/// The image from the guest packages in `debs` and the reader cross-built for `board`.
+pub fn build_image(board: &str, debs: &Path) -> Result<Image> {
+    ensure(&[Need::Image])?;
+    let dist = dist(board)?;
 
     let rootfs = out_dir().join("rootfs");
     let _ = std::fs::remove_dir_all(&rootfs);
@@ -359,7 +333,7 @@ pub fn image(board: &str) -> Result<Image> {
     let kernel_dir = out_dir().join("kernel");
     let _ = std::fs::remove_dir_all(&kernel_dir);
     std::fs::create_dir_all(&kernel_dir)?;
-    for entry in std::fs::read_dir(&debs)? {
+    for entry in std::fs::read_dir(debs)? {
         let deb = entry?.path();
         let name = deb.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
         if name.starts_with("linux-") {
@@ -391,14 +365,7 @@ pub fn image(board: &str) -> Result<Image> {
     std::fs::copy(root().join("board/scripts/usb-unplug.script"), rootfs.join("etc/kaoyomi/unplug.script"))?;
     std::fs::write(rootfs.join("etc/hosts"), "127.0.0.1 localhost\n")?;
     // The product's hardening files (sysctl, modprobe, udev, systemd unit, fstab), as on a device.
-    run(
-        {
-            let mut c = Command::new("cp");
-            c.arg("-a").arg(root().join("board/rootfs/.")).arg(&rootfs);
-            c
-        },
-        "adding the board's rootfs overlay",
-    )?;
+    cmd("cp").arg("-a").arg(root().join("board/rootfs/.")).arg(&rootfs).run("adding the board's rootfs overlay")?;
     std::fs::write(
         rootfs.join("etc/passwd"),
         "root:x:0:0:root:/root:/bin/sh\nkaoyomi:x:900:900:Kaoyomi reader:/var/lib/kaoyomi:/bin/sh\n",
@@ -411,14 +378,11 @@ pub fn image(board: &str) -> Result<Image> {
     // its decompression costs a fraction of gzip's, the image grows by about half).
     let squashfs = out_dir().join("root.squashfs");
     let _ = std::fs::remove_file(&squashfs);
-    run(
-        {
-            let mut c = Command::new("mksquashfs");
-            c.arg(&rootfs).arg(&squashfs).args(["-noappend", "-all-root", "-quiet", "-no-progress", "-comp", "lz4"]);
-            c
-        },
-        "packing the read-only root (squashfs)",
-    )?;
+    cmd("mksquashfs")
+        .arg(&rootfs)
+        .arg(&squashfs)
+        .args(["-noappend", "-all-root", "-quiet", "-no-progress", "-comp", "lz4"])
+        .run("packing the read-only root (squashfs)")?;
     // Stage one: a small initramfs that loads the block and squashfs drivers, mounts the root
     // read-only, puts a tmpfs on /var/lib (the state partition's stand-in) and switches to it.
     let boot = out_dir().join("boot");
@@ -435,14 +399,11 @@ pub fn image(board: &str) -> Result<Image> {
     std::fs::copy(root().join("board/qemu-virt/init-boot"), boot.join("init"))?;
     chmod_755(&boot.join("init"))?;
     let cpio = out_dir().join("initramfs.cpio");
-    run(
-        {
-            let mut c = Command::new("sh");
-            c.arg("-c").arg(format!("cd {} && find . | cpio -o -H newc --quiet > {}", boot.display(), cpio.display()));
-            c
-        },
-        "packing the stage-one initramfs",
-    )?;
+    // sh runs find and cpio (both in the package table).
+    cmd("sh")
+        .arg("-c")
+        .arg(format!("cd {} && find . | cpio -o -H newc --quiet > {}", boot.display(), cpio.display()))
+        .run("packing the stage-one initramfs")?;
     let mb = |p: &Path| std::fs::metadata(p).map(|m| m.len() as f64 / 1e6).unwrap_or(0.0);
     eprintln!(
         "xtask: image: kernel {} + initramfs {:.1} MB + read-only root {:.1} MB",
@@ -455,13 +416,16 @@ pub fn image(board: &str) -> Result<Image> {
 
 /// `cargo xtask qemu --test`: boots the image and reads the in-guest checks from the console.
 pub fn qemu_test() -> Result<()> {
-    add_arm64()?;
-    ensure_packages(CROSS_PACKAGES)?;
-    let Image { kernel, initramfs: initrd, root: rootfs } = image("qemu-virt")?;
+    boot(image("qemu-virt")?)
+}
+
+/// Boots `image` under qemu-system-aarch64 (at most 600 s) and reads the in-guest checks.
+pub fn boot(image: Image) -> Result<()> {
+    let Image { kernel, initramfs: initrd, root: rootfs } = image;
     let size = std::fs::metadata(&initrd)?.len() + std::fs::metadata(&rootfs)?.len();
     let started = Instant::now();
-    let mut qemu = Command::new("timeout")
-        .args(["600", "qemu-system-aarch64", "-machine", "virt", "-cpu", "cortex-a72", "-smp", "2", "-m", "1024"])
+    let mut qemu = cmd("qemu-system-aarch64")
+        .args(["-machine", "virt", "-cpu", "cortex-a72", "-smp", "2", "-m", "1024"])
         .args(["-nographic", "-serial", "stdio", "-monitor", "none", "-no-reboot", "-nic", "none"])
         .arg("-kernel")
         .arg(&kernel)
@@ -471,18 +435,34 @@ pub fn qemu_test() -> Result<()> {
         .arg(format!("file={},if=none,format=raw,id=root,readonly=on", rootfs.display()))
         .args(["-device", "virtio-blk-pci,drive=root"])
         .args(["-append", "console=ttyAMA0 panic=-1 rdinit=/init quiet loglevel=3"])
-        .stdout(Stdio::piped())
-        .stdin(Stdio::null())
-        .spawn()
-        .context("starting qemu-system-aarch64")?;
+        .spawn_piped("booting the image under qemu-system-aarch64")?;
+    // The console's lines come through a channel, so that a guest that hangs is stopped.
     let out = qemu.stdout.take().context("qemu stdout")?;
+    let (lines, console_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = started + Duration::from_secs(600);
     let mut checks = Vec::new();
     let mut ready = None;
     let mut finished = false;
+    let mut timed_out = false;
     let log = out_dir().join("qemu-console.log");
     let mut console = String::new();
-    for line in BufReader::new(out).lines() {
-        let line = line.unwrap_or_default();
+    loop {
+        let line = match console_rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(line) => line,
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                timed_out = true;
+                let _ = qemu.kill();
+                break;
+            }
+        };
         console.push_str(&line);
         console.push('\n');
         if line.contains("KAOYOMI-READY") && ready.is_none() {
@@ -511,6 +491,9 @@ pub fn qemu_test() -> Result<()> {
         None => eprintln!("xtask: the reader never became ready"),
     }
     let failed: Vec<_> = checks.iter().filter(|c| !c.starts_with("pass")).collect();
+    if timed_out {
+        eprintln!("xtask: the guest was stopped after 600 s");
+    }
     if !finished || checks.is_empty() || !failed.is_empty() {
         let tail: Vec<&str> = console.lines().rev().take(40).collect::<Vec<_>>().into_iter().rev().collect();
         eprintln!("{}", tail.join("\n"));
@@ -520,39 +503,42 @@ pub fn qemu_test() -> Result<()> {
     Ok(())
 }
 
-/// The workspace's tests built for aarch64 (Debian's rustc-web) and run under `qemu-aarch64` user
-/// mode, so that byte-order, alignment and SIMD differences show up before a device does.
-/// Tests that need pcscd stay ignored here as on the host.
+/// The crates whose results can differ on ARM, tested for aarch64: the wire bytes (protocol),
+/// the card's parsers and APDUs (myna), frames and sound (hal), the board files, the session
+/// logic (core), and the numerics of the networks through tract with the pixel work around them
+/// (models, vision: its `networks` test runs each model on real pictures). The composition
+/// (reader, terminal, simulator, the end-to-end tests) runs on aarch64 in the QEMU guest instead.
+pub const AARCH64_PACKAGES: &[&str] = &[
+    "kaoyomi-core",
+    "kaoyomi-protocol",
+    "kaoyomi-myna",
+    "kaoyomi-hal",
+    "kaoyomi-board",
+    "kaoyomi-models",
+    "kaoyomi-vision",
+];
+
+/// The tests of [`AARCH64_PACKAGES`] built for aarch64 (Debian's rustc-web) and run under
+/// `qemu-aarch64` user mode, so that byte-order, alignment and SIMD differences show up before
+/// a device does.
 pub fn test_aarch64() -> Result<()> {
-    add_arm64()?;
-    ensure_packages(CROSS_PACKAGES)?;
-    ensure_packages(&[("qemu-user", "")])?;
-    let out = Command::new("/usr/bin/cargo")
-        .current_dir(root())
-        .env("RUSTC", "/usr/bin/rustc")
-        .env("RUSTDOC", "/usr/bin/rustdoc")
-        .env("CARGO_TARGET_DIR", root().join("target/cross"))
-        .env("PKG_CONFIG_ALLOW_CROSS", "1")
-        .env("PKG_CONFIG_LIBDIR_aarch64_unknown_linux_gnu", "/usr/lib/aarch64-linux-gnu/pkgconfig:/usr/share/pkgconfig")
-        // No debug information: with it the aarch64 test executables take over 6 GB and their
-        // links can fail for want of disk or memory on a small CI machine; panics still name
-        // the test and the message.
+    ensure(&[Need::Build, Need::Cross, Need::Emulate])?;
+    let mut build = cross_cargo()
+        // No debug information: smaller executables, quicker links; panics still name the test
+        // and the message.
         .env("CARGO_PROFILE_DEV_DEBUG", "0")
         .env("CARGO_PROFILE_TEST_DEBUG", "0")
-        // The screens (kaoyomi-ui) are not in the device image yet (their linuxkms build comes
-        // with it); their tests run on the host, which keeps this step's build within CI's time.
-        .args(["test", "--no-run", "--workspace", "--exclude", "xtask", "--exclude", "kaoyomi-eval"])
-        .args(["--exclude", "kaoyomi-ui"])
-        .args(["--target", TARGET, "--message-format=json-render-diagnostics"])
-        .stderr(Stdio::inherit())
-        .output()
-        .context("building the tests for aarch64")?;
-    if !out.status.success() {
-        bail!("building the tests for aarch64 failed");
+        .args(["test", "--no-run", "--features", "kaoyomi-vision/models"]);
+    for p in AARCH64_PACKAGES {
+        build = build.args(["-p", p]);
     }
+    eprintln!("xtask: building the tests of {} crates for {TARGET}", AARCH64_PACKAGES.len());
+    let out = build
+        .args(["--target", TARGET, "--message-format=json-render-diagnostics"])
+        .read("building the tests for aarch64")?;
     // Test executables, each with the package directory it runs in (snapshots, fixtures).
     let mut tests = Vec::new();
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
+    for line in out.lines() {
         if !line.contains("\"reason\":\"compiler-artifact\"") || !line.contains("\"test\":true") {
             continue;
         }
@@ -572,21 +558,16 @@ pub fn test_aarch64() -> Result<()> {
     }
     let started = Instant::now();
     for (exe, dir) in &tests {
-        run(
-            {
-                let mut c = Command::new("qemu-aarch64");
-                c.current_dir(dir)
-                    .env("INSTA_UPDATE", "no")
-                    // Tests that run the face models over whole camera sessions take minutes
-                    // per session under emulation: they run on the host only (said in the test).
-                    .env("KAOYOMI_EMULATED", "qemu-aarch64")
-                    .args(["-L", "/"])
-                    .arg(exe)
-                    .arg("--quiet");
-                c
-            },
-            &format!("aarch64: {}", exe.file_name().and_then(|n| n.to_str()).unwrap_or("?")),
-        )?;
+        cmd("qemu-aarch64")
+            .dir(dir)
+            .env("INSTA_UPDATE", "no")
+            // Tests that run the face models over whole camera sessions take minutes per session
+            // under emulation: they run on the host only (said in the test).
+            .env("KAOYOMI_EMULATED", "qemu-aarch64")
+            .args(["-L", "/"])
+            .arg(exe)
+            .arg("--quiet")
+            .run(&format!("aarch64: {}", exe.file_name().and_then(|n| n.to_str()).unwrap_or("?")))?;
     }
     eprintln!(
         "xtask: {} aarch64 test executables passed under qemu-aarch64 in {:.0} s",

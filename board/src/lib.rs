@@ -156,6 +156,24 @@ impl Board {
         Board::parse(&text, path)
     }
 
+    /// The simulated devices this board names (a device build of the reader refuses each, by
+    /// these words): empty for a device's board.
+    pub fn simulated_devices(&self) -> Vec<&'static str> {
+        let mut sim = Vec::new();
+        match &self.card {
+            CardDevice::Sim { .. } => sim.push("card reader (card kind \"sim\")"),
+            CardDevice::Pcsc { sim_control: Some(_), .. } => sim.push("card behind pcscd (`sim_control`)"),
+            CardDevice::Pcsc { sim_control: None, .. } => {}
+        }
+        if matches!(self.face, FaceDevice::Sim { .. }) {
+            sim.push("face camera");
+        }
+        if self.card_camera == CardCameraDevice::Sim {
+            sim.push("card camera");
+        }
+        sim
+    }
+
     /// The built-in simulated board with the card behind the real pcscd (kaoyomi-cardsim + vpcd).
     pub fn sim_pcsc() -> Board {
         Board::parse(SIM_PCSC_BOARD, Path::new("board/sim-pcsc.toml")).expect("built-in sim-pcsc board parses")
@@ -195,15 +213,25 @@ mod tests {
     #[test]
     fn every_board_file_in_the_tree_parses() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-        for name in
-            ["qemu-virt.toml", "qemu-virt-socket.toml", "rk3399.toml", "sim.toml", "sim-pcsc.toml", "sim-face.toml"]
-        {
+        for name in [
+            "qemu-virt.toml",
+            "qemu-virt/rig-socket.toml",
+            "qemu-virt/rig-usb.toml",
+            "rk3399.toml",
+            "sim.toml",
+            "sim-pcsc.toml",
+            "sim-face.toml",
+        ] {
             let path = dir.join(name);
             let text = std::fs::read_to_string(&path).expect("board file");
             let board = Board::parse(&text, &path).unwrap_or_else(|e| panic!("{e}"));
             if name == "qemu-virt.toml" || name == "rk3399.toml" {
-                // Device boards hand the gadget's FunctionFS to the unprivileged reader.
-                assert_eq!(board.terminal, TerminalLink::UsbGadget { functionfs: Some("/run/kaoyomi/usb".into()) });
+                // Device boards hand the gadget's FunctionFS to the unprivileged reader and name
+                // nothing simulated (their reader is built without the simulator).
+                assert_eq!(board.terminal, TerminalLink::UsbGadget { functionfs: Some("/run/kaoyomi-usb".into()) });
+                assert_eq!(board.simulated_devices(), Vec::<&str>::new(), "{name}");
+            } else {
+                assert!(!board.simulated_devices().is_empty(), "{name} is a simulated board");
             }
         }
         let plain = Board::parse("name = \"x\"\n[card]\nkind = \"sim\"\n[terminal]\nkind = \"usb-gadget\"\n", dir)

@@ -1,16 +1,19 @@
 //! End-to-end scenarios of the Kaoyomi reader across crates.
 //!
-//! [`Bench`] wires the session core to the card service and a simulated card slot, synchronously,
-//! so a test can run whole sessions against the virtual card and look at its retry counters and at
-//! every APDU that crossed the slot. The process-level scenarios (reader + terminal over the socket)
-//! are in `tests/`.
+//! [`Bench`] drives the reader's own main-loop step ([`kaoyomi_reader::MainLoop`]) with the card
+//! service and a simulated card slot, synchronously, so a test can run whole sessions against the
+//! virtual card and look at its retry counters and at every APDU that crossed the slot. The
+//! process-level scenarios (reader + terminal over the socket) are in `tests/`.
 
-use kaoyomi_core::{Command, Config, Event, Now, Session, Timeouts};
+use kaoyomi_core::{Command, Config, Event, Now, ScreenState, Timeouts};
 use kaoyomi_hal::card::{CardReader, Transmit};
 use kaoyomi_hal_sim::{CounterStore, Fault, SimCardReader, SimCardSlot, VirtualCard, persona};
 use kaoyomi_myna::card::Card;
-use kaoyomi_protocol::{ConsentRequest, Request, SessionReport, SessionRequest};
-use kaoyomi_reader::card_service;
+use kaoyomi_protocol::{Body, ConsentRequest, Request, Response, SessionReport, SessionRequest};
+use kaoyomi_reader::card_service::{self, Work};
+use kaoyomi_reader::device_key::DeviceKey;
+use kaoyomi_reader::surface_service::SurfaceJob;
+use kaoyomi_reader::{MainLoop, Outputs};
 use std::time::Duration;
 
 /// Records every APDU on the way to the card.
@@ -38,10 +41,40 @@ pub fn is_verify_with_data(apdu: &[u8]) -> bool {
     apdu.len() > 4 && apdu[1] == 0x20
 }
 
-/// The whole reader minus threads: core, card service, sim slot.
+/// What the main loop asked of the bench in one step: every command (recorded), the card jobs (run
+/// by the bench afterwards, synchronously).
+#[derive(Default)]
+struct Recorder {
+    commands: Vec<Command>,
+    reports: Vec<SessionReport>,
+    jobs: Vec<Work>,
+}
+
+impl Outputs for Recorder {
+    fn seen(&mut self, command: &Command) {
+        if let Command::SendReport(r) = command {
+            self.reports.push(r.clone());
+        }
+        self.commands.push(command.clone());
+    }
+    fn show(&mut self, _: &ScreenState) {}
+    fn card(&mut self, work: Work) {
+        self.jobs.push(work);
+    }
+    fn start_face_check(&mut self, _: SurfaceJob) -> bool {
+        false
+    }
+    fn stop_face_check(&mut self) {}
+    fn respond(&mut self, _: u32, _: Response) {}
+    fn send(&mut self, _: Body) -> bool {
+        true
+    }
+}
+
+/// The whole reader minus threads: the main loop's step, card service, sim slot.
 pub struct Bench {
-    /// The session.
-    pub session: Session,
+    /// The main loop (its session in `main.session`).
+    pub main: MainLoop,
     /// The slot.
     pub slot: SimCardSlot,
     reader: SimCardReader,
@@ -60,11 +93,13 @@ pub struct Bench {
 }
 
 impl Bench {
-    /// A bench whose card counters live in `dir`.
+    /// A bench whose card counters (and device key) live in `dir`.
     pub fn new(dir: &std::path::Path, face_available: bool) -> Bench {
         let slot = SimCardSlot::new();
+        let key = DeviceKey::load_or_create(dir).expect("device key");
+        let config = Config { timeouts: Timeouts::default(), face_available, serial: "KY-BENCH" };
         Bench {
-            session: Session::new(Config { timeouts: Timeouts::default(), face_available, serial: "KY-BENCH" }),
+            main: MainLoop::new(config, key, "bench"),
             reader: slot.reader(),
             slot,
             store: CounterStore::new(dir),
@@ -111,7 +146,7 @@ impl Bench {
 
     /// Name of the screen shown now.
     pub fn screen(&self) -> &'static str {
-        self.session.screen().screen.name()
+        self.main.session.screen().screen.name()
     }
 
     /// Feeds presence changes of the slot to core, as the card thread does.
@@ -133,30 +168,23 @@ impl Bench {
         }
     }
 
-    /// Feeds an event and carries out the commands (card jobs synchronously, their answers fed back).
+    /// Feeds an event through the main loop's step and carries out the card jobs synchronously,
+    /// their answers fed back.
     pub fn event(&mut self, event: Event) {
         self.now += 100;
         let mut queue = vec![event];
         while let Some(event) = queue.pop() {
             // A fixed day (2026-11-18) so that card expiry is judged the same way on every run.
-            let commands =
-                self.session.handle(Now { monotonic_ms: self.now, unix_ms: 1_795_000_000_000 + self.now }, event);
-            for command in commands {
-                let job = match &command {
-                    Command::Card(job) => Some(job.clone()),
-                    Command::SendReport(r) => {
-                        self.reports.push(r.clone());
-                        None
-                    }
-                    _ => None,
-                };
-                self.commands.push(command);
-                if let Some(job) = job {
-                    let mut card =
-                        Card::new(Recording { reader: &mut self.reader, sent: &mut self.apdus, received: 0 });
-                    queue.insert(0, card_service::execute(&mut card, job));
-                    self.received += card.into_inner().received;
-                }
+            let now = Now { monotonic_ms: self.now, unix_ms: 1_795_000_000_000 + self.now };
+            let mut out = Recorder::default();
+            self.main.step(now, kaoyomi_reader::Input::Core(event), &mut out);
+            self.commands.append(&mut out.commands);
+            self.reports.append(&mut out.reports);
+            for work in out.jobs {
+                let Work::Core(job) = work else { continue };
+                let mut card = Card::new(Recording { reader: &mut self.reader, sent: &mut self.apdus, received: 0 });
+                queue.insert(0, card_service::execute(&mut card, job));
+                self.received += card.into_inner().received;
             }
             // A card that left during the job is noticed as the card thread would.
             let present = self.slot.control().is_present();

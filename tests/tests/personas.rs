@@ -121,7 +121,7 @@ fn pinless_card_has_no_pin_path() {
     let (_d, mut b) = bench(true);
     b.arm(ONE);
     b.insert("pinless");
-    let shown = b.session.screen();
+    let shown = b.main.session.screen();
     assert_eq!(
         format!("{:?}", shown.screen),
         "ChooseMethod { face: Available, pin: Hidden, visual: Hidden, notice: None }"
@@ -168,7 +168,7 @@ fn a_blocked_collation_number_locks_the_face_check_only() {
     kaoyomi_hal_sim::CounterStore::new(dir.path()).save("normal", &counters).unwrap();
     b.arm(ONE);
     b.insert("normal");
-    let shown = format!("{:?}", b.session.screen().screen);
+    let shown = format!("{:?}", b.main.session.screen().screen);
     assert_eq!(shown, "ChooseMethod { face: Unavailable, pin: Available, visual: Hidden, notice: Some(FaceLocked) }");
     b.event(Event::MethodChosen(AuthMethod::Face));
     assert_eq!(b.screen(), "choose-method");

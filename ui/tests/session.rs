@@ -27,7 +27,7 @@ impl Counter {
         let sink = taps.clone();
         let ui = Ui::new(Rc::new(move |e| sink.borrow_mut().push(e))).unwrap();
         let counter = Counter { bench: Bench::new(dir, false), ui, taps, shown: 0 };
-        counter.ui.show(&counter.bench.session.screen());
+        counter.ui.show(&counter.bench.main.session.screen());
         counter
     }
 

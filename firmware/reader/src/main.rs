@@ -1,11 +1,14 @@
 //! `kaoyomi-reader`: the reader firmware binary.
 //!
-//! `kaoyomi-reader run` runs the reader on a board (the built-in sim board by default);
-//! `kaoyomi-reader sim ...` helps with the simulated cards (personas, test CA, counters).
+//! `kaoyomi-reader run --board FILE` runs the reader on a board. A build with feature `sim` (the
+//! demo and the tests, never a device) also has the built-in simulated boards (the default there),
+//! scripted or typed input, and `kaoyomi-reader sim ...` for the simulated cards (personas, test
+//! CA, counters).
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use kaoyomi_board::Board;
+#[cfg(feature = "sim")]
 use kaoyomi_hal_sim::{CounterStore, persona, pki};
 use kaoyomi_reader::{InputSource, Options};
 use std::path::PathBuf;
@@ -20,37 +23,20 @@ struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// Run the reader.
-    Run {
-        /// Board file, or a built-in board: `sim` (default), `sim-pcsc` (the card behind pcscd) or `sim-face` (with the simulated face camera).
-        #[arg(long)]
-        board: Option<PathBuf>,
-        /// State directory: device key, simulated card counters, terminal socket.
-        #[arg(long, default_value = "/var/lib/kaoyomi")]
-        state: PathBuf,
-        /// Script of patient and staff actions (see the script module); without it, type them.
-        #[arg(long)]
-        script: Option<PathBuf>,
-        /// Stop after the first session ended and the card was removed.
-        #[arg(long)]
-        once: bool,
-        /// Show the patient's touch screen and the staff display (built with feature `window`
-        /// for a desktop, `linuxkms` for the device).
-        #[arg(long)]
-        window: bool,
-        /// Milliseconds to pause before each scripted action (to watch a script on the windows).
-        #[arg(long, default_value_t = 0)]
-        pace_ms: u64,
-    },
+    Run(RunArgs),
     /// Print what the reader can see of the card without credentials (token, certificate,
     /// retry counters read without a try, expiry).
     CardInfo {
-        /// Board file, or `sim` / `sim-pcsc`.
-        #[arg(long, default_value = "sim")]
+        /// Board file (a simulator build also knows `sim` and `sim-pcsc`, `sim` by default).
+        #[cfg_attr(feature = "sim", arg(long, default_value = "sim"))]
+        #[cfg_attr(not(feature = "sim"), arg(long))]
         board: PathBuf,
         /// On the sim board: the persona whose card to place.
+        #[cfg(feature = "sim")]
         #[arg(long, default_value = "normal")]
         persona: String,
         /// State directory (the sim cards' counters).
+        #[cfg(feature = "sim")]
         #[arg(long, default_value = "/var/lib/kaoyomi")]
         state: PathBuf,
     },
@@ -65,10 +51,38 @@ enum Cmd {
         command: UsbCmd,
     },
     /// Simulated cards.
+    #[cfg(feature = "sim")]
     Sim {
         #[command(subcommand)]
         command: SimCmd,
     },
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// Board file. A simulator build also knows the built-in boards `sim` (its default),
+    /// `sim-pcsc` (the card behind pcscd) and `sim-face` (with the simulated face camera).
+    #[cfg_attr(not(feature = "sim"), arg(long, required = true))]
+    #[cfg_attr(feature = "sim", arg(long))]
+    board: Option<PathBuf>,
+    /// State directory: device key, terminal socket (and the simulated cards' counters).
+    #[arg(long, default_value = "/var/lib/kaoyomi")]
+    state: PathBuf,
+    /// Script of patient and staff actions (see the script module); without it, type them.
+    #[cfg(feature = "sim")]
+    #[arg(long)]
+    script: Option<PathBuf>,
+    /// Stop after the first session ended and the card was removed.
+    #[arg(long)]
+    once: bool,
+    /// Show the patient's touch screen and the staff display (built with feature `window`
+    /// for a desktop, `linuxkms` for the device).
+    #[arg(long)]
+    window: bool,
+    /// Milliseconds to pause before each scripted action (to watch a script on the windows).
+    #[cfg(feature = "sim")]
+    #[arg(long, default_value_t = 0)]
+    pace_ms: u64,
 }
 
 #[derive(Subcommand)]
@@ -162,8 +176,16 @@ enum UsbCmd {
         #[arg(long, default_value_t = 30)]
         timeout_s: u64,
     },
+    /// Remove the gadget and unmount its FunctionFS; run as root after the reader stopped, so that
+    /// a restart begins from nothing.
+    Teardown {
+        /// Where `setup` mounted FunctionFS.
+        #[arg(long)]
+        functionfs: PathBuf,
+    },
 }
 
+#[cfg(feature = "sim")]
 #[derive(Subcommand)]
 enum SimCmd {
     /// List the personas and their test PINs.
@@ -182,6 +204,7 @@ enum SimCmd {
     },
 }
 
+#[cfg(feature = "sim")]
 fn load_board(board: Option<PathBuf>) -> Result<Board> {
     Ok(match board {
         None => Board::sim(),
@@ -192,6 +215,35 @@ fn load_board(board: Option<PathBuf>) -> Result<Board> {
     })
 }
 
+/// A device build knows no built-in board: the board file is required.
+#[cfg(not(feature = "sim"))]
+fn load_board(board: Option<PathBuf>) -> Result<Board> {
+    let path = board.context("a board file is required (--board FILE)")?;
+    Ok(Board::load(&path)?)
+}
+
+/// Patient and staff input besides the screens: a script or typed lines on a simulator build.
+#[cfg(feature = "sim")]
+fn input(args: &RunArgs) -> Result<(InputSource, std::time::Duration)> {
+    let source = match &args.script {
+        Some(path) => InputSource::Script(
+            std::fs::read_to_string(path)
+                .with_context(|| format!("reading script {}", path.display()))?
+                .lines()
+                .map(String::from)
+                .collect(),
+        ),
+        None => InputSource::Stdin,
+    };
+    Ok((source, std::time::Duration::from_millis(args.pace_ms)))
+}
+
+/// On a device the patient and staff act on the screens only; nothing reads standard input.
+#[cfg(not(feature = "sim"))]
+fn input(_: &RunArgs) -> Result<(InputSource, std::time::Duration)> {
+    Ok((InputSource::None, std::time::Duration::ZERO))
+}
+
 fn main() -> Result<()> {
     // Before anything personal can exist in this process.
     kaoyomi_reader::harden::no_core_dumps().context("turning core dumps off")?;
@@ -199,25 +251,17 @@ fn main() -> Result<()> {
         .target(env_logger::Target::Stderr)
         .init();
     match Cli::parse().command {
-        Cmd::Run { board, state, script, once, window, pace_ms } => {
+        Cmd::Run(args) => {
+            let (input, pace) = input(&args)?;
+            let RunArgs { board, state, once, window, .. } = args;
             let board = load_board(board)?;
-            let input = match script {
-                Some(path) => InputSource::Script(
-                    std::fs::read_to_string(&path)
-                        .with_context(|| format!("reading script {}", path.display()))?
-                        .lines()
-                        .map(String::from)
-                        .collect(),
-                ),
-                None => InputSource::Stdin,
-            };
             log::info!("core dumps off: {}", kaoyomi_reader::harden::is_hardened());
-            let pace = std::time::Duration::from_millis(pace_ms);
             let options =
                 Options { board, state, input, once, show_screens: true, view: None, preview: None, taps: None, pace };
             let summary = if window { run_windowed(options)? } else { kaoyomi_reader::run(options)? };
             log::info!("reader stopped: {} report(s) sent, {} lost", summary.reports_sent, summary.reports_lost);
         }
+        #[cfg(feature = "sim")]
         Cmd::CardInfo { board, persona: id, state } => {
             let board = load_board(Some(board))?;
             let info = match &board.card {
@@ -235,6 +279,16 @@ fn main() -> Result<()> {
                 }
             };
             println!("{}", info.context("reading the card")?);
+        }
+        #[cfg(not(feature = "sim"))]
+        Cmd::CardInfo { board } => {
+            let board = load_board(Some(board))?;
+            let kaoyomi_board::CardDevice::Pcsc { reader, .. } = &board.card else {
+                anyhow::bail!("the board file names a simulated card reader; this is a device build");
+            };
+            let mut pcsc = kaoyomi_hal_linux::pcsc::PcscReader::new(reader).context("connecting to pcscd")?;
+            kaoyomi_hal::card::CardReader::wait_presence(&mut pcsc, std::time::Duration::from_millis(500))?;
+            println!("{}", kaoyomi_reader::card_info::read(&mut pcsc).context("reading the card")?);
         }
         Cmd::Selftest { command: SelftestCmd::Touch { device } } => {
             use kaoyomi_hal_linux::touch::{EvdevTouch, UinputTouchscreen};
@@ -299,15 +353,22 @@ fn main() -> Result<()> {
             kaoyomi_hal_linux::usb::bind_when_ready(std::time::Duration::from_secs(timeout_s))?;
             println!("usb-gadget: bound to the USB device controller");
         }
+        Cmd::UsbGadget { command: UsbCmd::Teardown { functionfs } } => {
+            kaoyomi_hal_linux::usb::teardown_gadget(&functionfs).context("removing the USB gadget")?;
+            println!("usb-gadget: removed, {} unmounted", functionfs.display());
+        }
+        #[cfg(feature = "sim")]
         Cmd::Sim { command: SimCmd::Personas } => {
             for p in persona::PERSONAS {
                 let pin = p.auth_pin.unwrap_or("(none)");
                 println!("{:<11} PIN {pin:<6} starts with {} tries: {}", p.id, p.initial_auth_tries, p.about);
             }
         }
+        #[cfg(feature = "sim")]
         Cmd::Sim { command: SimCmd::ExportCa { out } } => {
             std::fs::write(&out, pki::ca_certificate()?).with_context(|| format!("writing {}", out.display()))?;
         }
+        #[cfg(feature = "sim")]
         Cmd::Sim { command: SimCmd::ResetCards { state } } => CounterStore::new(state.join("sim-cards")).reset()?,
     }
     Ok(())

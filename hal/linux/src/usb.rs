@@ -145,6 +145,21 @@ pub fn prepare_gadget(serial: &str, product: &str, functionfs: &Path, uid: u32, 
     Ok(())
 }
 
+/// Undoes [`prepare_gadget`] when the reader has stopped: unbinds and removes every registered
+/// gadget and unmounts the FunctionFS at `functionfs` (nothing mounted there is not an error), so
+/// that a restart or another reader starts from nothing.
+pub fn teardown_gadget(functionfs: &Path) -> io::Result<()> {
+    usb_gadget::remove_all()?;
+    match rustix::mount::unmount(functionfs, rustix::mount::UnmountFlags::empty()) {
+        // Not a mount point, or no such directory: nothing to undo.
+        Ok(()) | Err(rustix::io::Errno::INVAL | rustix::io::Errno::NOENT) => Ok(()),
+        Err(e) => Err(io::Error::new(
+            io::Error::from(e).kind(),
+            format!("unmounting the FunctionFS at {}: {e}", functionfs.display()),
+        )),
+    }
+}
+
 /// The other privileged half: binds the registered gadget to the first USB device controller as
 /// soon as the reader has written its descriptors, trying until `timeout`.
 pub fn bind_when_ready(timeout: Duration) -> io::Result<()> {

@@ -55,10 +55,10 @@ pub fn demo(demo: Demo) -> Result<()> {
         ensure(&[Need::Build])?;
     }
     if !demo.prebuilt {
-        let mut build = cargo().args(["build", "--quiet", "-p", "kaoyomi-reader", "-p", "kaoyomi-terminal"]);
-        if demo.window {
-            build = build.args(["--features", "kaoyomi-reader/window"]);
-        }
+        // The demo runs the simulated board: a simulator build of the reader.
+        let mut build =
+            cargo().args(["build", "--quiet", "-p", "kaoyomi-reader", "-p", "kaoyomi-terminal", "--features"]);
+        build = build.arg(if demo.window { "kaoyomi-reader/sim,kaoyomi-reader/window" } else { "kaoyomi-reader/sim" });
         build.run("building the reader and the terminal client")?;
     }
     let state = root().join("target/demo-state");

@@ -1,6 +1,7 @@
 //! The ARM64 side: `cargo xtask dist` (cross build with Debian's rustc-web), `cargo xtask image`
-//! (the qemu-virt board: a read-only squashfs root and a stage-one initramfs that mounts it) and `cargo xtask qemu --test` (boot it under
-//! qemu-system-aarch64 and run the in-guest checks).
+//! (the qemu-virt board: a read-only squashfs root booting Debian's systemd with the board's units,
+//! a stage-one initramfs that mounts it and the ext4 state partition) and `cargo xtask qemu --test`
+//! (boot it under qemu-system-aarch64 and read the in-guest checks from the console).
 //!
 //! Package versions are resolved through apt at each run, never pinned: Debian removes superseded
 //! kernel builds. The mirror comes from the machine's own apt sources; no host is written here.
@@ -18,6 +19,27 @@ use crate::sh::{Cmd, cmd};
 
 /// Guest userland (bookworm, arm64), unpacked without maintainer scripts.
 const GUEST_PACKAGES: &[&str] = &[
+    // systemd as PID 1 and what its programs link (the rest of its dependencies are loaded only
+    // for features the image does not use: cryptsetup, repart, fdisk, p11-kit).
+    "systemd",
+    "libsystemd-shared",
+    "libacl1",
+    "libapparmor1",
+    "libaudit1",
+    "libcap-ng0",
+    "libblkid1",
+    "libcrypt1",
+    "libssl3",
+    "libip4tc2",
+    "libkmod2",
+    "libmount1",
+    "libpam0g",
+    "libpcre2-8-0",
+    "libseccomp2",
+    "libselinux1",
+    // mount units run /bin/mount; modprobe@configfs and the checks' drivers need modprobe.
+    "mount",
+    "kmod",
     "busybox-static",
     "libc6",
     "libgcc-s1",
@@ -45,18 +67,85 @@ const GUEST_PACKAGES: &[&str] = &[
     "libzstd1",
 ];
 
-/// Kernel modules the in-guest checks use, loaded by /init in dependency order: the USB gadget
-/// stack with the guest's own host side (dummy_hcd), FunctionFS, the composite framework, and
-/// gpio-sim for the LEDs, uinput and evdev for the touch screen, vivid for the camera and snd-aloop
-/// for the speaker.
+/// Kernel modules in the root, indexed for modprobe: ConfigFS and the USB gadget stack with the
+/// guest's own host side (dummy_hcd), FunctionFS and the composite framework (loaded by
+/// systemd-modules-load before the reader's unit), and for the self-tests gpio-sim (LEDs), uinput
+/// and evdev (touch), vivid (camera), snd-aloop (speaker), loaded by the checks.
 const GUEST_MODULES: &[&str] =
-    &["dummy_hcd", "libcomposite", "usb_f_fs", "gpio-sim", "uinput", "evdev", "vivid", "snd-aloop"];
+    &["configfs", "dummy_hcd", "libcomposite", "usb_f_fs", "gpio-sim", "uinput", "evdev", "vivid", "snd-aloop"];
 
-/// Modules stage one needs to mount the root: the virtio block driver and squashfs.
-const BOOT_MODULES: &[&str] = &["virtio_blk", "squashfs"];
+/// Modules stage one needs to mount the root and the state partition: the virtio block driver,
+/// squashfs, ext4.
+const BOOT_MODULES: &[&str] = &["virtio_blk", "squashfs", "ext4"];
 
-const TARGET: &str = "aarch64-unknown-linux-gnu";
-const BINARIES: &[&str] = &["kaoyomi-reader", "kaoyomi-term", "kaoyomi-cardsim"];
+/// Units the QEMU image masks: what a read-only root has no use for, what needs D-Bus or a login
+/// prompt the image lacks, and udev with its coldplug (4 s under TCG; the image's devices come
+/// from devtmpfs, its drivers from modules-load.d and the checks).
+const MASKED_UNITS: &[&str] = &[
+    "systemd-random-seed.service",
+    "systemd-machine-id-commit.service",
+    "systemd-firstboot.service",
+    "systemd-sysusers.service",
+    "systemd-remount-fs.service",
+    "systemd-update-done.service",
+    "ldconfig.service",
+    "systemd-hwdb-update.service",
+    "systemd-journal-catalog-update.service",
+    "systemd-update-utmp.service",
+    "systemd-update-utmp-runlevel.service",
+    "systemd-tmpfiles-clean.timer",
+    "systemd-repart.service",
+    "systemd-pcrphase.service",
+    "systemd-pcrphase-sysinit.service",
+    "systemd-logind.service",
+    "systemd-user-sessions.service",
+    "getty.target",
+    "getty-static.service",
+    "serial-getty@ttyAMA0.service",
+    "systemd-ask-password-wall.path",
+    "systemd-ask-password-console.path",
+    "kmod-static-nodes.service",
+    "proc-sys-fs-binfmt_misc.automount",
+    "systemd-binfmt.service",
+    "sys-kernel-debug.mount",
+    "sys-kernel-tracing.mount",
+    "dev-hugepages.mount",
+    "dev-mqueue.mount",
+    "sys-fs-fuse-connections.mount",
+    "systemd-journal-flush.service",
+    "systemd-initctl.socket",
+    "systemd-journald-audit.socket",
+    "cryptsetup.target",
+    "integritysetup.target",
+    "veritysetup.target",
+    "systemd-udevd.service",
+    "systemd-udev-trigger.service",
+    "systemd-udevd-control.socket",
+    "systemd-udevd-kernel.socket",
+];
+
+/// Units the image starts at boot: the reader (board/rootfs), pcscd on demand, and the test rig's
+/// virtual card and in-guest checks (board/qemu-virt/rootfs).
+const ENABLED_UNITS: &[(&str, &str)] = &[
+    ("multi-user.target", "kaoyomi-reader.service"),
+    ("multi-user.target", "kaoyomi-cardsim.service"),
+    ("multi-user.target", "kaoyomi-test.service"),
+    ("sockets.target", "pcscd.socket"),
+];
+
+/// The device's target.
+pub const TARGET: &str = "aarch64-unknown-linux-gnu";
+
+/// The reader's features in each board's device build: never `sim` (`cargo xtask tidy` checks
+/// the dependency tree, [`dist`] the binary). The QEMU board has no face camera: its reader is
+/// built without the face check (tract and the models), which keeps the image small and CI's
+/// cross build short.
+pub const DEVICE_FEATURES: &[(&str, &[&str])] = &[("qemu-virt", &[]), ("rk3399", &["face"])];
+
+/// The test rig beside the reader in the QEMU image: the terminal's program, the virtual card
+/// behind pcscd, and (until the screens are driven in the guest) a simulator build of the reader
+/// for the scripted sessions, installed as `kaoyomi-reader-sim`.
+const RIG_BINARIES: &[&str] = &["kaoyomi-term", "kaoyomi-cardsim", "kaoyomi-reader-sim"];
 
 fn out_dir() -> PathBuf {
     root().join("target/image")
@@ -73,32 +162,59 @@ fn cross_cargo() -> Cmd {
         .env("PKG_CONFIG_LIBDIR_aarch64_unknown_linux_gnu", "/usr/lib/aarch64-linux-gnu/pkgconfig:/usr/share/pkgconfig")
 }
 
-/// `cargo xtask dist --board qemu-virt`: the reader and its tools for aarch64.
+/// `cargo xtask dist --board qemu-virt`: the reader a device runs (no simulator: checked here on
+/// its bytes) and the test rig, for aarch64.
 pub fn dist(board: &str) -> Result<PathBuf> {
-    if !matches!(board, "qemu-virt" | "rk3399") {
+    let Some((_, features)) = DEVICE_FEATURES.iter().find(|(b, _)| *b == board) else {
         bail!("unknown board {board:?} (qemu-virt, rk3399)");
-    }
+    };
     ensure(&[Need::Build, Need::Cross])?;
-    let mut c = cross_cargo().args(["build", "--release", "--target", TARGET]);
-    for b in ["kaoyomi-reader", "kaoyomi-terminal", "kaoyomi-cardsim"] {
-        c = c.args(["-p", b]);
-    }
-    if board == "qemu-virt" {
-        // The QEMU board has no face camera: its reader is built without the face check (tract
-        // and the models), which keeps the image small and the CI's cross build short.
-        c = c.arg("--no-default-features");
-    }
-    c.run(&format!("cross-building the reader for {TARGET} (board {board}) with Debian's rustc-web"))?;
+    let release = root().join(format!("target/cross/{TARGET}/release"));
     let dist = out_dir().join(format!("dist-{board}"));
     std::fs::create_dir_all(dist.join("bin"))?;
-    for bin in BINARIES {
-        std::fs::copy(root().join(format!("target/cross/{TARGET}/release/{bin}")), dist.join("bin").join(bin))?;
+    std::fs::create_dir_all(dist.join("rig"))?;
+    let build = |what: &str, args: &[&str]| {
+        cross_cargo()
+            .args(["build", "--release", "--target", TARGET])
+            .args(args)
+            .run(&format!("cross-building {what} for {TARGET} (board {board}) with Debian's rustc-web"))
+    };
+    // The test rig first, so that the device build of the reader is the last one linked.
+    // (None of these has default features but the reader, whose face check the rig does not use.)
+    build(
+        "the test rig",
+        &["-p", "kaoyomi-terminal", "-p", "kaoyomi-cardsim", "-p", "kaoyomi-reader", "--no-default-features"]
+            .into_iter()
+            .chain(["--features", "kaoyomi-reader/sim"])
+            .collect::<Vec<_>>(),
+    )?;
+    std::fs::copy(release.join("kaoyomi-reader"), dist.join("rig/kaoyomi-reader-sim"))?;
+    for bin in ["kaoyomi-term", "kaoyomi-cardsim"] {
+        std::fs::copy(release.join(bin), dist.join("rig").join(bin))?;
+    }
+    let features = features.join(",");
+    let mut args = vec!["-p", "kaoyomi-reader", "--no-default-features"];
+    if !features.is_empty() {
+        args.extend(["--features", &features]);
+    }
+    build("the reader", &args)?;
+    let reader = dist.join("bin/kaoyomi-reader");
+    std::fs::copy(release.join("kaoyomi-reader"), &reader)?;
+    let problems = crate::tidy::device_binary_problems(&std::fs::read(&reader)?)?;
+    if !problems.is_empty() {
+        bail!("the device build of the reader has the simulator in it:\n{}", problems.join("\n"));
     }
     std::fs::copy(root().join(format!("board/{board}.toml")), dist.join("board.toml")).context("board file")?;
     if board == "qemu-virt" {
-        std::fs::copy(root().join("board/qemu-virt-socket.toml"), dist.join("board-socket.toml"))?;
+        for rig in ["rig-socket.toml", "rig-usb.toml"] {
+            std::fs::copy(root().join("board/qemu-virt").join(rig), dist.join("rig").join(rig))?;
+        }
     }
-    eprintln!("xtask: dist in {}", dist.display());
+    eprintln!(
+        "xtask: dist in {}: the reader ({:.1} MB, no simulator) and the test rig",
+        dist.display(),
+        std::fs::metadata(&reader)?.len() as f64 / 1e6
+    );
     Ok(dist)
 }
 
@@ -208,10 +324,10 @@ fn unpack(deb: &Path, root_dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Copies GUEST_MODULES and their dependencies, decompressed, and writes the load order.
 /// Copies `modules` and what they depend on (decompressed) into `rootfs`, and writes their load
-/// order to `rootfs/etc/kaoyomi/modules` for the init script.
-fn add_modules(kernel_dir: &Path, vmlinuz: &Path, rootfs: &Path, modules: &[&str]) -> Result<()> {
+/// order to `rootfs/etc/kaoyomi/modules` for stage one; with `index`, also the kernel's lists of
+/// built-in modules and the index (`depmod`) that modprobe and systemd-modules-load read.
+fn add_modules(kernel_dir: &Path, vmlinuz: &Path, rootfs: &Path, modules: &[&str], index: bool) -> Result<()> {
     let version =
         vmlinuz.parent().and_then(|p| p.file_name()).and_then(|n| n.to_str()).context("kernel version")?.to_string();
     // Debian ships modules under /usr/lib; the host's depmod and modprobe look under /lib.
@@ -250,6 +366,15 @@ fn add_modules(kernel_dir: &Path, vmlinuz: &Path, rootfs: &Path, modules: &[&str
     }
     std::fs::create_dir_all(rootfs.join("etc/kaoyomi"))?;
     std::fs::write(rootfs.join("etc/kaoyomi/modules"), order.join("\n") + "\n")?;
+    if index {
+        let from = kernel_dir.join("usr/lib/modules").join(&version);
+        for list in ["modules.builtin", "modules.builtin.modinfo", "modules.order"] {
+            if from.join(list).exists() {
+                std::fs::copy(from.join(list), dest.join(list))?;
+            }
+        }
+        cmd("depmod").arg("-b").arg(rootfs).arg(&version).run("indexing the image's modules")?;
+    }
     eprintln!("xtask: {} kernel modules in the image: {}", order.len(), order.join(" "));
     Ok(())
 }
@@ -272,10 +397,62 @@ fn find_file(dir: &Path, prefix: &str) -> Option<PathBuf> {
 pub struct Image {
     /// The kernel.
     pub kernel: PathBuf,
-    /// Stage one (mounts the root).
+    /// Stage one (mounts the root and the state partition).
     pub initramfs: PathBuf,
     /// The read-only root filesystem with the reader.
     pub root: PathBuf,
+    /// The state partition (ext4, empty, as a new device's).
+    pub state: PathBuf,
+}
+
+/// What the maintainer scripts of the unpacked packages would have done, and the image's boot
+/// set-up for systemd: the users and groups of every sysusers.d file (the host's
+/// `systemd-sysusers --root`, as the root is read-only at boot), an empty machine id (no first
+/// boot), the default target, the enabled units and the masked ones, the generators masked but
+/// fstab's.
+fn systemd_setup(rootfs: &Path) -> Result<()> {
+    cmd("systemd-sysusers").arg(format!("--root={}", rootfs.display())).run("making the image's users and groups")?;
+    std::fs::write(rootfs.join("etc/machine-id"), "")?;
+    std::fs::write(rootfs.join("etc/hostname"), "kaoyomi-qemu\n")?;
+    std::fs::write(rootfs.join("etc/hosts"), "127.0.0.1 localhost kaoyomi-qemu\n")?;
+    std::fs::write(rootfs.join("etc/nsswitch.conf"), "passwd: files\ngroup: files\nshadow: files\nhosts: files\n")?;
+    if !rootfs.join("etc/os-release").exists() {
+        std::fs::write(
+            rootfs.join("etc/os-release"),
+            "PRETTY_NAME=\"Kaoyomi QEMU test image (Debian 12 packages)\"\nNAME=Kaoyomi\nID=kaoyomi\nID_LIKE=debian\n",
+        )?;
+    }
+    for (link, target) in [("var/run", "../run"), ("var/lock", "../run/lock")] {
+        std::os::unix::fs::symlink(target, rootfs.join(link))?;
+    }
+    let system = rootfs.join("etc/systemd/system");
+    std::fs::create_dir_all(&system)?;
+    std::os::unix::fs::symlink("/lib/systemd/system/multi-user.target", system.join("default.target"))?;
+    for (target, unit) in ENABLED_UNITS {
+        let wants = system.join(format!("{target}.wants"));
+        std::fs::create_dir_all(&wants)?;
+        let path = if rootfs.join("etc/systemd/system").join(unit).exists() {
+            format!("/etc/systemd/system/{unit}")
+        } else {
+            format!("/lib/systemd/system/{unit}")
+        };
+        if !rootfs.join(path.trim_start_matches('/')).exists() {
+            bail!("the image has no unit {unit} to enable");
+        }
+        std::os::unix::fs::symlink(&path, wants.join(unit))?;
+    }
+    for unit in MASKED_UNITS {
+        std::os::unix::fs::symlink("/dev/null", system.join(unit))?;
+    }
+    let generators = rootfs.join("etc/systemd/system-generators");
+    std::fs::create_dir_all(&generators)?;
+    for entry in std::fs::read_dir(rootfs.join("usr/lib/systemd/system-generators"))? {
+        let name = entry?.file_name();
+        if name != "systemd-fstab-generator" {
+            std::os::unix::fs::symlink("/dev/null", generators.join(name))?;
+        }
+    }
+    Ok(())
 }
 
 fn chmod_755(path: &Path) -> Result<()> {
@@ -324,6 +501,11 @@ pub fn build_image(board: &str, debs: &Path) -> Result<Image> {
         "run",
         "tmp",
         "var/lib/kaoyomi",
+        "var/lib/systemd",
+        "var/tmp",
+        "var/log",
+        "var/cache",
+        "var/spool",
         "root",
     ] {
         std::fs::create_dir_all(rootfs.join(d))?;
@@ -343,38 +525,37 @@ pub fn build_image(board: &str, debs: &Path) -> Result<Image> {
         }
     }
     let vmlinuz = find_file(&kernel_dir, "vmlinuz").context("no vmlinuz in the kernel packages")?;
-    add_modules(&kernel_dir, &vmlinuz, &rootfs, GUEST_MODULES)?;
+    add_modules(&kernel_dir, &vmlinuz, &rootfs, GUEST_MODULES, true)?;
     // busybox provides the shell and tools.
     for applet in [
         "sh", "mount", "ip", "poweroff", "sleep", "cat", "echo", "mkdir", "ls", "date", "grep", "dmesg", "uname", "ps",
         "kill", "sync", "cut", "sed", "head", "tail", "wc", "su", "chown", "chmod", "sysctl", "id", "stat", "insmod",
-        "lsmod", "touch",
+        "lsmod", "touch", "tr", "readlink",
     ] {
         let link = rootfs.join("bin").join(applet);
         if !link.exists() {
             std::os::unix::fs::symlink("busybox", &link)?;
         }
     }
-    for bin in BINARIES {
-        std::fs::copy(dist.join("bin").join(bin), rootfs.join("usr/bin").join(bin))?;
+    std::fs::copy(dist.join("bin/kaoyomi-reader"), rootfs.join("usr/bin/kaoyomi-reader"))?;
+    for bin in RIG_BINARIES {
+        std::fs::copy(dist.join("rig").join(bin), rootfs.join("usr/bin").join(bin))?;
     }
     std::fs::create_dir_all(rootfs.join("etc/kaoyomi"))?;
     std::fs::copy(dist.join("board.toml"), rootfs.join("etc/kaoyomi/board.toml"))?;
-    std::fs::copy(dist.join("board-socket.toml"), rootfs.join("etc/kaoyomi/board-socket.toml"))?;
+    for rig in ["rig-socket.toml", "rig-usb.toml"] {
+        std::fs::copy(dist.join("rig").join(rig), rootfs.join("etc/kaoyomi").join(rig))?;
+    }
     std::fs::copy(root().join("board/scripts/demo-pin.script"), rootfs.join("etc/kaoyomi/pin.script"))?;
     std::fs::copy(root().join("board/scripts/usb-unplug.script"), rootfs.join("etc/kaoyomi/unplug.script"))?;
-    std::fs::write(rootfs.join("etc/hosts"), "127.0.0.1 localhost\n")?;
-    // The product's hardening files (sysctl, modprobe, udev, systemd unit, fstab), as on a device.
-    cmd("cp").arg("-a").arg(root().join("board/rootfs/.")).arg(&rootfs).run("adding the board's rootfs overlay")?;
-    std::fs::write(
-        rootfs.join("etc/passwd"),
-        "root:x:0:0:root:/root:/bin/sh\nkaoyomi:x:900:900:Kaoyomi reader:/var/lib/kaoyomi:/bin/sh\n",
-    )?;
-    std::fs::write(rootfs.join("etc/group"), "root:x:0:\nkaoyomi:x:900:\n")?;
-    let init = rootfs.join("init");
-    std::fs::copy(root().join("board/qemu-virt/init"), &init)?;
-    chmod_755(&init)?;
-    // The root filesystem: read-only squashfs, as the device's read-only root (LZ4: under TCG
+    // The product's files (systemd unit, sysusers, sysctl, modprobe, udev, fstab), as on a device,
+    // then the QEMU board's own (its fstab, the drivers a device's board has built in, the test
+    // rig's units and the in-guest checks).
+    for overlay in ["board/rootfs/.", "board/qemu-virt/rootfs/."] {
+        cmd("cp").arg("-a").arg(root().join(overlay)).arg(&rootfs).run("adding the board's rootfs overlay")?;
+    }
+    systemd_setup(&rootfs)?;
+    // The root filesystem: read-only squashfs    // The root filesystem: read-only squashfs, as the device's read-only root (LZ4: under TCG
     // its decompression costs a fraction of gzip's, the image grows by about half).
     let squashfs = out_dir().join("root.squashfs");
     let _ = std::fs::remove_file(&squashfs);
@@ -395,7 +576,7 @@ pub fn build_image(board: &str, debs: &Path) -> Result<Image> {
     for applet in ["sh", "mount", "umount", "insmod", "switch_root", "sleep", "echo", "cat", "uname", "poweroff"] {
         std::os::unix::fs::symlink("busybox", boot.join("bin").join(applet))?;
     }
-    add_modules(&kernel_dir, &vmlinuz, &boot, BOOT_MODULES)?;
+    add_modules(&kernel_dir, &vmlinuz, &boot, BOOT_MODULES, false)?;
     std::fs::copy(root().join("board/qemu-virt/init-boot"), boot.join("init"))?;
     chmod_755(&boot.join("init"))?;
     let cpio = out_dir().join("initramfs.cpio");
@@ -411,7 +592,15 @@ pub fn build_image(board: &str, debs: &Path) -> Result<Image> {
         mb(&cpio),
         mb(&squashfs)
     );
-    Ok(Image { kernel: vmlinuz, initramfs: cpio, root: squashfs })
+    // The state partition: empty ext4, as on a new device (the reader makes its key there).
+    let state = out_dir().join("state.ext4");
+    let _ = std::fs::remove_file(&state);
+    cmd("mkfs.ext4")
+        .args(["-q", "-F", "-L", "kaoyomi-state"])
+        .arg(&state)
+        .arg("16M")
+        .run("making the state partition (ext4)")?;
+    Ok(Image { kernel: vmlinuz, initramfs: cpio, root: squashfs, state })
 }
 
 /// `cargo xtask qemu --test`: boots the image and reads the in-guest checks from the console.
@@ -421,7 +610,7 @@ pub fn qemu_test() -> Result<()> {
 
 /// Boots `image` under qemu-system-aarch64 (at most 600 s) and reads the in-guest checks.
 pub fn boot(image: Image) -> Result<()> {
-    let Image { kernel, initramfs: initrd, root: rootfs } = image;
+    let Image { kernel, initramfs: initrd, root: rootfs, state } = image;
     let size = std::fs::metadata(&initrd)?.len() + std::fs::metadata(&rootfs)?.len();
     let started = Instant::now();
     let mut qemu = cmd("qemu-system-aarch64")
@@ -434,7 +623,10 @@ pub fn boot(image: Image) -> Result<()> {
         .arg("-drive")
         .arg(format!("file={},if=none,format=raw,id=root,readonly=on", rootfs.display()))
         .args(["-device", "virtio-blk-pci,drive=root"])
-        .args(["-append", "console=ttyAMA0 panic=-1 rdinit=/init quiet loglevel=3"])
+        .arg("-drive")
+        .arg(format!("file={},if=none,format=raw,id=state", state.display()))
+        .args(["-device", "virtio-blk-pci,drive=state"])
+        .args(["-append", "console=ttyAMA0 panic=-1 rdinit=/init quiet loglevel=3 systemd.show_status=false"])
         .spawn_piped("booting the image under qemu-system-aarch64")?;
     // The console's lines come through a channel, so that a guest that hangs is stopped.
     let out = qemu.stdout.take().context("qemu stdout")?;
@@ -487,7 +679,10 @@ pub fn boot(image: Image) -> Result<()> {
         log.display()
     );
     match ready {
-        Some(t) => eprintln!("xtask: boot-to-ready {:.1} s (QEMU start to the reader's socket, TCG)", t.as_secs_f64()),
+        Some(t) => eprintln!(
+            "xtask: boot-to-ready {:.1} s (QEMU start to the reader's unit up, its USB gadget bound; TCG)",
+            t.as_secs_f64()
+        ),
         None => eprintln!("xtask: the reader never became ready"),
     }
     let failed: Vec<_> = checks.iter().filter(|c| !c.starts_with("pass")).collect();

@@ -103,6 +103,10 @@ pub const PACKAGES: &[Package] = &[
     p("zstd", "", &["zstdcat"], Need::Image),
     p("cpio", "2.13+dfsg-7.1", &["cpio"], Need::Image),
     p("squashfs-tools", "1:4.5.1-1", &["mksquashfs"], Need::Image),
+    // The image's users and groups from its sysusers.d files (the root is read-only at boot), and
+    // its state partition.
+    p("systemd", "252.39-1~deb12u2", &["systemd-sysusers"], Need::Image),
+    p("e2fsprogs", "1.47.0-2+b2", &["mkfs.ext4"], Need::Image),
     p("qemu-system-arm", "", &["qemu-system-aarch64"], Need::Image),
     p("qemu-user", "", &["qemu-aarch64"], Need::Emulate),
     // Fuzzing (libFuzzer's C++ sources; `c++` is the alternatives link to g++). A clean Debian

@@ -1,5 +1,7 @@
-//! `cargo xtask tidy`: the dependency rules of `../shared/docs/architecture.md` (`cargo tree -i`)
-//! and a `//!` doc on every Rust file. Also a test of xtask, so `cargo test --workspace` runs it.
+//! `cargo xtask tidy`: the dependency rules of `../shared/docs/architecture.md` (`cargo tree -i`),
+//! the device build without the simulator (its dependency tree here; its binary's bytes in
+//! [`device_binary_problems`], which `cargo xtask dist` runs), and a `//!` doc on every Rust file.
+//! Also a test of xtask, so `cargo test --workspace` runs it.
 
 use anyhow::{Result, bail};
 use std::path::{Path, PathBuf};
@@ -40,6 +42,45 @@ const ONLY_NAMED_BY: &[(&str, &[&str])] = &[
     ("slint", &["kaoyomi-ui", "kaoyomi-reader"]),
 ];
 
+/// Crates a device build of the reader must not contain: the simulator and the test rig.
+const SIMULATOR_CRATES: &[&str] = &["kaoyomi-hal-sim", "kaoyomi-cardsim", "kaoyomi-tests"];
+
+/// Byte strings of the simulator's test keys and personas that no device binary may hold: the
+/// seed label the test keys are derived from, the test issuer's and face signer's key ids, the
+/// test CA's name.
+const SIMULATOR_MARKERS: &[&[u8]] =
+    &[b"kaoyomi-sim-key:", b"KAOYOMI-TEST-ISS", b"KAOYOMI-FACE-SIG", b"Kaoyomi Test JPKI CA", b"Simulated cards"];
+
+/// Why the device binary `bytes` is not a device build: each simulator marker it holds, and each
+/// asset of the simulator (portraits, printed card fronts) found in it (a 64-byte run from the
+/// middle of each file of `hal/sim/assets`).
+pub fn device_binary_problems(bytes: &[u8]) -> Result<Vec<String>> {
+    let mut problems = Vec::new();
+    for marker in SIMULATOR_MARKERS {
+        if memchr::memmem::find(bytes, marker).is_some() {
+            problems.push(format!("holds the simulator's {:?}", String::from_utf8_lossy(marker)));
+        }
+    }
+    let mut assets: Vec<PathBuf> = std::fs::read_dir(root().join("hal/sim/assets"))?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<std::io::Result<_>>()?;
+    assets.sort();
+    for path in assets {
+        if path.extension().is_some_and(|e| e == "md") {
+            continue;
+        }
+        let asset = std::fs::read(&path)?;
+        if asset.len() < 256 {
+            continue;
+        }
+        let middle = &asset[asset.len() / 2..asset.len() / 2 + 64];
+        if memchr::memmem::find(bytes, middle).is_some() {
+            problems.push(format!("holds the simulator's asset {}", path.display()));
+        }
+    }
+    Ok(problems)
+}
+
 /// Runs `cargo tree`; None when the package is not in the graph at all.
 fn cargo_tree(args: &[&str]) -> Result<Option<String>> {
     let out = cargo().arg("tree").args(args).args(["-e", "normal,build", "--prefix", "none"]).output()?;
@@ -72,6 +113,21 @@ fn problems() -> Result<(Vec<String>, usize)> {
                 if name.starts_with("kaoyomi") && !allowed.contains(&name) {
                     problems.push(format!("{name} names {dep}; only {allowed:?} may"));
                 }
+            }
+        }
+    }
+    for (board, features) in crate::image::DEVICE_FEATURES {
+        for krate in SIMULATOR_CRATES {
+            let features = features.join(",");
+            let mut args = vec!["-p", "kaoyomi-reader", "--no-default-features", "--target", crate::image::TARGET];
+            if !features.is_empty() {
+                args.extend(["--features", &features]);
+            }
+            args.extend(["-i", krate]);
+            if let Some(tree) = cargo_tree(&args)?
+                && !tree.trim().is_empty()
+            {
+                problems.push(format!("the device build for {board} contains {krate}:\n{tree}"));
             }
         }
     }
@@ -116,6 +172,18 @@ pub fn collect_rs(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_binary_with_the_simulator_is_refused() {
+        let mut binary = vec![0u8; 4096];
+        assert!(super::device_binary_problems(&binary).unwrap().is_empty());
+        binary.extend_from_slice(b"..KAOYOMI-TEST-ISS..");
+        let portrait = std::fs::read(crate::root().join("hal/sim/assets/portrait.jp2")).unwrap();
+        binary.extend_from_slice(&portrait);
+        let problems = super::device_binary_problems(&binary).unwrap();
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems[1].contains("portrait.jp2"));
+    }
+
     #[test]
     fn the_workspace_is_tidy() {
         let (problems, files) = super::problems().unwrap();

@@ -1,0 +1,282 @@
+#!/bin/sh
+# The QEMU image's in-guest checks, run by kaoyomi-test.service once systemd (PID 1) has brought
+# the reader's own unit up: first the device's start-up (the unit active, as its own user, on the
+# read-only root with the state disk, serving the terminal over USB, still up after 30 s with no
+# restart), then the device self-tests, then the test rig's scripted sessions (a simulator build of
+# the reader, `kaoyomi-reader-sim`, once the device's reader is stopped). Each check is reported on
+# the console for the host.
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin
+
+check() {
+    if [ "$2" = 0 ]; then echo "KAOYOMI-CHECK pass $1"; else echo "KAOYOMI-CHECK fail $1"; fi
+}
+uptime_cs() { cut -d' ' -f1 /proc/uptime | sed 's/\.//'; }
+wait_for() {
+    i=0
+    while [ ! -e "$1" ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
+    [ -e "$1" ]
+}
+unit() { systemctl show -p "$1" --value kaoyomi-reader.service; }
+
+# The reader's unit is up, and kaoyomi-usb-bind.service bound its USB gadget once it was serving.
+[ "$(unit ActiveState)" = active ]
+ok=$?
+check reader-unit-active $ok
+[ $ok = 0 ] && echo "KAOYOMI-READY at $(cut -d' ' -f1 /proc/uptime) s"
+if [ $ok != 0 ]; then
+    # Why, at once on the console.
+    systemctl status --no-pager kaoyomi-reader.service
+    journalctl -b --no-pager -u kaoyomi-reader.service | tail -n 40
+fi
+echo "KAOYOMI-MEASURE kernel $(uname -r); systemd $(systemctl --version | head -n 1)"
+ready=$(uptime_cs)
+reader=$(unit MainPID)
+grep -q "^Uid:[[:space:]]*900[[:space:]]" /proc/$reader/status
+check reader-runs-as-its-own-user $?
+tr '\0' ' ' < /proc/$reader/cmdline | grep -q "^/usr/bin/kaoyomi-reader run --board /etc/kaoyomi/board.toml --state /var/lib/kaoyomi $"
+check reader-runs-the-units-command-line $?
+[ "$(readlink /proc/$reader/fd/0)" = /dev/null ]
+check reader-reads-no-terminal-input $?
+grep -q "^Max core file size *0 *0 " /proc/$reader/limits
+check reader-core-dumps-off $?
+[ "$(cat /proc/sys/kernel/core_pattern)" = "|/bin/false" ]
+check kernel-core-pattern-off $?
+[ "$(wc -l < /proc/swaps)" = 1 ]
+check no-swap $?
+grep -q " / squashfs ro" /proc/mounts
+check root-mounted-read-only $?
+touch /etc/kaoyomi/probe 2> /dev/null
+[ $? != 0 ]
+check root-refuses-writes $?
+grep -q "^/dev/vdb /var/lib/kaoyomi ext4 rw," /proc/mounts
+check state-partition-is-the-ext4-disk $?
+[ "$(stat -c %a:%u /var/lib/kaoyomi)" = 700:900 ]
+check state-directory-private-to-the-reader $?
+[ -s /var/lib/kaoyomi/device-key.ed25519 ]
+check device-key-on-the-state-partition $?
+[ -z "$(systemctl --failed --no-legend --plain)" ]
+check no-failed-units $?
+systemctl --failed --no-legend --plain | sed 's/^/KAOYOMI-MEASURE failed unit /'
+
+# The device's reader (no simulator) needs a board file and refuses one naming simulated devices.
+kaoyomi-reader run > /tmp/no-board.log 2>&1
+[ $? != 0 ] && grep -q -- "--board" /tmp/no-board.log
+check device-reader-needs-a-board-file $?
+kaoyomi-reader run --board /etc/kaoyomi/rig-socket.toml --state /tmp/refused > /tmp/rig-board.log 2>&1
+[ $? != 0 ] && grep -q "without the simulator" /tmp/rig-board.log
+check device-reader-refuses-simulated-devices $?
+kaoyomi-reader sim personas > /dev/null 2>&1
+[ $? != 0 ]
+check device-reader-has-no-sim-commands $?
+
+# The terminal finds the device's reader on USB (the gadget on dummy_hcd, seen by the guest's own
+# host side) and reads its identity; a second terminal program is turned away meanwhile; the
+# cable pulled and plugged back is seen by the terminal, which finds the same reader again.
+i=0
+while ! kaoyomi-term readers 2>/dev/null | grep -q "^KY-" && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+kaoyomi-term readers 2>/dev/null | grep -q "^KY-"
+check usb-reader-enumerated $?
+kaoyomi-term readers 2>/dev/null | sed 's/^/KAOYOMI-MEASURE usb reader /'
+kaoyomi-term --usb --connect-timeout 20 info > /tmp/term-info.log 2>&1
+check device-reader-answers-over-usb $?
+grep -q "qemu-virt" /tmp/term-info.log
+check device-reader-names-its-board $?
+kaoyomi-cardsim export-ca --out /tmp/ca.der > /dev/null 2>&1
+check export-test-ca $?
+kaoyomi-term --usb --reconnect --connect-timeout 60 session --trust-anchor /tmp/ca.der --json > /tmp/result-device.json 2> /tmp/term-device.log &
+term=$!
+i=0
+while ! journalctl -u kaoyomi-reader -o cat | grep -q "^\[place-card\].*" && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+kaoyomi-cardsim --state /run/kaoyomi-rig insert normal > /dev/null
+i=0
+while ! journalctl -u kaoyomi-reader -o cat | grep -q "^\[choose-method\]" && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+journalctl -u kaoyomi-reader -o cat | grep -q "^\[choose-method\]"
+check device-reader-reads-the-card-through-pcscd $?
+kaoyomi-term --usb --connect-timeout 1 info > /dev/null 2> /tmp/term-second.log
+[ $? != 0 ] && grep -q "in use by another terminal program" /tmp/term-second.log
+check second-terminal-refused-over-usb $?
+udc_files() { ls /sys/kernel/config/usb_gadget/*/UDC 2>/dev/null; }
+for u in $(udc_files); do echo "" > "$u"; done
+i=0
+while ! grep -q "went down" /tmp/term-device.log && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+grep -q "went down" /tmp/term-device.log
+check terminal-sees-the-cable-pulled $?
+i=0
+while ! journalctl -u kaoyomi-reader -o cat | grep -q "TerminalLost" && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+journalctl -u kaoyomi-reader -o cat | grep -q "TerminalLost"
+check reader-ends-the-session-on-unplug $?
+kaoyomi-cardsim --state /run/kaoyomi-rig remove > /dev/null
+for u in $(udc_files); do echo "dummy_udc.0" > "$u"; done
+i=0
+while ! grep -q "is back" /tmp/term-device.log && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+grep -q "is back" /tmp/term-device.log
+check terminal-found-the-same-reader-again $?
+# (The session itself needs the patient's taps on the screens: the test rig's scripted sessions
+# below complete it.)
+kill $term 2> /dev/null
+wait $term 2> /dev/null
+
+# Device self-tests (their drivers loaded now, after the ready mark, so they do not count in
+# boot-to-ready).
+status=0
+for m in gpio-sim uinput evdev vivid snd-aloop; do modprobe "$m" || { echo "cannot load $m"; status=1; }; done
+check kernel-modules-loaded $status
+ls /sys/class/udc | grep -q dummy_udc
+check usb-device-controller-dummy-udc $?
+# LEDs: four simulated GPIO lines (gpio-sim); the self-test drives a pattern through the GPIO
+# character device (gpiocdev, embedded-hal OutputPin) and the simulator's own attributes read it back.
+# Touch: a uinput touchscreen taps, the evdev path reads the tap back.
+kaoyomi-reader selftest touch > /tmp/touch.log 2>&1
+grep -q "touch: tap at 960,540" /tmp/touch.log
+check touch-tap-through-uinput-and-evdev $?
+
+sim=/sys/kernel/config/gpio-sim/kaoyomi
+mkdir -p $sim/bank0 && echo 4 > $sim/bank0/num_lines && echo 1 > $sim/live
+chip=$(cat $sim/bank0/chip_name 2>/dev/null)
+simdev=$(cat $sim/dev_name 2>/dev/null)
+echo "KAOYOMI-MEASURE gpio-sim chip ${chip:-none} device ${simdev:-none}"
+kaoyomi-reader selftest leds --chip /dev/$chip --pattern 1010 --hold-ms 4000 > /tmp/leds.log 2>&1 &
+leds=$!
+i=0
+while ! grep -q "LED line 3" /tmp/leds.log && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+seen=""
+for n in 0 1 2 3; do seen="$seen$(cat /sys/devices/platform/$simdev/$chip/sim_gpio$n/value 2>/dev/null)"; done
+[ "$seen" = 1010 ]
+check leds-pattern-read-back-from-gpio-sim $?
+wait $leds
+check leds-selftest-completed $?
+seen=""
+for n in 0 1 2 3; do seen="$seen$(cat /sys/devices/platform/$simdev/$chip/sim_gpio$n/value 2>/dev/null)"; done
+[ "$seen" = 0000 ]
+check leds-off-after-selftest $?
+# Camera: vivid's capture device streams through V4L2 (mmap), then vivid's HDMI output is looped
+# into it and a picture of our own must come back. Speaker: the chime played on snd-aloop's
+# playback side must be heard on its capture side.
+cap=""; out=""
+for v in /sys/class/video4linux/video*; do
+    case "$(cat $v/name 2>/dev/null)" in
+        *vid-cap*) cap=/dev/$(basename $v) ;;
+        *vid-out*) out=/dev/$(basename $v) ;;
+    esac
+done
+echo "KAOYOMI-MEASURE vivid capture ${cap:-none} output ${out:-none}"
+kaoyomi-reader selftest camera --device "$cap" --frames 30 > /tmp/camera.log 2>&1
+check camera-streams-through-v4l2 $?
+grep "frames in" /tmp/camera.log | sed 's/^/KAOYOMI-MEASURE /'
+# v4l2-ctl (the test rig, not the product) plays our picture into vivid's HDMI output.
+kaoyomi-reader selftest test-picture --out /tmp/picture.grey
+v4l2-ctl -d "$out" --set-fmt-video-out=pixelformat=GREY,width=1280,height=720 --stream-out-mmap --stream-from=/tmp/picture.grey --stream-loop --stream-count=3000 > /tmp/camera-out.log 2>&1 &
+player=$!
+kaoyomi-reader selftest camera --device "$cap" --looped --frames 120 > /tmp/camera-loop.log 2>&1
+check camera-shows-our-own-picture $?
+kill $player 2> /dev/null
+kaoyomi-reader selftest speaker --device hw:Loopback,0,0 --loopback hw:Loopback,1,0 > /tmp/speaker.log 2>&1
+check speaker-chime-heard-through-snd-aloop $?
+
+# The reader's unit stayed up all this time (at least 30 s since it was ready): no restart loop.
+now=$(uptime_cs)
+[ $((now - ready)) -lt 3000 ] && sleep $(( (3000 - (now - ready)) / 100 + 1 ))
+[ "$(unit ActiveState)" = active ] && [ "$(unit NRestarts)" = 0 ] && [ "$(unit MainPID)" = "$reader" ]
+check reader-unit-stays-up-30-s-without-restarting $?
+echo "KAOYOMI-MEASURE reader unit up $(( ($(uptime_cs) - ready) / 100 )) s, restarts $(unit NRestarts)"
+journalctl -u kaoyomi-reader -o cat --no-pager > /tmp/reader-device.log
+# Stopping the gadget's unit stops the reader (it requires the gadget) and the bind step, removes
+# the gadget and unmounts its FunctionFS, so the test rig's readers below can have the USB port.
+systemctl stop kaoyomi-usb-gadget.service
+[ "$(unit ActiveState)" = inactive ] && [ "$(systemctl is-active kaoyomi-usb-bind.service)" = inactive ] && [ -z "$(ls /sys/kernel/config/usb_gadget 2>/dev/null)" ] && ! grep -q " /run/kaoyomi-usb " /proc/mounts
+check reader-units-stop-and-remove-the-gadget $?
+
+# The test rig's scripted sessions: a simulator build of the reader (`kaoyomi-reader-sim`) on the
+# rig's boards, the card placed through kaoyomi-cardsim's control socket by the script.
+rig=/run/kaoyomi-rig
+mkdir -p $rig/socket $rig/usb
+chown 900:900 $rig/socket $rig/usb
+chmod 700 $rig/socket $rig/usb
+su kaoyomi -s /bin/sh -c "RUST_LOG=info exec kaoyomi-reader-sim run --board /etc/kaoyomi/rig-socket.toml --state $rig/socket --script /etc/kaoyomi/pin.script" > /tmp/reader.log 2>&1 &
+socketreader=$!
+wait_for $rig/socket/reader.sock
+check rig-reader-socket $?
+start=$(uptime_cs)
+kaoyomi-term --socket $rig/socket/reader.sock session --trust-anchor /tmp/ca.der --json > /tmp/result.json 2> /tmp/term.log
+check pin-session-verified $?
+end=$(uptime_cs)
+echo "KAOYOMI-MEASURE pin-session $(( (end - start) / 100 )).$(( (end - start) % 100 )) s (guest clock, TCG)"
+grep -q '"card_signature": "valid"' /tmp/result.json
+check card-signature-valid $?
+grep -q '"reader_signature": "valid"' /tmp/result.json
+check reader-signature-valid $?
+grep -q '"trusted"' /tmp/result.json
+check certificate-chain-trusted $?
+wait $socketreader
+check reader-script-completed $?
+
+# The same session with the terminal on USB: the reader's gadget on dummy_hcd, kaoyomi-term on
+# the guest's own host side through usbfs (nusb). Root registers the gadget and mounts FunctionFS
+# for the reader's user; the reader, unprivileged, writes the descriptors; root then binds it.
+kaoyomi-reader usb-gadget setup --state $rig/usb --functionfs /run/kaoyomi-usb --uid 900 --gid 900 > /tmp/usb-setup.log 2>&1
+check usb-gadget-registered-by-root $?
+start_usb_reader() {
+    su kaoyomi -s /bin/sh -c "RUST_LOG=info exec kaoyomi-reader-sim run --board /etc/kaoyomi/rig-usb.toml --state $rig/usb --script $1" > "$2" 2>&1 &
+    usbreader=$!
+    kaoyomi-reader usb-gadget bind --timeout-s 60 >> /tmp/usb-setup.log 2>&1
+}
+start_usb_reader /etc/kaoyomi/pin.script /tmp/reader-usb.log
+check usb-gadget-bound-once-the-reader-is-up $?
+grep -q "^Uid:[[:space:]]*900[[:space:]]" /proc/$usbreader/status
+check usb-reader-runs-as-its-own-user $?
+i=0
+while ! kaoyomi-term readers 2>/dev/null | grep -q "^KY-" && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+kaoyomi-term readers 2>/dev/null | grep -q "^KY-"
+check usb-reader-enumerated $?
+kaoyomi-term readers 2>/dev/null | sed 's/^/KAOYOMI-MEASURE usb reader /'
+start=$(uptime_cs)
+kaoyomi-term --usb --connect-timeout 20 session --trust-anchor /tmp/ca.der --json > /tmp/result-usb.json 2> /tmp/term-usb.log
+check pin-session-over-usb $?
+end=$(uptime_cs)
+echo "KAOYOMI-MEASURE pin-session-usb $(( (end - start) / 100 )).$(( (end - start) % 100 )) s (guest clock, TCG)"
+grep -q '"card_signature": "valid"' /tmp/result-usb.json
+check card-signature-valid-over-usb $?
+wait $usbreader
+check usb-reader-script-completed $?
+
+# The cable pulled mid-session and plugged back: the reader cancels the session and returns to
+# idle; the terminal (one kaoyomi-term with --reconnect) sees the link go, finds the same reader
+# again when the cable is back, and completes a new session.
+udc_files() { ls /sys/kernel/config/usb_gadget/*/UDC 2>/dev/null; }
+start_usb_reader /etc/kaoyomi/unplug.script /tmp/reader-unplug.log
+unplugreader=$usbreader
+kaoyomi-term --usb --reconnect --connect-timeout 60 session --trust-anchor /tmp/ca.der --json > /tmp/result-unplug.json 2> /tmp/term-unplug.log &
+term1=$!
+i=0
+while ! grep -q "^\[choose-method\]" /tmp/reader-unplug.log && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
+# A second terminal program racing for the same reader is turned away; the first is undisturbed.
+kaoyomi-term --usb --connect-timeout 1 info > /dev/null 2> /tmp/term-second.log
+[ $? != 0 ] && grep -q "in use by another terminal program" /tmp/term-second.log
+check second-terminal-refused-over-usb $?
+for u in $(udc_files); do echo "" > "$u"; done
+i=0
+while ! grep -q "went down" /tmp/term-unplug.log && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+grep -q "went down" /tmp/term-unplug.log
+check terminal-sees-the-cable-pulled $?
+i=0
+while ! grep -q "TerminalLost" /tmp/reader-unplug.log && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+grep -q "TerminalLost" /tmp/reader-unplug.log
+check reader-ends-the-session-on-unplug $?
+i=0
+while ! grep -q "^\[place-card\]" /tmp/reader-unplug.log && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+for u in $(udc_files); do echo "dummy_udc.0" > "$u"; done
+wait $term1
+check terminal-reconnects-and-completes-a-new-session $?
+grep -q "is back: starting again" /tmp/term-unplug.log
+check terminal-found-the-same-reader-again $?
+grep -q '"card_signature": "valid"' /tmp/result-unplug.json
+check card-signature-valid-after-replug $?
+wait $unplugreader
+check unplug-reader-script-completed $?
+
+journalctl -u kaoyomi-cardsim -o cat --no-pager > /tmp/cardsim.log
+for f in /tmp/reader-device.log /tmp/term-info.log /tmp/term-device.log /tmp/term-second.log /tmp/leds.log /tmp/touch.log /tmp/camera.log /tmp/camera-loop.log /tmp/speaker.log /tmp/usb-setup.log /tmp/reader.log /tmp/term.log /tmp/cardsim.log /tmp/reader-usb.log /tmp/term-usb.log /tmp/reader-unplug.log /tmp/term-unplug.log; do
+    echo "--- $f"; cat "$f"
+done
+echo "KAOYOMI-DONE"
+# kaoyomi-test.service powers the guest off when this script ends.

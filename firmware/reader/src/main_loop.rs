@@ -1,0 +1,145 @@
+//! The reader's main loop as one step at a time: an [`Input`] in (a core event, the terminal's
+//! device-info request, a stop), core's commands carried out through [`Outputs`]. [`crate::run`]
+//! drives it with the devices' threads and the clock; the tests' bench (`kaoyomi_tests::Bench`)
+//! and the UI session harness drive the same step synchronously, so there is one dispatch.
+
+use crate::Input;
+use crate::card_service::Work;
+use crate::device_key::DeviceKey;
+use crate::surface_service::SurfaceJob;
+use kaoyomi_core::{Command, Config, Event, Now, ScreenState, Session};
+use kaoyomi_protocol::{Body, DeviceInfo, Notification, PROTOCOL_VERSION, Response, SignedReport};
+
+/// Where core's commands go: the card and face threads, the screens, the terminal link.
+pub trait Outputs {
+    /// Every command core gave, before it is carried out (a record for tests; nothing by default).
+    fn seen(&mut self, _command: &Command) {}
+    /// Shows a screen state.
+    fn show(&mut self, state: &ScreenState);
+    /// Hands a job to the card thread.
+    fn card(&mut self, work: Work);
+    /// Starts the face check (the card-surface camera reads 照合番号B first); false when there is
+    /// no face thread to take it.
+    fn start_face_check(&mut self, job: SurfaceJob) -> bool;
+    /// Stops the face check between frames.
+    fn stop_face_check(&mut self);
+    /// Answers a terminal request.
+    fn respond(&mut self, to: u32, response: Response);
+    /// Sends a message to the terminal; false when no terminal is connected.
+    fn send(&mut self, body: Body) -> bool;
+}
+
+/// What a step asks of the loop around it.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Flow {
+    /// Go on.
+    Continue,
+    /// Stop; an error message if a script failed.
+    Quit(Result<(), String>),
+}
+
+/// What a run did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Summary {
+    /// Reports sent to the terminal.
+    pub reports_sent: u32,
+    /// Reports that could not be sent (no terminal).
+    pub reports_lost: u32,
+}
+
+/// The session and what the loop keeps besides it.
+pub struct MainLoop {
+    /// The patient session.
+    pub session: Session,
+    /// Reports sent and lost so far.
+    pub summary: Summary,
+    key: DeviceKey,
+    board: String,
+    /// The chip's expiry, read without credentials with the card; checks the printed one.
+    chip_expiry: Option<u32>,
+}
+
+impl MainLoop {
+    /// A loop whose reports `key` signs, on the board named `board`.
+    pub fn new(config: Config, key: DeviceKey, board: &str) -> MainLoop {
+        MainLoop {
+            session: Session::new(config),
+            summary: Summary::default(),
+            key,
+            board: board.into(),
+            chip_expiry: None,
+        }
+    }
+
+    /// The device key's serial.
+    pub fn serial(&self) -> &str {
+        self.key.serial()
+    }
+
+    /// One step: `input` at `now`, core's commands carried out through `out`.
+    pub fn step(&mut self, now: Now, input: Input, out: &mut dyn Outputs) -> Flow {
+        let event = match input {
+            Input::Core(event) => event,
+            Input::DeviceInfo { seq } => {
+                let info = DeviceInfo {
+                    protocol_version: PROTOCOL_VERSION,
+                    firmware_version: env!("CARGO_PKG_VERSION").into(),
+                    board: self.board.clone(),
+                    serial: self.key.serial().into(),
+                    device_key: self.key.public(),
+                    visual_mode: self.session.visual_mode(),
+                };
+                out.respond(seq, Response::DeviceInfo(info));
+                return Flow::Continue;
+            }
+            Input::Quit(result) => return Flow::Quit(result),
+        };
+        match &event {
+            Event::CardRead { summary, .. } => self.chip_expiry = summary.expiry,
+            Event::CardPlaced | Event::CardRemoved => self.chip_expiry = None,
+            _ => {}
+        }
+        // Events that answer this step's commands at once, fed after them (in order).
+        let mut answers = Vec::new();
+        for command in self.session.handle(now, event) {
+            out.seen(&command);
+            match command {
+                Command::Show(state) => out.show(&state),
+                Command::Card(job) => out.card(Work::Core(job)),
+                Command::StartFaceCheck { op } => {
+                    let job =
+                        SurfaceJob { op, today: kaoyomi_core::today_jst(now.unix_ms), chip_expiry: self.chip_expiry };
+                    if !out.start_face_check(job) {
+                        // No face thread: core hears that the check cannot run.
+                        let result = kaoyomi_core::FaceResult::Unavailable(kaoyomi_core::FaceProblem::CardNumbers);
+                        answers.push(Event::FaceChecked { op, result });
+                    }
+                }
+                Command::StopFaceCheck => out.stop_face_check(),
+                Command::Respond { to, response } => out.respond(to, response),
+                Command::Notify(notification) => {
+                    out.send(Body::Notification(notification));
+                }
+                Command::SendReport(report) => {
+                    let bytes = report.to_bytes();
+                    let signature = self.key.sign(&bytes);
+                    if out.send(Body::Notification(Notification::Result(SignedReport { report: bytes, signature }))) {
+                        self.summary.reports_sent += 1;
+                    } else {
+                        self.summary.reports_lost += 1;
+                        log::error!(
+                            "session {} ended but no terminal is connected: the report is lost",
+                            report.session_id
+                        );
+                    }
+                }
+                Command::Wipe => log::debug!("session data wiped"),
+                Command::Log(entry) => log::info!("{entry:?}"),
+            }
+        }
+        for event in answers {
+            self.step(now, Input::Core(event), out);
+        }
+        Flow::Continue
+    }
+}

@@ -1,12 +1,16 @@
-//! Compiles the Slint screens with their translations bundled, and the M+ font from Debian's
-//! `fonts-mplus` embedded (the reference device's font): `ui/app.slint` imports the faces, found
-//! through the include path where this script copies them.
+//! Compiles the Slint screens with their translations bundled, and their fonts embedded: M+ from
+//! Debian's `fonts-mplus` (the reference device's font: Japanese, Latin, Vietnamese) and
+//! WenQuanYi Micro Hei from `fonts-wqy-microhei` (simplified Chinese and Hangul, which M+ lacks;
+//! Apache-2.0 or GPL-3.0): a device has no system fonts to fall back on. `ui/app.slint` imports
+//! the faces, found through the include path where this script copies them.
 
 use std::path::{Path, PathBuf};
 
 /// Where Debian's `fonts-mplus` puts M+ 1 (`cargo xtask test` installs the pinned package).
 const MPLUS_DIR: &str = "/usr/share/fonts/opentype/mplus";
 const FACES: &[&str] = &["Mplus1-Regular.otf", "Mplus1-Bold.otf"];
+/// Where Debian's `fonts-wqy-microhei` puts WenQuanYi Micro Hei.
+const WQY: &str = "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc";
 
 fn main() {
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
@@ -23,6 +27,13 @@ fn main() {
                 from.display()
             );
         }
+    }
+    println!("cargo:rerun-if-changed={WQY}");
+    if let Err(e) = std::fs::copy(WQY, fonts.join("wqy-microhei.ttc")) {
+        panic!(
+            "the UI bundles WenQuanYi Micro Hei for Chinese and Korean: {WQY} cannot be read ({e}); \
+             install Debian's fonts-wqy-microhei (`cargo xtask test` does)"
+        );
     }
     println!("cargo:rerun-if-env-changed=KAOYOMI_MPLUS_DIR");
     println!("cargo:rerun-if-changed=ui");

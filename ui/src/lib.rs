@@ -10,6 +10,8 @@
 //!   (source text English), bundled into the binary by `build.rs` with the M+ font.
 
 pub mod headless;
+#[cfg(feature = "kms")]
+pub mod kms;
 pub mod samples;
 pub mod view;
 pub mod window;

@@ -106,6 +106,39 @@ pub fn render_all(mut each: impl FnMut(&str, image::RgbaImage) -> anyhow::Result
     Ok(names)
 }
 
+/// The sample `name` in language `code` on the patient's window at `count` moments spread over
+/// its animation's `period` (`{name}.{code}.pNN.png`), and on the staff display
+/// (`staff-{name}.png`), written to `dir`: what the device's screens must look like at some moment
+/// (the QEMU test compares the guest's display heads with them).
+pub fn write_phases(
+    dir: &std::path::Path,
+    name: &str,
+    code: &str,
+    period: std::time::Duration,
+    count: u32,
+) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let (_, state) =
+        all().into_iter().find(|(n, _)| *n == name).with_context(|| format!("no sample screen {name:?}"))?;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let windows = crate::headless::install()?;
+    let ui = crate::view::Ui::new(std::rc::Rc::new(|_| {}))?;
+    ui.show(&state);
+    if ui.patient.global::<crate::Prefs>().get_language() != code {
+        ui.set_language(code);
+    }
+    for i in 0..count {
+        let file = dir.join(format!("{name}.{code}.p{i:02}.png"));
+        crate::headless::snapshot(ui.patient.window())?
+            .save(&file)
+            .with_context(|| format!("writing {}", file.display()))?;
+        windows.clock().advance(period / count);
+    }
+    let file = dir.join(format!("staff-{name}.png"));
+    crate::headless::snapshot(ui.staff.window())?.save(&file).with_context(|| format!("writing {}", file.display()))?;
+    Ok(())
+}
+
 /// [`render_all`] into PNG files in `dir` (`cargo xtask demo --screenshots DIR`).
 pub fn write_all(dir: &std::path::Path) -> anyhow::Result<Vec<String>> {
     use anyhow::Context;

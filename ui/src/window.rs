@@ -18,7 +18,8 @@ thread_local! {
 /// Whether the platform drives a single output: Slint's DRM/KMS backend (feature `linuxkms`
 /// without `window`) keeps one full-screen window per process, and a second window would take
 /// the panel from the first. There the staff display is not shown (see ARCHITECTURE.md).
-const ONE_OUTPUT: bool = cfg!(all(feature = "linuxkms", not(feature = "window")));
+/// With our own platform (feature `kms`) both are shown.
+const ONE_OUTPUT: bool = cfg!(all(feature = "linuxkms", not(feature = "window"), not(feature = "kms")));
 
 /// Shows a screen state on the windows; callable from any thread.
 pub type View = Box<dyn Fn(&ScreenState) + Send>;

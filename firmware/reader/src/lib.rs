@@ -353,7 +353,12 @@ struct Wired {
 impl Outputs for Wired {
     fn show(&mut self, state: &kaoyomi_core::ScreenState) {
         if self.show_screens {
+            // The demo and the tests print what the patient reads; a device's journal gets only
+            // which screen was shown (what happened, never what a patient read).
+            #[cfg(feature = "sim")]
             println!("[{}] {}", state.screen.name(), text_view::render(state));
+            #[cfg(not(feature = "sim"))]
+            log::info!("screen {}", state.screen.name());
         }
         if let Some(view) = &self.view {
             view(state);

@@ -283,8 +283,13 @@ fn main() -> Result<()> {
         #[cfg(not(feature = "sim"))]
         Cmd::CardInfo { board } => {
             let board = load_board(Some(board))?;
+            if let Some(device) = board.simulated_devices().first() {
+                anyhow::bail!(
+                    "the board file names a simulated {device}; this is a device build without the simulator"
+                );
+            }
             let kaoyomi_board::CardDevice::Pcsc { reader, .. } = &board.card else {
-                anyhow::bail!("the board file names a simulated card reader; this is a device build");
+                anyhow::bail!("the board file names no PC/SC card reader");
             };
             let mut pcsc = kaoyomi_hal_linux::pcsc::PcscReader::new(reader).context("connecting to pcscd")?;
             kaoyomi_hal::card::CardReader::wait_presence(&mut pcsc, std::time::Duration::from_millis(500))?;
@@ -374,9 +379,45 @@ fn main() -> Result<()> {
     Ok(())
 }
 
+/// The device's displays (feature `kms`): both outputs of the DRM device lit by our own Slint
+/// platform, and a thread handing the touch panel's taps (evdev) to the patient's window.
+#[cfg(feature = "kms")]
+fn start_displays() -> Result<()> {
+    const DRM_DEVICE: &str = "/dev/dri/card0";
+    let screen = kaoyomi_ui::kms::install(std::path::Path::new(DRM_DEVICE))?;
+    let (_, width, height) = kaoyomi_ui::kms::OUTPUTS[0];
+    let Some(panel) = kaoyomi_hal_linux::touch::EvdevTouch::find() else {
+        log::warn!("no touch panel found among the input devices: the patient cannot tap");
+        return Ok(());
+    };
+    let mut touch = kaoyomi_hal_linux::touch::EvdevTouch::open(&panel)
+        .with_context(|| format!("opening the touch panel {}", panel.display()))?;
+    log::info!("touch panel {}", panel.display());
+    std::thread::Builder::new().name("touch".into()).spawn(move || {
+        loop {
+            match touch.next_tap(std::time::Duration::from_secs(1)) {
+                Ok(Some(tap)) => {
+                    let (x, y) = touch.to_screen(tap, width, height).unwrap_or((0, 0));
+                    if !screen.tap(x, y) {
+                        return;
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    log::error!("the touch panel stopped answering: {e}");
+                    return;
+                }
+            }
+        }
+    })?;
+    Ok(())
+}
+
 /// The reader with its windows: Slint's event loop on this thread, the reader on another.
 #[cfg(feature = "ui")]
 fn run_windowed(options: Options) -> Result<kaoyomi_reader::Summary> {
+    #[cfg(feature = "kms")]
+    start_displays()?;
     let (taps, taps_rx) = std::sync::mpsc::channel();
     kaoyomi_ui::window::run(taps, move |view, preview| {
         kaoyomi_reader::run(Options { view: Some(view), preview: Some(preview), taps: Some(taps_rx), ..options })

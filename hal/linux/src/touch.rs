@@ -1,4 +1,5 @@
-//! The touch screen through evdev: absolute X/Y and BTN_TOUCH become taps at screen coordinates.
+//! The touch screen through evdev: absolute X/Y and BTN_TOUCH (a panel) or BTN_LEFT (QEMU's
+//! virtio tablet) become taps, in panel units or scaled to the screen's pixels.
 //! [`UinputTouchscreen`] makes a virtual panel through uinput, for the self-test and the QEMU guest,
 //! which has no panel.
 
@@ -25,12 +26,46 @@ pub struct EvdevTouch {
     down: bool,
 }
 
+/// Whether `device` reports absolute X and Y with a touch or a left button: a touch panel.
+fn is_touch_panel(device: &Device) -> bool {
+    let axes = device
+        .supported_absolute_axes()
+        .is_some_and(|a| a.contains(AbsoluteAxisCode::ABS_X) && a.contains(AbsoluteAxisCode::ABS_Y));
+    let keys = device.supported_keys().is_some_and(|k| k.contains(KeyCode::BTN_TOUCH) || k.contains(KeyCode::BTN_LEFT));
+    axes && keys
+}
+
+/// `v` within the panel's `(minimum, maximum)` as a pixel of a screen `size` pixels across.
+fn scale(v: i32, (lo, hi): (i32, i32), size: u32) -> u32 {
+    let span = i64::from(hi) - i64::from(lo) + 1;
+    ((i64::from(v.clamp(lo, hi)) - i64::from(lo)) * i64::from(size) / span.max(1)) as u32
+}
+
 impl EvdevTouch {
     /// Opens `/dev/input/eventN`.
     pub fn open(path: &Path) -> io::Result<EvdevTouch> {
         let device = Device::open(path)?;
         device.set_nonblocking(true)?;
         Ok(EvdevTouch { device, x: 0, y: 0, down: false })
+    }
+
+    /// The first touch panel among the input devices (absolute X/Y with a touch or a left
+    /// button), for boards whose panel's node is not fixed.
+    pub fn find() -> Option<PathBuf> {
+        evdev::enumerate().find(|(_, device)| is_touch_panel(device)).map(|(path, _)| path)
+    }
+
+    /// Where `tap` falls on a screen of `width` x `height` pixels spanning the panel's range.
+    pub fn to_screen(&self, tap: Tap, width: u32, height: u32) -> io::Result<(u32, u32)> {
+        let (mut x_range, mut y_range) = ((0, width as i32 - 1), (0, height as i32 - 1));
+        for (axis, info) in self.device.get_absinfo()? {
+            match axis {
+                AbsoluteAxisCode::ABS_X => x_range = (info.minimum(), info.maximum()),
+                AbsoluteAxisCode::ABS_Y => y_range = (info.minimum(), info.maximum()),
+                _ => {}
+            }
+        }
+        Ok((scale(tap.x, x_range, width), scale(tap.y, y_range, height)))
     }
 
     /// Waits up to `timeout` for a tap.
@@ -43,8 +78,8 @@ impl EvdevTouch {
                         match event.destructure() {
                             EventSummary::AbsoluteAxis(_, AbsoluteAxisCode::ABS_X, v) => self.x = v,
                             EventSummary::AbsoluteAxis(_, AbsoluteAxisCode::ABS_Y, v) => self.y = v,
-                            EventSummary::Key(_, KeyCode::BTN_TOUCH, 1) => self.down = true,
-                            EventSummary::Key(_, KeyCode::BTN_TOUCH, 0) if self.down => {
+                            EventSummary::Key(_, KeyCode::BTN_TOUCH | KeyCode::BTN_LEFT, 1) => self.down = true,
+                            EventSummary::Key(_, KeyCode::BTN_TOUCH | KeyCode::BTN_LEFT, 0) if self.down => {
                                 self.down = false;
                                 return Ok(Some(Tap { x: self.x, y: self.y }));
                             }
@@ -104,5 +139,20 @@ impl UinputTouchscreen {
             ev(key, KeyCode::BTN_TOUCH.0, 1),
         ])?;
         self.device.emit(&[ev(key, KeyCode::BTN_TOUCH.0, 0)])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn panel_units_become_screen_pixels() {
+        // QEMU's tablet: 0..0x7fff across a 1920x1080 panel.
+        assert_eq!(super::scale(0, (0, 0x7fff), 1920), 0);
+        assert_eq!(super::scale(0x4000, (0, 0x7fff), 1920), 960);
+        assert_eq!(super::scale(0x7fff, (0, 0x7fff), 1080), 1079);
+        // A panel whose range is its pixels maps one to one; out-of-range values stay on screen.
+        assert_eq!(super::scale(1234, (0, 1919), 1920), 1234);
+        assert_eq!(super::scale(-5, (0, 1919), 1920), 0);
+        assert_eq!(super::scale(99_999, (0, 1919), 1920), 1919);
     }
 }

@@ -70,9 +70,21 @@ const GUEST_PACKAGES: &[&str] = &[
 /// Kernel modules in the root, indexed for modprobe: ConfigFS and the USB gadget stack with the
 /// guest's own host side (dummy_hcd), FunctionFS and the composite framework (loaded by
 /// systemd-modules-load before the reader's unit), and for the self-tests gpio-sim (LEDs), uinput
-/// and evdev (touch), vivid (camera), snd-aloop (speaker), loaded by the checks.
-const GUEST_MODULES: &[&str] =
-    &["configfs", "dummy_hcd", "libcomposite", "usb_f_fs", "gpio-sim", "uinput", "evdev", "vivid", "snd-aloop"];
+/// and evdev (touch), vivid (camera), snd-aloop (speaker), loaded by the checks; the displays
+/// (virtio-gpu, two outputs) and the touch panel (virtio tablet through evdev), loaded at boot.
+const GUEST_MODULES: &[&str] = &[
+    "configfs",
+    "dummy_hcd",
+    "libcomposite",
+    "usb_f_fs",
+    "virtio-gpu",
+    "virtio_input",
+    "evdev",
+    "gpio-sim",
+    "uinput",
+    "vivid",
+    "snd-aloop",
+];
 
 /// Modules stage one needs to mount the root and the state partition: the virtio block driver,
 /// squashfs, ext4.
@@ -127,6 +139,7 @@ const MASKED_UNITS: &[&str] = &[
 /// Units the image starts at boot: the reader (board/rootfs), pcscd on demand, and the test rig's
 /// virtual card and in-guest checks (board/qemu-virt/rootfs).
 const ENABLED_UNITS: &[(&str, &str)] = &[
+    ("multi-user.target", "kaoyomi-qemu-devices.service"),
     ("multi-user.target", "kaoyomi-reader.service"),
     ("multi-user.target", "kaoyomi-cardsim.service"),
     ("multi-user.target", "kaoyomi-test.service"),
@@ -139,8 +152,8 @@ pub const TARGET: &str = "aarch64-unknown-linux-gnu";
 /// The reader's features in each board's device build: never `sim` (`cargo xtask tidy` checks
 /// the dependency tree, [`dist`] the binary). The QEMU board has no face camera: its reader is
 /// built without the face check (tract and the models), which keeps the image small and CI's
-/// cross build short.
-pub const DEVICE_FEATURES: &[(&str, &[&str])] = &[("qemu-virt", &[]), ("rk3399", &["face"])];
+/// cross build short. Both draw their two displays from the reader process (`kms`).
+pub const DEVICE_FEATURES: &[(&str, &[&str])] = &[("qemu-virt", &["kms"]), ("rk3399", &["face", "kms"])];
 
 /// The test rig beside the reader in the QEMU image: the terminal's program, the virtual card
 /// behind pcscd, and (until the screens are driven in the guest) a simulator build of the reader
@@ -189,6 +202,10 @@ pub fn dist(board: &str) -> Result<PathBuf> {
             .collect::<Vec<_>>(),
     )?;
     std::fs::copy(release.join("kaoyomi-reader"), dist.join("rig/kaoyomi-reader-sim"))?;
+    // The scan below must still recognise the simulator in a build that has it.
+    if crate::tidy::device_binary_problems(&std::fs::read(dist.join("rig/kaoyomi-reader-sim"))?)?.is_empty() {
+        bail!("the scan for the simulator finds nothing in the rig's simulator build: update tidy's markers");
+    }
     for bin in ["kaoyomi-term", "kaoyomi-cardsim"] {
         std::fs::copy(release.join(bin), dist.join("rig").join(bin))?;
     }
@@ -605,12 +622,82 @@ pub fn build_image(board: &str, debs: &Path) -> Result<Image> {
 
 /// `cargo xtask qemu --test`: boots the image and reads the in-guest checks from the console.
 pub fn qemu_test() -> Result<()> {
+    // The host draws the screens the guest's displays are compared with.
+    crate::sh::cargo()
+        .args(["build", "--quiet", "-p", "kaoyomi-ui", "--bin", "kaoyomi-screens"])
+        .run("building the screens' renderer")?;
     boot(image("qemu-virt")?)
+}
+
+/// The guest's two display heads while it shows the sample screen `words[0]` in the language
+/// `words[1]`, compared with what the software renderer draws on the host for the same screen
+/// (`kaoyomi-screens --phases`: the patient's screen at 12 moments of its 3-second animation, the
+/// staff display), tried for up to 30 s (the guest draws in software under TCG): one check per
+/// head.
+fn screen_checks(qmp: &mut Option<crate::qmp::Qmp>, socket: &Path, shots: &Path, words: &[&str]) -> Vec<String> {
+    let [screen, language] = words else {
+        return vec![format!("fail screen-shot-request-understood {words:?}")];
+    };
+    let references = shots.join("reference");
+    let drawn = crate::sh::own(&root().join("target/debug/kaoyomi-screens"))
+        .args(["--phases", screen, language, "12"])
+        .arg(&references)
+        .quiet()
+        .run(&format!("drawing {screen} in {language} on the host"));
+    if let Err(e) = drawn {
+        eprintln!("xtask: {e:#}");
+        return vec![format!("fail {screen}-drawn-on-the-host")];
+    }
+    let patient: Vec<PathBuf> = (0..12).map(|i| references.join(format!("{screen}.{language}.p{i:02}.png"))).collect();
+    let staff = vec![references.join(format!("staff-{screen}.png"))];
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut results = Vec::new();
+    for (head, what, candidates) in [(0, "patient-panel", patient), (1, "staff-display", staff)] {
+        let picture = shots.join(format!("{screen}-{what}.png"));
+        let mut last = String::from("no picture");
+        let passed = loop {
+            let taken = (|| -> Result<Vec<Option<(f64, f64)>>> {
+                if qmp.is_none() {
+                    *qmp = Some(crate::qmp::Qmp::connect(socket)?);
+                }
+                qmp.as_mut().context("QMP")?.screendump("video0", head, &picture)?;
+                candidates.iter().map(|c| crate::qmp::difference(&picture, c)).collect()
+            })();
+            match taken {
+                Ok(d) if d.iter().any(|d| crate::qmp::matches(*d)) => break true,
+                Ok(d) => {
+                    let best = d.into_iter().flatten().min_by(|a, b| a.0.total_cmp(&b.0));
+                    last = match best {
+                        Some((off, mean)) => format!("nearest: {:.2}% of pixels off, mean {mean:.1}", off * 100.0),
+                        None => "the picture's size differs from the host's".into(),
+                    };
+                }
+                Err(e) => last = format!("{e:#}"),
+            }
+            if Instant::now() >= deadline {
+                break false;
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        };
+        if passed {
+            results.push(format!("pass {screen}-on-the-{what}-looks-as-drawn-on-the-host"));
+        } else {
+            eprintln!("xtask: {screen} on the {what} ({}): {last}", picture.display());
+            results.push(format!("fail {screen}-on-the-{what}-looks-as-drawn-on-the-host"));
+        }
+    }
+    results
 }
 
 /// Boots `image` under qemu-system-aarch64 (at most 600 s) and reads the in-guest checks.
 pub fn boot(image: Image) -> Result<()> {
     let Image { kernel, initramfs: initrd, root: rootfs, state } = image;
+    let qmp_socket = out_dir().join("qmp.sock");
+    let shots = out_dir().join("screens");
+    let _ = std::fs::remove_file(&qmp_socket);
+    let _ = std::fs::remove_dir_all(&shots);
+    std::fs::create_dir_all(&shots)?;
+    eprintln!("xtask: booting the image under qemu-system-aarch64");
     let size = std::fs::metadata(&initrd)?.len() + std::fs::metadata(&rootfs)?.len();
     let started = Instant::now();
     let mut qemu = cmd("qemu-system-aarch64")
@@ -626,8 +713,24 @@ pub fn boot(image: Image) -> Result<()> {
         .arg("-drive")
         .arg(format!("file={},if=none,format=raw,id=state", state.display()))
         .args(["-device", "virtio-blk-pci,drive=state"])
-        .args(["-append", "console=ttyAMA0 panic=-1 rdinit=/init quiet loglevel=3 systemd.show_status=false"])
-        .spawn_piped("booting the image under qemu-system-aarch64")?;
+        // The two displays (the patient's panel on output 0, the staff display on output 1; QEMU
+        // lights only output 0 without a UI, the guest's `video=` turns the second on) and the
+        // touch panel, bound to the patient's head.
+        .args(["-device", "virtio-gpu-pci,id=video0,max_outputs=2,xres=1920,yres=1080"])
+        .args(["-device", "virtio-tablet-pci,display=video0,head=0"])
+        .arg("-qmp")
+        .arg(format!("unix:{},server=on,wait=off", qmp_socket.display()))
+        .args([
+            "-append",
+            "console=ttyAMA0 panic=-1 rdinit=/init quiet loglevel=3 systemd.show_status=false video=Virtual-2:e",
+        ])
+        .into_command()?
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("booting the image under qemu-system-aarch64")?;
+    let mut console_in = qemu.stdin.take().context("qemu stdin")?;
+    let mut qmp: Option<crate::qmp::Qmp> = None;
     // The console's lines come through a channel, so that a guest that hangs is stopped.
     let out = qemu.stdout.take().context("qemu stdout")?;
     let (lines, console_rx) = std::sync::mpsc::channel();
@@ -666,6 +769,17 @@ pub fn boot(image: Image) -> Result<()> {
         }
         if let Some(rest) = line.split("KAOYOMI-MEASURE ").nth(1) {
             eprintln!("xtask: guest measure: {rest}");
+        }
+        // The guest shows a screen and waits: each head's picture against its reference, then
+        // the answer on the console.
+        if let Some(rest) = line.split("KAOYOMI-SHOT ").nth(1) {
+            let words: Vec<&str> = rest.split_whitespace().collect();
+            for check in screen_checks(&mut qmp, &qmp_socket, &shots, &words) {
+                eprintln!("xtask: host check: {check}");
+                checks.push(check);
+            }
+            use std::io::Write;
+            let _ = writeln!(console_in, "shot-taken");
         }
         if line.contains("KAOYOMI-DONE") {
             finished = true;

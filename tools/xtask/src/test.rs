@@ -126,11 +126,16 @@ pub fn test(quick: bool) -> Result<()> {
             .args(["clippy", "--workspace", "--all-targets", "--features", "kaoyomi-reader/linuxkms", "--quiet"])
             .args(["--", "-D", "warnings"])
             .run("cargo clippy --workspace --all-targets --features kaoyomi-reader/linuxkms -D warnings")?;
-        // The reader as a device builds it: no simulator (its own `cfg`s obey the lints too).
-        cargo()
-            .args(["clippy", "-p", "kaoyomi-reader", "--no-default-features", "--features", "face,linuxkms", "--quiet"])
-            .args(["--", "-D", "warnings"])
-            .run("cargo clippy -p kaoyomi-reader --no-default-features --features face,linuxkms -D warnings")
+        // The reader as each board's device build has it: no simulator (its own `cfg`s obey the
+        // lints too).
+        for (board, features) in image::DEVICE_FEATURES {
+            let features = features.join(",");
+            cargo()
+                .args(["clippy", "-p", "kaoyomi-reader", "--no-default-features", "--features", &features, "--quiet"])
+                .args(["--", "-D", "warnings"])
+                .run(&format!("cargo clippy of the {board} device build (features {features:?}) -D warnings"))?;
+        }
+        Ok(())
     })?;
     t.step("build: the workspace, every target (shared by all host steps)", || {
         cargo().args(["build", "--workspace", "--all-targets", "--quiet"]).run("cargo build --workspace --all-targets")

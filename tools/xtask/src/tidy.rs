@@ -47,7 +47,7 @@ const SIMULATOR_CRATES: &[&str] = &["kaoyomi-hal-sim", "kaoyomi-cardsim", "kaoyo
 
 /// Byte strings of the simulator's test keys and personas that no device binary may hold: the
 /// seed label the test keys are derived from, the test issuer's and face signer's key ids, the
-/// test CA's name.
+/// test CA's name (`dist` checks that the rig's simulator build still holds some of them).
 const SIMULATOR_MARKERS: &[&[u8]] =
     &[b"kaoyomi-sim-key:", b"KAOYOMI-TEST-ISS", b"KAOYOMI-FACE-SIG", b"Kaoyomi Test JPKI CA", b"Simulated cards"];
 

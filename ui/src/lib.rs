@@ -5,11 +5,15 @@
 //!   operating system's CSPRNG at every entry.
 //! - [`headless`] is a Slint platform drawing with the software renderer into memory (tests,
 //!   `cargo xtask demo --screenshots`, the benchmark).
+//! - `inspect` (feature `inspect`, host only) finds a sample screen's buttons for the QEMU test's
+//!   taps.
 //! - [`window`] runs the reader beside the windows (the event loop on the main thread).
 //! - [`LANGUAGES`]: the patient's languages; the words are in `lang/<code>/LC_MESSAGES/kaoyomi-ui.po`
 //!   (source text English), bundled into the binary by `build.rs` with the M+ font.
 
 pub mod headless;
+#[cfg(feature = "inspect")]
+pub mod inspect;
 #[cfg(feature = "kms")]
 pub mod kms;
 pub mod samples;

@@ -25,6 +25,11 @@ pub fn all() -> Vec<(&'static str, ScreenState)> {
             plain(Screen::ChooseMethod { face: Available, pin: Hidden, visual: Hidden, notice: None }),
         ),
         (
+            // A reader without a face camera (the QEMU device image).
+            "choose-method-pin-only",
+            plain(Screen::ChooseMethod { face: Hidden, pin: Available, visual: Hidden, notice: None }),
+        ),
+        (
             "choose-method-face-failed",
             plain(Screen::ChooseMethod {
                 face: Unavailable,

@@ -25,7 +25,9 @@ pub struct Demo {
 pub fn screenshots(dir: &Path) -> Result<()> {
     ensure(&[Need::Build, Need::Test])?;
     let dir = std::env::current_dir()?.join(dir);
-    cargo().args(["build", "--quiet", "-p", "kaoyomi-ui", "--bin", "kaoyomi-screens"]).run("building the screens")?;
+    cargo()
+        .args(["build", "--quiet", "-p", "kaoyomi-ui", "--bin", "kaoyomi-screens", "--features", "inspect"])
+        .run("building the screens")?;
     own(&root().join("target/debug/kaoyomi-screens")).arg(&dir).run("kaoyomi-screens")
 }
 

@@ -624,20 +624,31 @@ pub fn build_image(board: &str, debs: &Path) -> Result<Image> {
 pub fn qemu_test() -> Result<()> {
     // The host draws the screens the guest's displays are compared with.
     crate::sh::cargo()
-        .args(["build", "--quiet", "-p", "kaoyomi-ui", "--bin", "kaoyomi-screens"])
+        .args(["build", "--quiet", "-p", "kaoyomi-ui", "--bin", "kaoyomi-screens", "--features", "inspect"])
         .run("building the screens' renderer")?;
     boot(image("qemu-virt")?)
 }
 
-/// The guest's two display heads while it shows the sample screen `words[0]` in the language
-/// `words[1]`, compared with what the software renderer draws on the host for the same screen
-/// (`kaoyomi-screens --phases`: the patient's screen at 12 moments of its 3-second animation, the
-/// staff display), tried for up to 30 s (the guest draws in software under TCG): one check per
-/// head.
-fn screen_checks(qmp: &mut Option<crate::qmp::Qmp>, socket: &Path, shots: &Path, words: &[&str]) -> Vec<String> {
-    let [screen, language] = words else {
-        return vec![format!("fail screen-shot-request-understood {words:?}")];
-    };
+/// The QMP connection, made on first use.
+fn connected<'a>(qmp: &'a mut Option<crate::qmp::Qmp>, socket: &Path) -> Result<&'a mut crate::qmp::Qmp> {
+    if qmp.is_none() {
+        *qmp = Some(crate::qmp::Qmp::connect(socket)?);
+    }
+    qmp.as_mut().context("QMP")
+}
+
+/// The guest's display heads `heads` (0 the patient's panel, 1 the staff display) while it shows
+/// the sample screen `screen` in the language `language`, compared with what the software
+/// renderer draws on the host for the same screen (`kaoyomi-screens --phases`: the patient's
+/// screen at 12 moments of its 3-second animation, the staff display), tried for up to 30 s (the
+/// guest draws in software under TCG): one check per head.
+fn screen_checks(
+    qmp: &mut Option<crate::qmp::Qmp>,
+    socket: &Path,
+    shots: &Path,
+    (screen, language): (&str, &str),
+    heads: &[u32],
+) -> Vec<String> {
     let references = shots.join("reference");
     let drawn = crate::sh::own(&root().join("target/debug/kaoyomi-screens"))
         .args(["--phases", screen, language, "12"])
@@ -653,14 +664,14 @@ fn screen_checks(qmp: &mut Option<crate::qmp::Qmp>, socket: &Path, shots: &Path,
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut results = Vec::new();
     for (head, what, candidates) in [(0, "patient-panel", patient), (1, "staff-display", staff)] {
+        if !heads.contains(&head) {
+            continue;
+        }
         let picture = shots.join(format!("{screen}-{what}.png"));
         let mut last = String::from("no picture");
         let passed = loop {
             let taken = (|| -> Result<Vec<Option<(f64, f64)>>> {
-                if qmp.is_none() {
-                    *qmp = Some(crate::qmp::Qmp::connect(socket)?);
-                }
-                qmp.as_mut().context("QMP")?.screendump("video0", head, &picture)?;
+                connected(qmp, socket)?.screendump("video0", head, &picture)?;
                 candidates.iter().map(|c| crate::qmp::difference(&picture, c)).collect()
             })();
             match taken {
@@ -687,6 +698,142 @@ fn screen_checks(qmp: &mut Option<crate::qmp::Qmp>, socket: &Path, shots: &Path,
         }
     }
     results
+}
+
+/// The buttons of the sample screen `screen` in `language` as the host lays it out
+/// (`kaoyomi-screens --buttons`): English label and place; its picture is written to `png`.
+fn buttons(screen: &str, language: &str, png: &Path) -> Result<Vec<(String, [u32; 4])>> {
+    let out = crate::sh::own(&root().join("target/debug/kaoyomi-screens"))
+        .args(["--buttons", screen, language])
+        .arg(png)
+        .read(&format!("laying out {screen} in {language} on the host"))?;
+    parse_buttons(&out)
+}
+
+/// `kaoyomi-screens --buttons`'s lines: `left top width height<TAB>label`.
+fn parse_buttons(out: &str) -> Result<Vec<(String, [u32; 4])>> {
+    out.lines()
+        .map(|line| {
+            let (place, label) = line.split_once('\t').with_context(|| format!("a button line: {line:?}"))?;
+            let numbers: Vec<u32> = place.split(' ').map(str::parse).collect::<Result<_, _>>()?;
+            let place: [u32; 4] = numbers.try_into().map_err(|_| anyhow::anyhow!("a button's place: {place:?}"))?;
+            Ok((label.to_string(), place))
+        })
+        .collect()
+}
+
+/// The centre of a button's place.
+fn centre([x, y, w, h]: [u32; 4]) -> (u32, u32) {
+    (x + w / 2, y + h / 2)
+}
+
+/// The patient's size of panel (both heads are 1920x1080).
+const PANEL: (u32, u32) = (1920, 1080);
+
+/// The guest's request `KAOYOMI-TAP SCREEN LANGUAGE LABEL…`: once the patient's panel shows the
+/// sample screen (its picture against the host's; otherwise nothing is tapped), a tap on the
+/// button whose English label is (or begins with) LABEL, at the place the host's layout of the
+/// same screen gives it.
+fn tap_request(qmp: &mut Option<crate::qmp::Qmp>, socket: &Path, shots: &Path, words: &[&str]) -> Vec<String> {
+    let [screen, language, label @ ..] = words else {
+        return vec![format!("fail tap-request-understood {words:?}")];
+    };
+    let label = label.join(" ");
+    let mut checks = screen_checks(qmp, socket, shots, (screen, language), &[0]);
+    let name = format!("tap-{}-on-{screen}", label.to_lowercase().replace(|c: char| !c.is_alphanumeric(), "-"));
+    let tapped = (|| -> Result<()> {
+        if checks.iter().any(|c| !c.starts_with("pass")) {
+            bail!("the panel does not show {screen}: no tap");
+        }
+        let found = buttons(screen, language, &shots.join(format!("{screen}.{language}.buttons.png")))?;
+        let place = found
+            .iter()
+            .find(|(l, _)| *l == label || l.starts_with(&format!("{label} (")))
+            .map(|(_, place)| *place)
+            .with_context(|| format!("no button {label:?} on {screen}: {found:?}"))?;
+        connected(qmp, socket)?.tap("video0", 0, centre(place), PANEL)
+    })();
+    match tapped {
+        Ok(()) => checks.push(format!("pass {name}")),
+        Err(e) => {
+            eprintln!("xtask: {name}: {e:#}");
+            checks.push(format!("fail {name}"));
+        }
+    }
+    checks
+}
+
+/// The guest's request `KAOYOMI-PIN SCREEN LANGUAGE DIGITS`: the digits' places read from the
+/// guest's shuffled pad (its picture against the host's keys, for up to 30 s while the guest
+/// draws), then a tap on each digit's key in turn. The pad must be shuffled (ten keys in counting
+/// order by chance: one in 3.6 million).
+fn pin_request(qmp: &mut Option<crate::qmp::Qmp>, socket: &Path, shots: &Path, words: &[&str]) -> Vec<String> {
+    let [screen, language, digits] = words else {
+        return vec![format!("fail pin-request-understood {words:?}")];
+    };
+    let picture = shots.join(format!("{screen}-patient-panel.png"));
+    let read = (|| -> Result<Vec<(u8, [u32; 4])>> {
+        // The keys' places from the pad in counting order, then the pad drawn turned by one key
+        // at a time: every digit on every key.
+        let counting: Vec<u8> = (1..10).chain([0]).collect();
+        let mut drawn = Vec::new();
+        let mut places = Vec::new();
+        for turn in 0..10 {
+            let pad: Vec<u8> = (0..10).map(|i| counting[(i + turn) % 10]).collect();
+            let text: String = pad.iter().map(|d| char::from(b'0' + d)).collect();
+            let png = shots.join(format!("{screen}.{language}.pad-{text}.png"));
+            let found = crate::sh::own(&root().join("target/debug/kaoyomi-screens"))
+                .args(["--buttons", screen, language])
+                .arg(&png)
+                .arg(&text)
+                .read(&format!("drawing {screen}'s pad {text} on the host"))?;
+            if turn == 0 {
+                let keys: Vec<(String, [u32; 4])> = parse_buttons(&found)?;
+                for digit in &pad {
+                    let place = keys.iter().find(|(label, _)| *label == digit.to_string()).map(|(_, p)| *p);
+                    places.push(place.with_context(|| format!("no key {digit} on {screen} on the host"))?);
+                }
+            }
+            drawn.push((pad, ::image::open(&png)?.to_rgba8()));
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            connected(qmp, socket)?.screendump("video0", 0, &picture)?;
+            match crate::qmp::read_pad(&::image::open(&picture)?.to_rgba8(), &places, &drawn) {
+                Ok(read) => return Ok(read),
+                Err(e) if Instant::now() >= deadline => bail!("the pad on {} cannot be read: {e}", picture.display()),
+                Err(_) => std::thread::sleep(Duration::from_millis(500)),
+            }
+        }
+    })();
+    let read = match read {
+        Ok(read) => read,
+        Err(e) => {
+            eprintln!("xtask: {e:#}");
+            return vec!["fail pin-pad-read-from-the-patient-panel".into()];
+        }
+    };
+    let mut checks = vec!["pass pin-pad-read-from-the-patient-panel".to_string()];
+    let counting: Vec<u8> = (1..10).chain([0]).collect();
+    let shown: Vec<u8> = read.iter().map(|(d, _)| *d).collect();
+    checks.push(format!("{} pin-pad-shuffled", if shown == counting { "fail" } else { "pass" }));
+    let tapped = (|| -> Result<()> {
+        for c in digits.chars() {
+            let digit = c.to_digit(10).context("a PIN digit")? as u8;
+            let (_, place) = read.iter().find(|(d, _)| *d == digit).context("every digit is on the pad")?;
+            connected(qmp, socket)?.tap("video0", 0, centre(*place), PANEL)?;
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        Ok(())
+    })();
+    match tapped {
+        Ok(()) => checks.push("pass pin-tapped-on-the-touch-panel".into()),
+        Err(e) => {
+            eprintln!("xtask: tapping the PIN: {e:#}");
+            checks.push("fail pin-tapped-on-the-touch-panel".into());
+        }
+    }
+    checks
 }
 
 /// Boots `image` under qemu-system-aarch64 (at most 600 s) and reads the in-guest checks.
@@ -772,14 +919,25 @@ pub fn boot(image: Image) -> Result<()> {
         }
         // The guest shows a screen and waits: each head's picture against its reference, then
         // the answer on the console.
-        if let Some(rest) = line.split("KAOYOMI-SHOT ").nth(1) {
-            let words: Vec<&str> = rest.split_whitespace().collect();
-            for check in screen_checks(&mut qmp, &qmp_socket, &shots, &words) {
+        // The guest asks for taps on its touch panel: on a button, or a PIN on the shuffled pad.
+        let request = ["KAOYOMI-SHOT ", "KAOYOMI-TAP ", "KAOYOMI-PIN "]
+            .into_iter()
+            .find_map(|mark| line.split(mark).nth(1).map(|rest| (mark, rest.split_whitespace().collect::<Vec<_>>())));
+        if let Some((mark, words)) = request {
+            let done = match (mark, &words[..]) {
+                ("KAOYOMI-SHOT ", [screen, language]) => {
+                    screen_checks(&mut qmp, &qmp_socket, &shots, (screen, language), &[0, 1])
+                }
+                ("KAOYOMI-TAP ", _) => tap_request(&mut qmp, &qmp_socket, &shots, &words),
+                ("KAOYOMI-PIN ", _) => pin_request(&mut qmp, &qmp_socket, &shots, &words),
+                _ => vec![format!("fail request-understood {}{words:?}", mark.trim())],
+            };
+            for check in done {
                 eprintln!("xtask: host check: {check}");
                 checks.push(check);
             }
             use std::io::Write;
-            let _ = writeln!(console_in, "shot-taken");
+            let _ = writeln!(console_in, "done");
         }
         if line.contains("KAOYOMI-DONE") {
             finished = true;

@@ -2,6 +2,10 @@
 //! the software renderer (what `cargo xtask demo --screenshots DIR` runs).
 //! `kaoyomi-screens --phases STATE LANGUAGE COUNT DIR`: one state's patient screen at COUNT moments
 //! of its 3-second animation and its staff display, for the QEMU test's comparison.
+//! `kaoyomi-screens --buttons STATE LANGUAGE PNG [PAD]`: the state's buttons, one per line as
+//! `left top width height<TAB>English label`, and its patient picture at PNG with the PIN pad's
+//! keys showing PAD (ten digits; counting order `1234567890` if not given), for the QEMU test's
+//! taps.
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
@@ -16,6 +20,26 @@ fn main() -> anyhow::Result<()> {
         let dir = std::path::Path::new(dir);
         kaoyomi_ui::samples::write_phases(dir, &state, &language, std::time::Duration::from_secs(3), count)?;
         println!("{state} in {language}: {count} moments and the staff display written to {}", dir.display());
+        return Ok(());
+    }
+    if text(0) == "--buttons" {
+        let (state, language, png, pad) = match &args[..] {
+            [_, state, language, png] => (state, language, png, "1234567890".into()),
+            [_, state, language, png, pad] => (state, language, png, pad.to_string_lossy()),
+            _ => anyhow::bail!("usage: kaoyomi-screens --buttons STATE LANGUAGE PNG [PAD]"),
+        };
+        let pad: Vec<u8> = pad
+            .chars()
+            .map(|c| c.to_digit(10).map(|d| d as u8))
+            .collect::<Option<_>>()
+            .ok_or_else(|| anyhow::anyhow!("PAD: ten digits"))?;
+        let (buttons, picture) =
+            kaoyomi_ui::inspect::locate(&state.to_string_lossy(), &language.to_string_lossy(), &pad)?;
+        picture.save(png).map_err(|e| anyhow::anyhow!("writing {}: {e}", png.to_string_lossy()))?;
+        for b in buttons {
+            let [x, y, w, h] = b.rect;
+            println!("{x} {y} {w} {h}\t{}", b.label);
+        }
         return Ok(());
     }
     let dir = args.first().ok_or_else(|| anyhow::anyhow!("usage: kaoyomi-screens DIR"))?;

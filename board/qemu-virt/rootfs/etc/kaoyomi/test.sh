@@ -17,6 +17,23 @@ wait_for() {
     [ -e "$1" ]
 }
 unit() { systemctl show -p "$1" --value kaoyomi-reader.service; }
+# The reader's journal since the last `mark_log`, and a wait for its Nth line matching a pattern
+# there (up to 60 s).
+mark_log() { mark=$(journalctl -u kaoyomi-reader -n 1 --show-cursor -o cat | sed -n 's/^-- cursor: //p'); }
+reader_log() { journalctl -u kaoyomi-reader -o cat --no-pager ${mark:+--after-cursor "$mark"}; }
+await_log() {
+    i=0
+    while [ "$(reader_log | grep -cE "$1")" -lt "${2:-1}" ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
+    [ "$(reader_log | grep -cE "$1")" -ge "${2:-1}" ]
+}
+await_screen() { await_log "screen $1( |\$)" "$2"; }
+# The host's part, asked for on the console and answered there once done: the heads' pictures
+# compared (KAOYOMI-SHOT), a tap on a button (KAOYOMI-TAP), a PIN on the shuffled pad (KAOYOMI-PIN).
+ask_host() {
+    echo "$*"
+    read -t 120 answer < /dev/ttyAMA0
+    [ "$answer" = done ]
+}
 
 # The reader's unit is up, and kaoyomi-usb-bind.service bound its USB gadget once it was serving.
 [ "$(unit ActiveState)" = active ]
@@ -29,6 +46,9 @@ if [ $ok != 0 ]; then
     journalctl -b --no-pager -u kaoyomi-reader.service | tail -n 40
 fi
 echo "KAOYOMI-MEASURE kernel $(uname -r); systemd $(systemctl --version | head -n 1)"
+# Where boot time goes (kernel + initramfs + userspace, and the slowest units), for the notes.
+echo "KAOYOMI-MEASURE boot $(systemd-analyze time 2>&1 | head -n 1)"
+systemd-analyze blame --no-pager 2>/dev/null | head -n 6 | while read -r line; do echo "KAOYOMI-MEASURE blame $line"; done
 ready=$(uptime_cs)
 reader=$(unit MainPID)
 grep -q "^Uid:[[:space:]]*900[[:space:]]" /proc/$reader/status
@@ -47,9 +67,7 @@ journalctl -u kaoyomi-reader -o cat | grep -q "display: the patient panel on Vir
 check reader-lights-the-patient-panel $?
 journalctl -u kaoyomi-reader -o cat | grep -q "display: the staff display on Virtual-2 at 1920x1080"
 check reader-lights-the-staff-display $?
-echo "KAOYOMI-SHOT place-card ja"
-read -t 60 answer < /dev/ttyAMA0
-[ "$answer" = shot-taken ]
+ask_host KAOYOMI-SHOT place-card ja
 check host-took-the-screens $?
 [ "$(cat /proc/sys/kernel/core_pattern)" = "|/bin/false" ]
 check kernel-core-pattern-off $?
@@ -95,27 +113,60 @@ grep -q "qemu-virt" /tmp/term-info.log
 check device-reader-names-its-board $?
 kaoyomi-cardsim export-ca --out /tmp/ca.der > /dev/null 2>&1
 check export-test-ca $?
-kaoyomi-term --usb --reconnect --connect-timeout 60 session --trust-anchor /tmp/ca.der --json > /tmp/result-device.json 2> /tmp/term-device.log &
+# A patient's session on the device's reader, entered by taps on the touch panel (QEMU's tablet
+# on the patient's head, driven by the host at the places where the host's rendering of the same
+# screen has the buttons; the PIN's keys found on the shuffled pad in the guest's picture) and
+# completed over USB: the terminal gets the signed result.
+mark_log
+kaoyomi-term --usb --connect-timeout 20 session --trust-anchor /tmp/ca.der --json > /tmp/result-touch.json 2> /tmp/term-touch.log &
 term=$!
-i=0
-while ! journalctl -u kaoyomi-reader -o cat | grep -q "SessionArmed" && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+await_log SessionArmed
 kaoyomi-cardsim --state /run/kaoyomi-rig insert normal > /dev/null
-i=0
-while ! journalctl -u kaoyomi-reader -o cat | grep -q "screen choose-method" && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
-journalctl -u kaoyomi-reader -o cat | grep -q "screen choose-method"
+await_screen choose-method
 check device-reader-reads-the-card-through-pcscd $?
 kaoyomi-term --usb --connect-timeout 1 info > /dev/null 2> /tmp/term-second.log
 [ $? != 0 ] && grep -q "in use by another terminal program" /tmp/term-second.log
 check second-terminal-refused-over-usb $?
+ask_host KAOYOMI-TAP choose-method-pin-only ja PIN "(4 digits)" && await_screen pin-entry
+check tap-on-pin-opens-the-pad $?
+# The test persona "normal"'s PIN.
+ask_host KAOYOMI-PIN pin-entry ja 4721 && await_screen verifying-pin && await_screen consent
+check pin-tapped-is-verified-by-the-card $?
+ask_host KAOYOMI-TAP consent-medical ja Yes, I agree && await_screen consent 2 &&
+    ask_host KAOYOMI-TAP consent-checkup ja Yes, I agree && await_screen consent 3 &&
+    ask_host KAOYOMI-TAP consent-limit ja No && await_screen finished
+check consents-answered-by-taps $?
+wait $term
+check touch-session-completed-over-usb $?
+grep -q '"method": "Pin"' /tmp/result-touch.json && grep -q '"outcome": "Verified"' /tmp/result-touch.json
+check touch-session-verified-by-pin $?
+grep -q '"card_signature": "valid"' /tmp/result-touch.json && grep -q '"trusted"' /tmp/result-touch.json
+check touch-session-card-signature-valid $?
+consents=$(tr -d ' \n' < /tmp/result-touch.json)
+ok=0
+for answer in '"agreed":true,"topic":"medical"' '"agreed":true,"topic":"checkup"' '"agreed":false,"topic":"limit"'; do
+    case "$consents" in *"$answer"*) ;; *) ok=1 ;; esac
+done
+check touch-session-consents-as-tapped $ok
+kaoyomi-cardsim --state /run/kaoyomi-rig remove > /dev/null
+await_screen place-card
+check device-reader-back-to-idle-after-the-card-is-taken $?
+
+# The cable pulled mid-session: the terminal sees it, the reader ends the session; plugged back,
+# the terminal finds the same reader.
+mark_log
+kaoyomi-term --usb --reconnect --connect-timeout 60 session --trust-anchor /tmp/ca.der --json > /tmp/result-device.json 2> /tmp/term-device.log &
+term=$!
+await_log SessionArmed
+kaoyomi-cardsim --state /run/kaoyomi-rig insert normal > /dev/null
+await_screen choose-method
 udc_files() { ls /sys/kernel/config/usb_gadget/*/UDC 2>/dev/null; }
 for u in $(udc_files); do echo "" > "$u"; done
 i=0
 while ! grep -q "went down" /tmp/term-device.log && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
 grep -q "went down" /tmp/term-device.log
 check terminal-sees-the-cable-pulled $?
-i=0
-while ! journalctl -u kaoyomi-reader -o cat | grep -q "TerminalLost" && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
-journalctl -u kaoyomi-reader -o cat | grep -q "TerminalLost"
+await_log TerminalLost
 check reader-ends-the-session-on-unplug $?
 kaoyomi-cardsim --state /run/kaoyomi-rig remove > /dev/null
 for u in $(udc_files); do echo "dummy_udc.0" > "$u"; done
@@ -123,8 +174,6 @@ i=0
 while ! grep -q "is back" /tmp/term-device.log && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
 grep -q "is back" /tmp/term-device.log
 check terminal-found-the-same-reader-again $?
-# (The session itself needs the patient's taps on the screens: the test rig's scripted sessions
-# below complete it.)
 kill $term 2> /dev/null
 wait $term 2> /dev/null
 
@@ -301,7 +350,7 @@ wait $unplugreader
 check unplug-reader-script-completed $?
 
 journalctl -u kaoyomi-cardsim -o cat --no-pager > /tmp/cardsim.log
-for f in /tmp/reader-device.log /tmp/term-info.log /tmp/term-device.log /tmp/term-second.log /tmp/leds.log /tmp/touch.log /tmp/camera.log /tmp/camera-loop.log /tmp/speaker.log /tmp/usb-setup.log /tmp/reader.log /tmp/term.log /tmp/cardsim.log /tmp/reader-usb.log /tmp/term-usb.log /tmp/reader-unplug.log /tmp/term-unplug.log; do
+for f in /tmp/reader-device.log /tmp/term-info.log /tmp/term-touch.log /tmp/term-device.log /tmp/term-second.log /tmp/leds.log /tmp/touch.log /tmp/camera.log /tmp/camera-loop.log /tmp/speaker.log /tmp/usb-setup.log /tmp/reader.log /tmp/term.log /tmp/cardsim.log /tmp/reader-usb.log /tmp/term-usb.log /tmp/reader-unplug.log /tmp/term-unplug.log; do
     echo "--- $f"; cat "$f"
 done
 echo "KAOYOMI-DONE"

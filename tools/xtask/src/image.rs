@@ -622,11 +622,16 @@ pub fn build_image(board: &str, debs: &Path) -> Result<Image> {
 
 /// `cargo xtask qemu --test`: boots the image and reads the in-guest checks from the console.
 pub fn qemu_test() -> Result<()> {
-    // The host draws the screens the guest's displays are compared with.
+    build_screens()?;
+    boot(image("qemu-virt")?)
+}
+
+/// Builds the host's renderer of the screens (`kaoyomi-screens`, feature `inspect`), which draws
+/// what the guest's displays are compared with and says where its buttons are. `boot` needs it.
+pub fn build_screens() -> Result<()> {
     crate::sh::cargo()
         .args(["build", "--quiet", "-p", "kaoyomi-ui", "--bin", "kaoyomi-screens", "--features", "inspect"])
-        .run("building the screens' renderer")?;
-    boot(image("qemu-virt")?)
+        .run("building the screens' renderer")
 }
 
 /// The QMP connection, made on first use.

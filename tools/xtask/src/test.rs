@@ -169,6 +169,7 @@ pub fn test(quick: bool) -> Result<()> {
     })?;
     t.step("build + test: QEMU image (cross build, image, guest)", || {
         let debs = guest.context("no guest download")?.join()?;
+        image::build_screens()?;
         image::boot(image::build_image("qemu-virt", &debs)?)
     })?;
     t.step("build + test: aarch64 tests under qemu-aarch64", image::test_aarch64)?;

@@ -59,7 +59,9 @@ pub fn locate(name: &str, code: &str, pad: &[u8]) -> anyhow::Result<(Vec<Button>
     crate::headless::install()?;
     let ui = crate::view::Ui::new(std::rc::Rc::new(|_| {}))?;
     let mut laid_out = Vec::new();
-    for language in ["en", code] {
+    // In English for the labels, then in the language asked for (once when that is English).
+    let languages: &[&str] = if code == "en" { &["en"] } else { &["en", code] };
+    for &language in languages {
         ui.show(&state);
         if ui.patient.global::<crate::Prefs>().get_language() != language {
             ui.set_language(language);
@@ -69,8 +71,8 @@ pub fn locate(name: &str, code: &str, pad: &[u8]) -> anyhow::Result<(Vec<Button>
         let picture = crate::headless::snapshot(ui.patient.window())?;
         laid_out.push((buttons(&ui), picture));
     }
-    let (picture, local) = laid_out.pop().map(|(b, p)| (p, b)).context("laid out")?;
-    let (english, _) = laid_out.pop().context("laid out in English")?;
+    let (local, picture) = laid_out.pop().context("laid out")?;
+    let english = laid_out.pop().map_or_else(|| local.clone(), |(english, _)| english);
     if english.len() != local.len() {
         bail!("{name}: {} buttons in English, {} in {code}", english.len(), local.len());
     }

@@ -25,9 +25,7 @@ pub struct Demo {
 pub fn screenshots(dir: &Path) -> Result<()> {
     ensure(&[Need::Build, Need::Test])?;
     let dir = std::env::current_dir()?.join(dir);
-    cargo()
-        .args(["build", "--quiet", "-p", "kaoyomi-ui", "--bin", "kaoyomi-screens", "--features", "inspect"])
-        .run("building the screens")?;
+    crate::image::build_screens()?;
     own(&root().join("target/debug/kaoyomi-screens")).arg(&dir).run("kaoyomi-screens")
 }
 

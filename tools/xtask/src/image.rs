@@ -634,6 +634,14 @@ pub fn build_screens() -> Result<()> {
         .run("building the screens' renderer")
 }
 
+/// The host's renderer of the screens built by [`build_screens`].
+fn screens() -> crate::sh::Cmd {
+    crate::sh::own(&root().join("target/debug/kaoyomi-screens"))
+}
+
+/// The PIN pad's keys in counting order, as the renderer draws them unless told otherwise.
+const COUNTING: [u8; 10] = [1, 2, 3, 4, 5, 6, 7, 8, 9, 0];
+
 /// The QMP connection, made on first use.
 fn connected<'a>(qmp: &'a mut Option<crate::qmp::Qmp>, socket: &Path) -> Result<&'a mut crate::qmp::Qmp> {
     if qmp.is_none() {
@@ -655,7 +663,7 @@ fn screen_checks(
     heads: &[u32],
 ) -> Vec<String> {
     let references = shots.join("reference");
-    let drawn = crate::sh::own(&root().join("target/debug/kaoyomi-screens"))
+    let drawn = screens()
         .args(["--phases", screen, language, "12"])
         .arg(&references)
         .quiet()
@@ -706,11 +714,13 @@ fn screen_checks(
 }
 
 /// The buttons of the sample screen `screen` in `language` as the host lays it out
-/// (`kaoyomi-screens --buttons`): English label and place; its picture is written to `png`.
-fn buttons(screen: &str, language: &str, png: &Path) -> Result<Vec<(String, [u32; 4])>> {
-    let out = crate::sh::own(&root().join("target/debug/kaoyomi-screens"))
+/// (`kaoyomi-screens --buttons`), with the PIN pad's keys showing `pad` (counting order if None):
+/// English label and place; its picture is written to `png`.
+fn buttons(screen: &str, language: &str, png: &Path, pad: Option<&str>) -> Result<Vec<(String, [u32; 4])>> {
+    let out = screens()
         .args(["--buttons", screen, language])
         .arg(png)
+        .args(pad)
         .read(&format!("laying out {screen} in {language} on the host"))?;
     parse_buttons(&out)
 }
@@ -750,7 +760,7 @@ fn tap_request(qmp: &mut Option<crate::qmp::Qmp>, socket: &Path, shots: &Path, w
         if checks.iter().any(|c| !c.starts_with("pass")) {
             bail!("the panel does not show {screen}: no tap");
         }
-        let found = buttons(screen, language, &shots.join(format!("{screen}.{language}.buttons.png")))?;
+        let found = buttons(screen, language, &shots.join(format!("{screen}.{language}.buttons.png")), None)?;
         let place = found
             .iter()
             .find(|(l, _)| *l == label || l.starts_with(&format!("{label} (")))
@@ -780,20 +790,14 @@ fn pin_request(qmp: &mut Option<crate::qmp::Qmp>, socket: &Path, shots: &Path, w
     let read = (|| -> Result<Vec<(u8, [u32; 4])>> {
         // The keys' places from the pad in counting order, then the pad drawn turned by one key
         // at a time: every digit on every key.
-        let counting: Vec<u8> = (1..10).chain([0]).collect();
         let mut drawn = Vec::new();
         let mut places = Vec::new();
         for turn in 0..10 {
-            let pad: Vec<u8> = (0..10).map(|i| counting[(i + turn) % 10]).collect();
+            let pad: Vec<u8> = (0..10).map(|i| COUNTING[(i + turn) % 10]).collect();
             let text: String = pad.iter().map(|d| char::from(b'0' + d)).collect();
             let png = shots.join(format!("{screen}.{language}.pad-{text}.png"));
-            let found = crate::sh::own(&root().join("target/debug/kaoyomi-screens"))
-                .args(["--buttons", screen, language])
-                .arg(&png)
-                .arg(&text)
-                .read(&format!("drawing {screen}'s pad {text} on the host"))?;
+            let keys = buttons(screen, language, &png, Some(&text))?;
             if turn == 0 {
-                let keys: Vec<(String, [u32; 4])> = parse_buttons(&found)?;
                 for digit in &pad {
                     let place = keys.iter().find(|(label, _)| *label == digit.to_string()).map(|(_, p)| *p);
                     places.push(place.with_context(|| format!("no key {digit} on {screen} on the host"))?);
@@ -819,9 +823,8 @@ fn pin_request(qmp: &mut Option<crate::qmp::Qmp>, socket: &Path, shots: &Path, w
         }
     };
     let mut checks = vec!["pass pin-pad-read-from-the-patient-panel".to_string()];
-    let counting: Vec<u8> = (1..10).chain([0]).collect();
     let shown: Vec<u8> = read.iter().map(|(d, _)| *d).collect();
-    checks.push(format!("{} pin-pad-shuffled", if shown == counting { "fail" } else { "pass" }));
+    checks.push(format!("{} pin-pad-shuffled", if shown == COUNTING { "fail" } else { "pass" }));
     let tapped = (|| -> Result<()> {
         for c in digits.chars() {
             let digit = c.to_digit(10).context("a PIN digit")? as u8;

@@ -83,22 +83,16 @@ impl Qmp {
     }
 }
 
-/// The share of pixels off by more than 48 in a channel between `a` at `at` and `b` at `from`,
-/// over a `size` rectangle (None when either lies outside its picture).
-fn patch_difference(
-    a: &::image::RgbaImage,
-    at: (u32, u32),
-    b: &::image::RgbaImage,
-    from: (u32, u32),
-    (w, h): (u32, u32),
-) -> Option<f64> {
-    if at.0 + w > a.width() || at.1 + h > a.height() || from.0 + w > b.width() || from.1 + h > b.height() {
+/// The share of pixels off by more than 48 in a channel between `a` and `b` over the rectangle
+/// `[x, y, w, h]` (None when it lies outside either picture).
+fn patch_difference(a: &::image::RgbaImage, b: &::image::RgbaImage, [x, y, w, h]: [u32; 4]) -> Option<f64> {
+    if x + w > a.width().min(b.width()) || y + h > a.height().min(b.height()) {
         return None;
     }
     let mut off = 0u32;
-    for y in 0..h {
-        for x in 0..w {
-            let (p, q) = (a.get_pixel(at.0 + x, at.1 + y), b.get_pixel(from.0 + x, from.1 + y));
+    for y in y..y + h {
+        for x in x..x + w {
+            let (p, q) = (a.get_pixel(x, y), b.get_pixel(x, y));
             off += u32::from((0..3).any(|c| p[c].abs_diff(q[c]) > 48));
         }
     }
@@ -119,13 +113,10 @@ pub fn read_pad(
 ) -> std::result::Result<Vec<(u8, [u32; 4])>, String> {
     let mut found: Vec<(u8, [u32; 4])> = Vec::new();
     for (key, &place) in places.iter().enumerate() {
-        let [x, y, w, h] = place;
+        let [x, y, ..] = place;
         let mut nearest: Vec<(f64, u8)> = drawn
             .iter()
-            .filter_map(|(pad, host)| {
-                let digit = *pad.get(key)?;
-                patch_difference(picture, (x, y), host, (x, y), (w, h)).map(|d| (d, digit))
-            })
+            .filter_map(|(pad, host)| Some((patch_difference(picture, host, place)?, *pad.get(key)?)))
             .collect();
         nearest.sort_by(|a, b| a.0.total_cmp(&b.0));
         let best = nearest.first().copied();

@@ -14,6 +14,10 @@ pub enum Presence {
     Present,
     /// No card.
     Absent,
+    /// A card is present, but not the one this reader was connected to: it was taken away and
+    /// a card (maybe the same) placed since, or its connection was lost while it lay there.
+    /// Whoever keeps track of placements counts this as a removal and a new placement.
+    Replaced,
 }
 
 /// Sends one command APDU and returns the response APDU (data and the two status bytes).
@@ -46,4 +50,11 @@ pub trait CardReader: Transmit {
     fn connect(&mut self) -> Result<Atr, Self::Error>;
     /// Powers the card down; the next [`CardReader::connect`] starts a fresh card session.
     fn disconnect(&mut self);
+    /// Resets the card in the field and keeps it: its security state (a verified PIN, an opened
+    /// card-face application) ends here, so nothing after the job that needed it can use it.
+    /// A reader that can reset in place overrides this; the default powers the card down and up.
+    fn reset(&mut self) -> Result<Atr, Self::Error> {
+        self.disconnect();
+        self.connect()
+    }
 }

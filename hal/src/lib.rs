@@ -21,6 +21,8 @@ pub enum ErrorKind {
     Timeout,
     /// The device answered something malformed.
     Protocol,
+    /// Another program holds the device (a second PC/SC client on the card).
+    InUse,
     /// Anything else.
     Other,
 }
@@ -32,6 +34,7 @@ impl core::fmt::Display for ErrorKind {
             ErrorKind::DeviceGone => "the device is gone",
             ErrorKind::Timeout => "the device did not answer in time",
             ErrorKind::Protocol => "the device answered something malformed",
+            ErrorKind::InUse => "another program is using the device",
             ErrorKind::Other => "device error",
         })
     }

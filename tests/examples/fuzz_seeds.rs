@@ -1,5 +1,5 @@
 //! Writes the fuzz corpus seeds that come from the virtual card (a genuine card-face record, a CV
-//! certificate, a whole PIN-path exchange) into `fuzz/corpus/`.
+//! certificate, a whole PIN-path exchange) and from the channel (a handshake) into `fuzz/corpus/`.
 //!
 //! `cargo run -p kaoyomi-tests --example fuzz_seeds`
 
@@ -38,5 +38,18 @@ fn main() {
     let frame =
         kaoyomi_protocol::Frame::new(1, kaoyomi_protocol::Body::Request(kaoyomi_protocol::Request::GetDeviceInfo));
     write("protocol_frame", "device-info", &frame.encode());
+    // For channel_handshake: a whole handshake with the target's reader key, then a sealed request.
+    {
+        use kaoyomi_protocol::channel::{Initiator, ReaderHello, Responder, StaticKey, TerminalHello};
+        let reader_key = StaticKey::from_secret([1; 32]);
+        let hello = ReaderHello { serial: "KY-FUZZ".into(), device_key: [2; 32], paired: false };
+        let (initiator, first) = Initiator::start(&StaticKey::from_secret([3; 32])).unwrap();
+        let (_responder, answer) = Responder::answer(&reader_key, &first, &hello).unwrap();
+        let (last, mut channel, _) = initiator.finish(&answer, &TerminalHello { name: "fuzz".into() }).unwrap();
+        let mut bytes = first.encode();
+        bytes.extend(last.encode());
+        bytes.extend(channel.seal(&frame).unwrap().encode());
+        write("channel_handshake", "handshake-then-request", &bytes);
+    }
     println!("seeds written to {}", root.display());
 }

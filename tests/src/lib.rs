@@ -154,7 +154,7 @@ impl Bench {
         let present = self
             .reader
             .wait_presence(Duration::ZERO)
-            .map(|p| p == kaoyomi_hal::card::Presence::Present)
+            .map(|p| p != kaoyomi_hal::card::Presence::Absent)
             .unwrap_or(false);
         if present != self.present {
             self.present = present;
@@ -181,10 +181,15 @@ impl Bench {
             self.commands.append(&mut out.commands);
             self.reports.append(&mut out.reports);
             for work in out.jobs {
-                let Work::Core(job) = work else { continue };
+                let Work::Core { job, .. } = work else { continue };
+                let signs = matches!(job, card_service::Job::VerifyPinAndSign { .. });
                 let mut card = Card::new(Recording { reader: &mut self.reader, sent: &mut self.apdus, received: 0 });
                 queue.insert(0, card_service::execute(&mut card, job));
                 self.received += card.into_inner().received;
+                // As the card thread does: the PIN's security state ends with the job.
+                if signs {
+                    let _ = self.reader.reset();
+                }
             }
             // A card that left during the job is noticed as the card thread would.
             let present = self.slot.control().is_present();

@@ -3,9 +3,10 @@
 
 use kaoyomi_board::Board;
 use kaoyomi_hal_sim::{persona, pki};
-use kaoyomi_protocol::{AuthMethod, ConsentRequest, Notification, Outcome, Progress, SessionRequest};
+use kaoyomi_protocol::channel::StaticKey;
+use kaoyomi_protocol::{AuthMethod, ConsentRequest, Notification, Outcome, Progress, SessionRequest, SignedReport};
 use kaoyomi_reader::{InputSource, Options, Summary};
-use kaoyomi_terminal::{CardSignature, ChainCheck, Client, ClientError, verify_report};
+use kaoyomi_terminal::{CardSignature, ChainCheck, Client, ClientError, Expected, VerifyError, verify_report};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::sync::Mutex;
@@ -87,20 +88,31 @@ fn start_reader_with(
         view: None,
         preview,
         taps: None,
+        pairing_view: None,
         pace: std::time::Duration::ZERO,
     };
     std::thread::spawn(move || kaoyomi_reader::run(options))
 }
 
-fn connect(state: &Path) -> Client<UnixStream> {
+fn socket(state: &Path) -> UnixStream {
     let deadline = Instant::now() + T;
     loop {
         match UnixStream::connect(state.join("reader.sock")) {
-            Ok(s) => return Client::new(s),
+            Ok(s) => return s,
             Err(e) if Instant::now() > deadline => panic!("reader socket never came up: {e}"),
             Err(_) => std::thread::sleep(Duration::from_millis(20)),
         }
     }
+}
+
+/// A terminal with its own key, connected over the channel and paired (the code the staff display
+/// would show is this connection's own; a terminal's operator types it from the display).
+fn connect(state: &Path) -> Client<UnixStream> {
+    let key = StaticKey::generate().unwrap();
+    let mut client = Client::connect(socket(state), &key, "e2e", T).expect("the channel opens");
+    let code = client.handshake_code().unwrap();
+    client.pair(code, T).expect("pairing with the right code");
+    client
 }
 
 /// A guard against hangs, not a speed limit: generous, because under qemu-aarch64 the simulated
@@ -110,7 +122,8 @@ const T: Duration = Duration::from_secs(180);
 fn session(client: &mut Client<UnixStream>, consents: ConsentRequest) -> (kaoyomi_terminal::Verified, Vec<Progress>) {
     let info = client.device_info(T).unwrap();
     let nonce = [0x42; 32];
-    let id = client.start_session(SessionRequest { nonce, consents, registration_needed: false }, T).unwrap();
+    let request = SessionRequest { nonce, consents, registration_needed: false };
+    let id = client.start_session(request.clone(), T).unwrap();
     let mut progress = Vec::new();
     loop {
         match client.next_notification(T).unwrap() {
@@ -120,18 +133,63 @@ fn session(client: &mut Client<UnixStream>, consents: ConsentRequest) -> (kaoyom
             }
             Notification::Result(signed) => {
                 let anchors = vec![pki::ca_certificate().unwrap()];
-                let verified = verify_report(&signed, &info.device_key, &nonce, &anchors).expect("the result verifies");
-                // A flipped bit anywhere in the report breaks the reader's signature.
-                let mut forged = signed.clone();
-                let last = forged.report.len() - 1;
-                forged.report[last] ^= 1;
-                assert!(verify_report(&forged, &info.device_key, &nonce, &anchors).is_err());
-                // Another challenge is not this session's answer.
-                assert!(verify_report(&signed, &info.device_key, &[0; 32], &anchors).is_err());
+                let expected = Expected {
+                    device_key: &info.device_key,
+                    serial: &info.serial,
+                    session_id: id,
+                    request: &request,
+                    now_ms: now_ms(),
+                };
+                let verified = verify_report(&signed, &expected, &anchors).expect("the result verifies");
+                refused_when_altered(&signed, &expected, &anchors);
                 return (verified, progress);
             }
         }
     }
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
+}
+
+/// A report altered, replayed for another request or session, or checked against another reader
+/// is refused.
+fn refused_when_altered(signed: &SignedReport, expected: &Expected<'_>, anchors: &[Vec<u8>]) {
+    // A flipped bit anywhere in the report breaks the reader's signature.
+    for i in [0, signed.report.len() / 2, signed.report.len() - 1] {
+        let mut forged = signed.clone();
+        forged.report[i] ^= 1;
+        assert_eq!(verify_report(&forged, expected, anchors).err(), Some(VerifyError::ReaderSignature));
+    }
+    // Another reader's key (a rogue reader's report next to a genuine certificate) is refused.
+    let mut other_key = *expected.device_key;
+    other_key[0] ^= 1;
+    assert!(verify_report(signed, &Expected { device_key: &other_key, ..*expected }, anchors).is_err());
+    // Replayed as the answer to another request: another nonce, other consents, registration.
+    let mut request = expected.request.clone();
+    request.nonce[0] ^= 1;
+    assert_eq!(
+        verify_report(signed, &Expected { request: &request, ..*expected }, anchors).err(),
+        Some(VerifyError::Nonce)
+    );
+    let mut request = expected.request.clone();
+    request.registration_needed = !request.registration_needed;
+    assert_eq!(
+        verify_report(signed, &Expected { request: &request, ..*expected }, anchors).err(),
+        Some(VerifyError::Request)
+    );
+    // Another session, another reader's serial, a report from long ago.
+    let session_id = expected.session_id + 1;
+    assert!(matches!(
+        verify_report(signed, &Expected { session_id, ..*expected }, anchors),
+        Err(VerifyError::Session(_))
+    ));
+    assert!(matches!(
+        verify_report(signed, &Expected { serial: "KY-0000000000", ..*expected }, anchors),
+        Err(VerifyError::Serial(_))
+    ));
+    let now_ms = expected.now_ms + 24 * 3600 * 1000;
+    assert!(matches!(verify_report(signed, &Expected { now_ms, ..*expected }, anchors), Err(VerifyError::Time(_))));
 }
 
 #[test]
@@ -212,12 +270,12 @@ fn a_second_terminal_is_refused_while_one_is_connected() {
     let reader = start_reader(state.path(), LEFT_AT_CHOOSING);
     let mut first = connect(state.path());
     let info = first.device_info(T).expect("the first terminal is served");
-    let mut second = connect(state.path());
-    match second.device_info(T) {
+    let key = StaticKey::generate().unwrap();
+    match Client::connect(socket(state.path()), &key, "second", T) {
         Err(kaoyomi_terminal::ClientError::Refused { code: kaoyomi_protocol::ErrorCode::Busy, message }) => {
             assert!(message.contains("another terminal"), "{message}")
         }
-        other => panic!("the second terminal was not refused: {:?}", other.map(|i| i.serial)),
+        other => panic!("the second terminal was not refused: {:?}", other.map(|c| c.reader_serial().to_string())),
     }
     // The first terminal is undisturbed and can still arm a session.
     assert_eq!(first.device_info(T).expect("still served").serial, info.serial);

@@ -7,9 +7,9 @@
 use kaoyomi_board::Board;
 use kaoyomi_cardsim::CardSim;
 use kaoyomi_hal_sim::pki;
-use kaoyomi_protocol::{AuthMethod, ConsentRequest, Notification, Outcome, SessionRequest};
+use kaoyomi_protocol::{AuthMethod, ConsentRequest, Notification, Outcome, Progress, SessionRequest};
 use kaoyomi_reader::{InputSource, Options};
-use kaoyomi_terminal::{CardSignature, ChainCheck, Client, verify_report};
+use kaoyomi_terminal::{CardSignature, ChainCheck, Client, Expected, verify_report};
 use rsa::pkcs1v15::{Signature, VerifyingKey};
 use rsa::pkcs8::DecodePublicKey;
 use rsa::signature::Verifier;
@@ -143,30 +143,70 @@ fn reader_pin_session(state: &Path) {
         view: None,
         preview: None,
         taps: None,
+        pairing_view: None,
         pace: std::time::Duration::ZERO,
     };
     let reader = std::thread::spawn(move || kaoyomi_reader::run(options));
     let mut client = {
         let sock = state.join("reader.sock");
         wait_for("the reader socket", || UnixStream::connect(&sock).is_ok());
-        Client::new(UnixStream::connect(&sock).unwrap())
+        let key = kaoyomi_protocol::channel::StaticKey::generate().unwrap();
+        let t = Duration::from_secs(30);
+        let mut client = Client::connect(UnixStream::connect(&sock).unwrap(), &key, "pcsc", t).unwrap();
+        let code = client.handshake_code().unwrap();
+        client.pair(code, t).unwrap();
+        client
     };
     let t = Duration::from_secs(30);
     let info = client.device_info(t).unwrap();
     let nonce = [0x17; 32];
     let all = ConsentRequest { medical: true, checkup: true, limit: true };
-    client.start_session(SessionRequest { nonce, consents: all, registration_needed: false }, t).unwrap();
+    let request = SessionRequest { nonce, consents: all, registration_needed: false };
+    let session_id = client.start_session(request.clone(), t).unwrap();
+    let mut tried_while_consenting = false;
     let signed = loop {
-        if let Notification::Result(signed) = client.next_notification(Duration::from_secs(60)).unwrap() {
-            break signed;
+        match client.next_notification(Duration::from_secs(60)).unwrap() {
+            Notification::Result(signed) => break signed,
+            // The patient's PIN opened the key and the card signed; the consents show now.
+            Notification::Progress { progress: Progress::Consents, .. } if !tried_while_consenting => {
+                tried_while_consenting = true;
+                second_client_is_kept_out();
+            }
+            _ => {}
         }
     };
-    let v = verify_report(&signed, &info.device_key, &nonce, &[pki::ca_certificate().unwrap()]).unwrap();
+    assert!(tried_while_consenting, "the session never reached the consents");
+    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+    let expected =
+        Expected { device_key: &info.device_key, serial: &info.serial, session_id, request: &request, now_ms };
+    let v = verify_report(&signed, &expected, &[pki::ca_certificate().unwrap()]).unwrap();
     assert_eq!((v.report.outcome, v.report.method), (Outcome::Verified, Some(AuthMethod::Pin)));
     assert_eq!(v.card_signature, CardSignature::Valid);
     assert!(matches!(v.chain, ChainCheck::Trusted(_)));
     let summary = reader.join().unwrap().expect("the reader ran its script through pcscd");
     assert_eq!(summary.reports_sent, 1);
+}
+
+/// Another PC/SC program on the card the reader is using: it cannot connect (the reader holds the
+/// card exclusively), so it can neither select the JPKI application nor sign with the key the
+/// patient's PIN opened, nor read the card face.
+fn second_client_is_kept_out() {
+    let context = pcsc::Context::establish(pcsc::Scope::User).expect("pcscd");
+    let readers = context.list_readers_owned().expect("readers");
+    let reader = readers.first().expect("vpcd's reader");
+    match context.connect(reader, pcsc::ShareMode::Shared, pcsc::Protocols::ANY) {
+        Err(pcsc::Error::SharingViolation) => {}
+        Err(e) => panic!("a second client was refused, but not because the reader holds the card: {e}"),
+        Ok(card) => {
+            // SELECT the JPKI application: must not succeed.
+            let mut buf = [0u8; 258];
+            let answer = card.transmit(
+                &[0x00, 0xA4, 0x04, 0x0C, 0x0A, 0xD3, 0x92, 0xF0, 0x00, 0x26, 0x01, 0x00, 0x00, 0x00, 0x01],
+                &mut buf,
+            );
+            panic!("a second PC/SC client reached the patient's card: {answer:?}");
+        }
+    }
 }
 
 #[test]

@@ -702,6 +702,10 @@ impl Session {
                 code: kaoyomi_protocol::ErrorCode::NotNow,
                 message: "device info is answered by the reader".into(),
             },
+            Request::Pair { .. } | Request::Unpair => Response::Error {
+                code: kaoyomi_protocol::ErrorCode::NotNow,
+                message: "pairing is answered by the link".into(),
+            },
         };
         self.out.push(Command::Respond { to: seq, response });
     }
@@ -1025,6 +1029,7 @@ impl Session {
             session_id: a.id,
             reader_serial: self.config.serial.into(),
             nonce: a.request.nonce,
+            request: a.request.digest(),
             method: a.method,
             outcome,
             token: a.card.as_ref().map(|c| c.token),

@@ -13,21 +13,48 @@
 
 extern crate alloc;
 
+#[cfg(feature = "channel")]
+pub mod channel;
+
 use alloc::string::String;
 use alloc::vec::Vec;
 use serde::{Deserialize, Serialize};
 
 /// Version of the wire format; a peer with another major version is refused with [`ErrorCode::Version`].
-pub const PROTOCOL_VERSION: u8 = 1;
+pub const PROTOCOL_VERSION: u8 = 2;
 
 /// Largest encoded frame either side accepts (before COBS); anything longer is garbage.
 pub const MAX_FRAME_LEN: usize = 16 * 1024;
+
+/// Largest 利用者証明用 certificate the reader puts in a report (a card's is about 1.5 KB); a card
+/// offering a longer one is refused as unreadable, so that every report fits in one frame
+/// (a test checks the largest report against [`MAX_FRAME_LEN`]).
+pub const MAX_CERTIFICATE_LEN: usize = 8 * 1024;
+
+/// Largest card signature a report carries (RSA-4096 and below).
+pub const MAX_CARD_SIGNATURE_LEN: usize = 512;
 
 /// Context string the card's 利用者証明用 signature covers, ahead of the terminal's nonce.
 ///
 /// The card signs `DigestInfo(SHA-256(CARD_CHALLENGE_CONTEXT || nonce))` with PKCS#1 v1.5: the
 /// context stops a reader from being used as an oracle that makes cards sign arbitrary digests.
 pub const CARD_CHALLENGE_CONTEXT: &[u8] = b"KAOYOMI-PIN-AUTH-V1\0";
+
+/// Context tag ahead of the report bytes in what the reader's device key signs: a signature made
+/// for a report of this version can never be taken for anything else the key signs, nor for
+/// another version's report.
+pub const REPORT_CONTEXT: &[u8] = b"KAOYOMI-REPORT-V2\0";
+
+/// Context tag ahead of a [`SessionRequest`]'s bytes in [`SessionRequest::digest`].
+pub const REQUEST_CONTEXT: &[u8] = b"KAOYOMI-REQUEST-V2\0";
+
+/// What the reader's device key signs for report bytes `report`: [`REPORT_CONTEXT`] ‖ `report`.
+pub fn report_signing_message(report: &[u8]) -> Vec<u8> {
+    let mut message = Vec::with_capacity(REPORT_CONTEXT.len() + report.len());
+    message.extend_from_slice(REPORT_CONTEXT);
+    message.extend_from_slice(report);
+    message
+}
 
 /// Message the card signs on the PIN path for a given terminal nonce.
 pub fn card_challenge_message(nonce: &[u8; 32]) -> Vec<u8> {
@@ -62,6 +89,38 @@ pub enum Body {
     },
     /// Reader -> terminal, unsolicited: progress and results.
     Notification(Notification),
+    /// A Noise handshake message (`channel`): the first frames of every connection.
+    Handshake(Vec<u8>),
+    /// A frame sealed in the channel (`channel`): after the handshake, every frame travels so.
+    Sealed(Vec<u8>),
+}
+
+/// Six digits both sides of a handshake derive from its hash (`channel`); equal only when no one
+/// is between them. `Debug` does not show them.
+#[derive(Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PairingCode(pub u32);
+
+impl core::fmt::Display for PairingCode {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{:03} {:03}", self.0 / 1000, self.0 % 1000)
+    }
+}
+
+impl core::fmt::Debug for PairingCode {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("PairingCode(..)")
+    }
+}
+
+impl PairingCode {
+    /// Parses six digits, spaces allowed ("123 456").
+    pub fn parse(text: &str) -> Option<PairingCode> {
+        let digits: alloc::string::String = text.chars().filter(|c| !c.is_whitespace()).collect();
+        if digits.len() != 6 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        digits.parse().ok().map(PairingCode)
+    }
 }
 
 /// Requests (the endpoints) a terminal may send.
@@ -81,6 +140,15 @@ pub enum Request {
         /// On or off.
         enabled: bool,
     },
+    /// Pair this terminal: the code the reader's staff display shows, typed by the terminal's
+    /// operator (and compared by the terminal with its own first). Answered with
+    /// [`Response::Paired`]; the only request a terminal that is not paired may send.
+    Pair {
+        /// The code typed.
+        code: PairingCode,
+    },
+    /// Forget this terminal's key (the reader then serves it only for pairing again).
+    Unpair,
 }
 
 /// Answers to [`Request`]s.
@@ -102,6 +170,8 @@ pub enum Response {
         /// Words for an engineer (never personal data).
         message: String,
     },
+    /// Paired: the reader has pinned this terminal's key.
+    Paired,
 }
 
 /// Why a request was refused.
@@ -117,6 +187,12 @@ pub enum ErrorCode {
     NoSession,
     /// The reader is not in a state to do this.
     NotNow,
+    /// This terminal is not paired with the reader: only `Pair` is served.
+    NotPaired,
+    /// The pairing code is not the one the reader shows.
+    WrongCode,
+    /// Too many wrong pairing codes: pairing is refused for a while.
+    PairingLocked,
 }
 
 /// Reader identity.
@@ -186,6 +262,17 @@ pub struct SessionRequest {
     pub registration_needed: bool,
 }
 
+impl SessionRequest {
+    /// SHA-256 over [`REQUEST_CONTEXT`] ‖ the request's postcard bytes: the report names the
+    /// request it answers by this, so a report cannot be passed off as the answer to another
+    /// request (other consents asked, registration asked or not, another nonce).
+    pub fn digest(&self) -> [u8; 32] {
+        use sha2::Digest;
+        let bytes = postcard::to_allocvec(self).unwrap_or_default();
+        sha2::Sha256::new().chain_update(REQUEST_CONTEXT).chain_update(bytes).finalize().into()
+    }
+}
+
 /// How identity was checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum AuthMethod {
@@ -252,6 +339,8 @@ pub struct SessionReport {
     pub reader_serial: String,
     /// The terminal's nonce, repeated.
     pub nonce: [u8; 32],
+    /// [`SessionRequest::digest`] of the request this report answers.
+    pub request: [u8; 32],
     /// Method of the identity check (None when no check ran).
     pub method: Option<AuthMethod>,
     /// How the session ended.
@@ -278,7 +367,7 @@ pub struct SessionReport {
 pub struct SignedReport {
     /// postcard encoding of a [`SessionReport`].
     pub report: Vec<u8>,
-    /// Ed25519 signature over `report` by [`DeviceInfo::device_key`].
+    /// Ed25519 signature by [`DeviceInfo::device_key`] over [`report_signing_message`]`(report)`.
     pub signature: Vec<u8>,
 }
 
@@ -433,6 +522,12 @@ impl FrameReader {
             }
         }
         out
+    }
+
+    /// Whether bytes of an unfinished frame are waiting for the rest (a link that stops here
+    /// for long is holding the reader's terminal slot with half a frame).
+    pub fn mid_frame(&self) -> bool {
+        !self.buf.is_empty() || self.overflow
     }
 }
 

@@ -17,21 +17,36 @@ use std::time::Duration;
 
 pub use kaoyomi_core::CardJob as Job;
 
-/// What the card thread does: core's jobs, and opening the card photo for the face check.
+/// What the card thread does: core's jobs, and opening the card photo for the face check. Each
+/// names the card it is for by its placement number (`card`, counted from 1 by the main loop as
+/// it hears `CardPlaced`, and by the card thread as it sees cards arrive): a job whose card has
+/// left, or was swapped for another one meanwhile, is answered with a fault and never touches
+/// the card in the field, so a PIN typed for one patient can never spend the next one's try.
 pub enum Work {
     /// A job of core's.
-    Core(Job),
-    /// Present 照合番号B, read the card-face record and send its photo to `reply`.
+    Core {
+        /// The job.
+        job: Job,
+        /// The placement it is for.
+        card: u64,
+    },
+    /// Present 照合番号B, read the card-face record and send its photo to the face thread.
     CardPhoto {
         /// The face check's operation number.
         op: u32,
+        /// The placement it is for.
+        card: u64,
         /// 照合番号B as printed on the card.
         collation: CollationB,
-        /// The keys of the card issuers whose certificates the reader trusts.
-        issuers: Arc<IssuerKeys>,
-        /// Where the photo (or the reason there is none) goes.
-        reply: Sender<FaceJob>,
     },
+}
+
+/// Where the card photo goes, and whose chips are trusted to prove themselves genuine.
+pub struct PhotoWiring {
+    /// The keys of the card issuers whose certificates the reader trusts.
+    pub issuers: Arc<IssuerKeys>,
+    /// The face thread's queue.
+    pub reply: Sender<FaceJob>,
 }
 
 /// Opens the card photo, after the chip has proved itself genuine (its record is signed by the
@@ -153,6 +168,10 @@ fn read<T: Transmit>(card: &mut Card<T>) -> Result<CardSummary, CardError> {
         }
     };
     let auth_certificate = ap.auth_certificate()?;
+    if auth_certificate.len() > kaoyomi_protocol::MAX_CERTIFICATE_LEN {
+        // A report carrying it would not fit in one frame; no card's is this long.
+        return Err(CardError::Malformed("利用者証明用 certificate longer than a report can carry"));
+    }
     let pin = match ap.auth_pin_status()? {
         PinStatus::Remaining(n) => PinState::Tries(n),
         PinStatus::Blocked => PinState::Blocked,
@@ -214,8 +233,34 @@ pub fn execute<T: Transmit>(card: &mut Card<T>, job: Job) -> Event {
     }
 }
 
-/// Watches presence and runs jobs on `reader` until `jobs` closes; events go to `events`.
-pub fn spawn<R>(mut reader: R, jobs: Receiver<Work>, events: Sender<Event>) -> std::thread::JoinHandle<()>
+/// The answer to a job that was not run because its card is gone: a fault, as if the card had
+/// not answered (core ignores it when the operation is no longer current).
+fn not_run(job: &Job) -> Event {
+    match job {
+        Job::Read { op } => Event::CardUnusable { op: *op, problem: CardProblem::NoAnswer },
+        Job::VerifyPinAndSign { op, .. } => {
+            Event::PinChecked { op: *op, result: PinResult::Fault(CardProblem::NoAnswer) }
+        }
+    }
+}
+
+/// Resets the card after a job that opened its security state (a verified PIN, the card face):
+/// what that state allows ends with the job that needed it.
+fn reset_after<R: CardReader>(reader: &mut R, what: &str) {
+    if let Err(e) = reader.reset() {
+        log::warn!("resetting the card after {what} failed ({e}); powering it down");
+        reader.disconnect();
+    }
+}
+
+/// Watches presence and runs jobs on `reader` until `jobs` closes; events go to `events`, card
+/// photos to `photos`.
+pub fn spawn<R>(
+    mut reader: R,
+    jobs: Receiver<Work>,
+    events: Sender<Event>,
+    photos: PhotoWiring,
+) -> std::thread::JoinHandle<()>
 where
     R: CardReader + Send + 'static,
 {
@@ -223,25 +268,36 @@ where
         .name("card".into())
         .spawn(move || {
             let mut present = false;
+            // Placements seen so far: the current card's number while one is present.
+            let mut placement: u64 = 0;
             let mut collation_refused = false;
             let mut refused_values = Refused::new();
             loop {
                 // Presence first, so a removal is reported before a stale job runs.
-                let now = match reader.wait_presence(Duration::from_millis(20)) {
-                    Ok(p) => p == Presence::Present,
+                let seen = match reader.wait_presence(Duration::from_millis(20)) {
+                    Ok(p) => p,
                     Err(e) => {
                         log::error!("card reader: {e}");
-                        false
+                        Presence::Absent
                     }
                 };
+                if seen == Presence::Replaced && present {
+                    // Another card (or the same one again) between two looks: the one core knows
+                    // has left, and its jobs with it.
+                    present = false;
+                    reader.disconnect();
+                    let _ = events.send(Event::CardRemoved);
+                }
+                let now = seen != Presence::Absent;
                 if now != present {
                     present = now;
                     collation_refused = false;
                     if present {
+                        placement += 1;
                         // The card is there whether or not it answers: core hears of it either way, and a
                         // card that cannot be powered up fails its read job with a clear card error.
                         if let Err(e) = reader.connect() {
-                            log::warn!("card present but it does not answer: {e}");
+                            log::warn!("card present but it cannot be used: {e}");
                         }
                         let _ = events.send(Event::CardPlaced);
                     } else {
@@ -249,20 +305,41 @@ where
                         let _ = events.send(Event::CardRemoved);
                     }
                 }
+                let current = |card: u64| present && card == placement;
                 match jobs.recv_timeout(Duration::from_millis(20)) {
-                    Ok(Work::Core(job)) => {
-                        let mut c = Card::new(&mut reader);
-                        let event = execute(&mut c, job);
+                    Ok(Work::Core { job, card }) if !current(card) => {
+                        log::warn!("a card job for a card that has left was not run");
+                        if events.send(not_run(&job)).is_err() {
+                            return;
+                        }
+                    }
+                    Ok(Work::Core { job, .. }) => {
+                        let signs = matches!(job, Job::VerifyPinAndSign { .. });
+                        let event = execute(&mut Card::new(&mut reader), job);
+                        if signs {
+                            reset_after(&mut reader, "the PIN check");
+                        }
                         if events.send(event).is_err() {
                             return;
                         }
                     }
-                    Ok(Work::CardPhoto { op, collation, issuers, reply }) => {
-                        let mut c = Card::new(&mut reader);
-                        let photo =
-                            card_photo(&mut c, &collation, &issuers, &mut collation_refused, &mut refused_values);
+                    Ok(Work::CardPhoto { op, card, collation }) => {
+                        let photo = if current(card) {
+                            let photo = card_photo(
+                                &mut Card::new(&mut reader),
+                                &collation,
+                                &photos.issuers,
+                                &mut collation_refused,
+                                &mut refused_values,
+                            );
+                            reset_after(&mut reader, "reading the card face");
+                            photo
+                        } else {
+                            log::warn!("the card photo was asked of a card that has left: not opened");
+                            Err(FaceProblem::CardPhoto)
+                        };
                         drop(collation);
-                        let _ = reply.send(FaceJob { op, photo });
+                        let _ = photos.reply.send(FaceJob { op, photo });
                     }
                     Err(RecvTimeoutError::Timeout) => {}
                     Err(RecvTimeoutError::Disconnected) => return,

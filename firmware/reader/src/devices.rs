@@ -5,7 +5,7 @@
 //! has no simulator, refuses a board that names one and says so.
 
 use crate::card_service::{self, Work};
-use crate::face_service::{FrameSource, OpenCamera};
+use crate::face_service::{FaceJob, FrameSource, OpenCamera};
 use crate::surface_service::OpenCardCamera;
 use anyhow::{Context, Result};
 use kaoyomi_board::{CardCameraDevice, CardDevice, FaceDevice};
@@ -51,15 +51,16 @@ pub(crate) fn card(
     state: &Path,
     jobs: Receiver<Work>,
     events: Sender<Event>,
+    photos: Sender<FaceJob>,
     hands: &mut Hands,
 ) -> Result<Arc<IssuerKeys>> {
     match device {
         CardDevice::Sim { persona } => {
             #[cfg(feature = "sim")]
-            return crate::sim::card_slot(persona.as_deref(), state, jobs, events, hands);
+            return crate::sim::card_slot(persona.as_deref(), state, jobs, events, photos, hands);
             #[cfg(not(feature = "sim"))]
             {
-                let _ = (persona, state, jobs, events, hands);
+                let _ = (persona, state, jobs, events, photos, hands);
                 Err(without_simulator("card reader (card kind \"sim\")"))
             }
         }
@@ -78,8 +79,14 @@ pub(crate) fn card(
             }
             let pcsc =
                 kaoyomi_hal_linux::pcsc::PcscReader::new(reader).context("connecting to pcscd (is it running?)")?;
-            card_service::spawn(pcsc, jobs, events);
-            Ok(Arc::new(IssuerKeys::default()))
+            let issuers = Arc::new(IssuerKeys::default());
+            card_service::spawn(
+                pcsc,
+                jobs,
+                events,
+                card_service::PhotoWiring { issuers: issuers.clone(), reply: photos },
+            );
+            Ok(issuers)
         }
     }
 }

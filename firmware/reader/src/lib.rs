@@ -12,7 +12,9 @@ mod devices;
 pub mod face_service;
 pub mod harden;
 pub mod link;
+pub mod log_limit;
 pub mod main_loop;
+pub mod pairing;
 #[cfg(feature = "sim")]
 pub mod script;
 pub mod selftest;
@@ -48,8 +50,29 @@ pub enum Input {
         /// Request sequence number.
         seq: u32,
     },
+    /// The card-surface thread read 照合番号B for face check `op`: the main loop hands it to the
+    /// card thread for the card placed now, if that check is still the current one.
+    CardNumbers {
+        /// The face check's operation number.
+        op: u32,
+        /// 照合番号B as printed on the card (wiped on drop, never printed).
+        collation: kaoyomi_myna::surface::CollationB,
+    },
+    /// A terminal that is not paired connected (its pairing code is to be shown to staff), or
+    /// that offer ended (None).
+    Pairing(Option<PairingOffer>),
     /// Stop; an error message if a script failed.
     Quit(Result<(), String>),
+}
+
+/// A terminal asking to pair: the code of its handshake, which the staff display shows so that
+/// the terminal's operator can type it, and the name the terminal gave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PairingOffer {
+    /// The code (its `Debug` does not show it).
+    pub code: kaoyomi_protocol::PairingCode,
+    /// The terminal's name, for staff.
+    pub terminal: String,
 }
 
 /// Where the patient's and staff's input comes from besides the screens' taps.
@@ -83,6 +106,8 @@ pub struct Options {
     pub preview: Option<PreviewView>,
     /// Taps on the windows, for core.
     pub taps: Option<mpsc::Receiver<Event>>,
+    /// Where a pairing code is shown to staff besides the log (the staff window).
+    pub pairing_view: Option<PairingView>,
     /// A pause before each scripted action (for someone watching the windows).
     pub pace: Duration,
 }
@@ -98,6 +123,7 @@ impl std::fmt::Debug for Options {
             .field("view", &self.view.is_some())
             .field("preview", &self.preview.is_some())
             .field("taps", &self.taps.is_some())
+            .field("pairing_view", &self.pairing_view.is_some())
             .field("pace", &self.pace)
             .finish()
     }
@@ -211,7 +237,7 @@ fn forward(name: &str, from: mpsc::Receiver<Event>, to: mpsc::Sender<Input>) -> 
 
 /// Runs the reader until the input ends (script `quit`, EOF) or `once` is satisfied.
 pub fn run(options: Options) -> Result<Summary> {
-    let Options { board, state, input, once, show_screens, view, preview, taps, pace } = options;
+    let Options { board, state, input, once, show_screens, view, preview, taps, pairing_view, pace } = options;
     #[cfg(not(feature = "sim"))]
     if let Some(device) = board.simulated_devices().first() {
         return Err(devices::without_simulator(device));
@@ -224,22 +250,23 @@ pub fn run(options: Options) -> Result<Summary> {
     let (jobs_tx, jobs_rx) = mpsc::channel::<Work>();
     let (events_tx, events_rx) = mpsc::channel::<Event>();
     let face_events = events_tx.clone();
+    let (face_tx, face_rx) = mpsc::channel::<face_service::FaceJob>();
 
-    // The card reader and, on the simulated board, the hands that place its cards.
+    // The card reader and, on the simulated board, the hands that place its cards. The card
+    // thread hands the photo it opens to the face thread.
     let mut hands = devices::Hands::default();
-    let issuers = devices::card(&board.card, &state, jobs_rx, events_tx, &mut hands)?;
+    let issuers = devices::card(&board.card, &state, jobs_rx, events_tx, face_tx, &mut hands)?;
     // Card and face events are forwarded into the one input queue.
     forward("card-events", events_rx, inputs_tx.clone())?;
-    let (face_tx, face_rx) = mpsc::channel::<face_service::FaceJob>();
     let (surface_tx, surface_rx) = mpsc::channel::<surface_service::SurfaceJob>();
     let face_op = face_service::ActiveOp::default();
     let card_camera = devices::card_camera(&board.card_camera, &issuers, &mut hands)?;
-    // An accepted 照合番号B goes to the card thread, which opens the photo and hands it to the
-    // face thread.
+    // An accepted 照合番号B goes to the main loop, which gives it to the card thread as a job for
+    // the card placed now (like every other card job).
     let deliver: surface_service::Deliver = {
-        let (jobs_tx, issuers, face_tx) = (jobs_tx.clone(), issuers.clone(), face_tx.clone());
+        let inputs_tx = inputs_tx.clone();
         Box::new(move |op, collation| {
-            let _ = jobs_tx.send(Work::CardPhoto { op, collation, issuers: issuers.clone(), reply: face_tx.clone() });
+            let _ = inputs_tx.send(Input::CardNumbers { op, collation });
         })
     };
     let wiring = FaceWiring {
@@ -253,9 +280,18 @@ pub fn run(options: Options) -> Result<Summary> {
     };
     let face_available = start_face(&board.face, &mut hands, wiring)?;
 
+    let trust = link::Trust {
+        key: Arc::new(key.link_key()),
+        hello: kaoyomi_protocol::channel::ReaderHello {
+            serial: serial.into(),
+            device_key: key.public(),
+            paired: false,
+        },
+        pairing: Arc::new(pairing::Pairing::load(&state)?),
+    };
     let link = match socket_path(&board, &state) {
         Some(path) => {
-            link::serve(&path, inputs_tx.clone()).with_context(|| format!("listening on {}", path.display()))?
+            link::serve(&path, inputs_tx.clone(), trust).with_context(|| format!("listening on {}", path.display()))?
         }
         None => {
             let functionfs = match &board.terminal {
@@ -266,7 +302,7 @@ pub fn run(options: Options) -> Result<Summary> {
                 Some(dir) => format!("serving the USB interface on {} (prepared by `usb-gadget setup`)", dir.display()),
                 None => "creating the USB gadget (needs root, ConfigFS and a USB device controller)".to_string(),
             };
-            link::serve_usb(serial, functionfs.as_deref(), inputs_tx.clone()).context(what)?
+            link::serve_usb(serial, functionfs.as_deref(), inputs_tx.clone(), trust).context(what)?
         }
     };
 
@@ -304,6 +340,7 @@ pub fn run(options: Options) -> Result<Summary> {
     let start = Instant::now();
     let mut main = MainLoop::new(Config { timeouts: Timeouts::default(), face_available, serial }, key, &board.name);
     let mut out = Wired {
+        pairing_view,
         show_screens,
         view,
         #[cfg(feature = "sim")]
@@ -337,8 +374,30 @@ pub fn run(options: Options) -> Result<Summary> {
     Ok(main.summary)
 }
 
+/// Writes `text` to a new file at `path` (replacing one there, never following a link), mode 0640.
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o640)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .open(path)?;
+    file.write_all(text.as_bytes())
+}
+
+/// Shows or clears a pairing code (and the terminal's name) on the staff display.
+pub type PairingView = Box<dyn Fn(Option<(kaoyomi_protocol::PairingCode, &str)>) + Send>;
+
 /// The main loop's outputs in a running reader: the threads' channels, the screens, the link.
 struct Wired {
+    pairing_view: Option<PairingView>,
     show_screens: bool,
     view: Option<ScreenView>,
     /// Screen names for the script, which waits on them.
@@ -382,6 +441,38 @@ impl Outputs for Wired {
 
     fn respond(&mut self, to: u32, response: Response) {
         self.link.respond(to, response);
+    }
+
+    fn pairing(&mut self, offer: Option<&PairingOffer>) {
+        match offer {
+            Some(offer) => {
+                log::info!("pairing: terminal {:?} asks to pair; its code is on the staff display", offer.terminal)
+            }
+            None => log::info!("pairing: the pairing code is off the staff display"),
+        }
+        #[cfg(feature = "sim")]
+        if self.show_screens {
+            match offer {
+                Some(offer) => println!("[staff] pairing code for terminal {:?}: {}", offer.terminal, offer.code),
+                None => println!("[staff] pairing code cleared"),
+            }
+        }
+        // The maintenance console (and the QEMU test, as root) reads it where the unit's runtime
+        // directory is; readable by the reader's user and group only.
+        if let Some(dir) = std::env::var_os("RUNTIME_DIRECTORY") {
+            let path = Path::new(&dir).join("pairing-code");
+            let written = match offer {
+                Some(offer) => write_private(&path, &format!("{}\n", offer.code)),
+                None => std::fs::remove_file(&path)
+                    .or_else(|e| if e.kind() == std::io::ErrorKind::NotFound { Ok(()) } else { Err(e) }),
+            };
+            if let Err(e) = written {
+                log::warn!("pairing: {}: {e}", path.display());
+            }
+        }
+        if let Some(show) = &self.pairing_view {
+            show(offer.map(|o| (o.code, o.terminal.as_str())));
+        }
     }
 
     fn send(&mut self, body: Body) -> bool {

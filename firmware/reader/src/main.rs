@@ -45,6 +45,12 @@ enum Cmd {
         #[command(subcommand)]
         command: SelftestCmd,
     },
+    /// Forget every terminal paired with this reader (the maintenance side); each must pair again.
+    Unpair {
+        /// State directory.
+        #[arg(long, default_value = "/var/lib/kaoyomi")]
+        state: PathBuf,
+    },
     /// The privileged halves of the USB set-up, so the reader itself never runs as root.
     UsbGadget {
         #[command(subcommand)]
@@ -256,8 +262,18 @@ fn main() -> Result<()> {
             let RunArgs { board, state, once, window, .. } = args;
             let board = load_board(board)?;
             log::info!("core dumps off: {}", kaoyomi_reader::harden::is_hardened());
-            let options =
-                Options { board, state, input, once, show_screens: true, view: None, preview: None, taps: None, pace };
+            let options = Options {
+                board,
+                state,
+                input,
+                once,
+                show_screens: true,
+                view: None,
+                preview: None,
+                taps: None,
+                pairing_view: None,
+                pace,
+            };
             let summary = if window { run_windowed(options)? } else { kaoyomi_reader::run(options)? };
             log::info!("reader stopped: {} report(s) sent, {} lost", summary.reports_sent, summary.reports_lost);
         }
@@ -343,13 +359,9 @@ fn main() -> Result<()> {
             kaoyomi_reader::selftest::speaker(&device, loopback.as_deref())?;
         }
         Cmd::UsbGadget { command: UsbCmd::Setup { state, functionfs, uid, gid } } => {
-            std::fs::create_dir_all(&state).with_context(|| format!("creating {}", state.display()))?;
-            let key = kaoyomi_reader::device_key::DeviceKey::load_or_create(&state)?;
-            // A key made here by root must stay readable by the reader alone.
-            for path in [state.clone(), kaoyomi_reader::device_key::DeviceKey::path(&state)] {
-                std::os::unix::fs::chown(&path, Some(uid), Some(gid))
-                    .with_context(|| format!("handing {} to user {uid}", path.display()))?;
-            }
+            // A key made here by root must stay readable by the reader alone; nothing in the
+            // reader's directory is followed or reused (see `load_or_create_for`).
+            let key = kaoyomi_reader::device_key::DeviceKey::load_or_create_for(&state, Some((uid, gid)))?;
             kaoyomi_hal_linux::usb::prepare_gadget(key.serial(), kaoyomi_reader::link::PRODUCT, &functionfs, uid, gid)
                 .context("registering the USB gadget (needs root, ConfigFS and a USB device controller)")?;
             println!("usb-gadget: {} registered, FunctionFS at {} for user {uid}", key.serial(), functionfs.display());
@@ -357,6 +369,10 @@ fn main() -> Result<()> {
         Cmd::UsbGadget { command: UsbCmd::Bind { timeout_s } } => {
             kaoyomi_hal_linux::usb::bind_when_ready(std::time::Duration::from_secs(timeout_s))?;
             println!("usb-gadget: bound to the USB device controller");
+        }
+        Cmd::Unpair { state } => {
+            let n = kaoyomi_reader::pairing::unpair_all(&state)?;
+            println!("unpaired {n} terminal(s); a running reader forgets them when restarted");
         }
         Cmd::UsbGadget { command: UsbCmd::Teardown { functionfs } } => {
             kaoyomi_hal_linux::usb::teardown_gadget(&functionfs).context("removing the USB gadget")?;

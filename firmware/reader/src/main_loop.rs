@@ -27,6 +27,8 @@ pub trait Outputs {
     fn respond(&mut self, to: u32, response: Response);
     /// Sends a message to the terminal; false when no terminal is connected.
     fn send(&mut self, body: Body) -> bool;
+    /// Shows (or clears) the pairing code of a terminal that asks to pair, for staff.
+    fn pairing(&mut self, _offer: Option<&crate::PairingOffer>) {}
 }
 
 /// What a step asks of the loop around it.
@@ -57,6 +59,10 @@ pub struct MainLoop {
     board: String,
     /// The chip's expiry, read without credentials with the card; checks the printed one.
     chip_expiry: Option<u32>,
+    /// Cards placed so far (`CardPlaced` heard): every card job names the placement it is for.
+    placement: u64,
+    /// The face check running now, whose 照合番号B may open the card photo.
+    face_op: Option<u32>,
 }
 
 impl MainLoop {
@@ -68,6 +74,8 @@ impl MainLoop {
             key,
             board: board.into(),
             chip_expiry: None,
+            placement: 0,
+            face_op: None,
         }
     }
 
@@ -92,11 +100,27 @@ impl MainLoop {
                 out.respond(seq, Response::DeviceInfo(info));
                 return Flow::Continue;
             }
+            Input::CardNumbers { op, collation } => {
+                if self.face_op == Some(op) {
+                    out.card(Work::CardPhoto { op, card: self.placement, collation });
+                } else {
+                    log::info!("照合番号B read for a face check that has ended: dropped");
+                }
+                return Flow::Continue;
+            }
+            Input::Pairing(offer) => {
+                out.pairing(offer.as_ref());
+                return Flow::Continue;
+            }
             Input::Quit(result) => return Flow::Quit(result),
         };
         match &event {
             Event::CardRead { summary, .. } => self.chip_expiry = summary.expiry,
-            Event::CardPlaced | Event::CardRemoved => self.chip_expiry = None,
+            Event::CardPlaced => {
+                self.chip_expiry = None;
+                self.placement += 1;
+            }
+            Event::CardRemoved => self.chip_expiry = None,
             _ => {}
         }
         // Events that answer this step's commands at once, fed after them (in order).
@@ -105,8 +129,9 @@ impl MainLoop {
             out.seen(&command);
             match command {
                 Command::Show(state) => out.show(&state),
-                Command::Card(job) => out.card(Work::Core(job)),
+                Command::Card(job) => out.card(Work::Core { job, card: self.placement }),
                 Command::StartFaceCheck { op } => {
+                    self.face_op = Some(op);
                     let job =
                         SurfaceJob { op, today: kaoyomi_core::today_jst(now.unix_ms), chip_expiry: self.chip_expiry };
                     if !out.start_face_check(job) {
@@ -115,14 +140,17 @@ impl MainLoop {
                         answers.push(Event::FaceChecked { op, result });
                     }
                 }
-                Command::StopFaceCheck => out.stop_face_check(),
+                Command::StopFaceCheck => {
+                    self.face_op = None;
+                    out.stop_face_check();
+                }
                 Command::Respond { to, response } => out.respond(to, response),
                 Command::Notify(notification) => {
                     out.send(Body::Notification(notification));
                 }
                 Command::SendReport(report) => {
                     let bytes = report.to_bytes();
-                    let signature = self.key.sign(&bytes);
+                    let signature = self.key.sign(&kaoyomi_protocol::report_signing_message(&bytes));
                     if out.send(Body::Notification(Notification::Result(SignedReport { report: bytes, signature }))) {
                         self.summary.reports_sent += 1;
                     } else {
@@ -133,7 +161,14 @@ impl MainLoop {
                         );
                     }
                 }
-                Command::Wipe => log::debug!("session data wiped"),
+                Command::Wipe => {
+                    // What the loop keeps of the patient goes; the face thread drops its reference,
+                    // frames and the card photo between frames (they wipe themselves on drop).
+                    self.chip_expiry = None;
+                    self.face_op = None;
+                    out.stop_face_check();
+                    log::debug!("session data wiped");
+                }
                 Command::Log(entry) => log::info!("{entry:?}"),
             }
         }

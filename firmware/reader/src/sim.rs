@@ -4,7 +4,7 @@
 
 use crate::card_service::{self, Work};
 use crate::devices::Hands;
-use crate::face_service::{FrameSource, OpenCamera};
+use crate::face_service::{FaceJob, FrameSource, OpenCamera};
 use crate::script;
 use crate::surface_service::OpenCardCamera;
 use anyhow::{Context, Result, bail};
@@ -26,6 +26,7 @@ pub(crate) fn card_slot(
     state: &Path,
     jobs: Receiver<Work>,
     events: Sender<Event>,
+    photos: Sender<FaceJob>,
     hands: &mut Hands,
 ) -> Result<Arc<IssuerKeys>> {
     let slot = SimCardSlot::new();
@@ -38,7 +39,12 @@ pub(crate) fn card_slot(
     }
     let watched = control.clone();
     hands.persona = Some(Arc::new(move || watched.with_card(|c| c.persona().id)));
-    card_service::spawn(slot.reader(), jobs, events);
+    card_service::spawn(
+        slot.reader(),
+        jobs,
+        events,
+        card_service::PhotoWiring { issuers: issuers.clone(), reply: photos },
+    );
     hands.card = Some(Box::new(script::SlotHand { control, store }));
     Ok(issuers)
 }

@@ -2,7 +2,11 @@
 //!
 //! - Presence comes from `SCardGetStatusChange`, including the PnP notification so a reader that is
 //!   plugged in later (or comes back after being unplugged) is picked up.
-//! - Connection is shared, any protocol (T=1 on contact readers, T=CL on contactless ones).
+//! - Connection is exclusive, any protocol (T=1 on contact readers, T=CL on contactless ones): while
+//!   the reader holds the card no other PC/SC program can select an application on it, sign with a
+//!   key the patient's PIN opened or read the card face (it gets `SCARD_E_SHARING_VIOLATION`).
+//!   [`CardReader::reset`] resets the card in place and keeps it exclusive, so the security state of
+//!   a finished job ends without letting go of the card.
 //! - A card reset by another process or by the reader (`SCARD_W_RESET_CARD`) ends the card session: the
 //!   transmit fails as "card removed" and the next `connect` reconnects; nothing is resent, because
 //!   the card has lost its security state and a resent VERIFY would spend a try.
@@ -46,6 +50,7 @@ fn error(e: pcsc::Error) -> PcscError {
         | pcsc::Error::ServiceStopped
         | pcsc::Error::NoReadersAvailable => ErrorKind::DeviceGone,
         pcsc::Error::Timeout => ErrorKind::Timeout,
+        pcsc::Error::SharingViolation => ErrorKind::InUse,
         pcsc::Error::CommError | pcsc::Error::ProtoMismatch | pcsc::Error::InvalidAtr => ErrorKind::Protocol,
         _ => ErrorKind::Other,
     };
@@ -58,6 +63,11 @@ pub struct PcscReader {
     pattern: String,
     states: Vec<ReaderState>,
     card: Option<Card>,
+    /// The reader's event count (insertions and removals) when the card was connected; None
+    /// until learnt after a reset.
+    connected_events: Option<u32>,
+    /// The connection was lost (card removed or reset by someone) while it was in use.
+    lost: bool,
 }
 
 const PNP: &CStr = c"\\\\?PnP?\\Notification";
@@ -71,6 +81,8 @@ impl PcscReader {
             pattern: pattern.to_string(),
             states: vec![ReaderState::new(PNP, State::UNAWARE)],
             card: None,
+            connected_events: None,
+            lost: false,
         })
     }
 
@@ -115,6 +127,7 @@ impl Transmit for PcscReader {
                 // The card session is over (removed or reset): forget it; `connect` starts a new one.
                 if matches!(e, pcsc::Error::RemovedCard | pcsc::Error::ResetCard) {
                     self.card = None;
+                    self.lost = true;
                 }
                 Err(error(e))
             }
@@ -146,11 +159,26 @@ impl CardReader for PcscReader {
             self.card = None;
             return Ok(Presence::Absent);
         }
-        Ok(if events.contains(State::PRESENT) && !events.contains(State::MUTE) {
-            Presence::Present
-        } else {
-            Presence::Absent
-        })
+        if !events.contains(State::PRESENT) || events.contains(State::MUTE) {
+            self.lost = false;
+            return Ok(Presence::Absent);
+        }
+        let count = reader.event_count();
+        if std::mem::take(&mut self.lost) {
+            return Ok(Presence::Replaced);
+        }
+        match self.connected_events {
+            Some(at_connect) if self.card.is_some() && count != at_connect => {
+                // Taken away and placed again between two looks: not the card connected to.
+                self.connected_events = Some(count);
+                Ok(Presence::Replaced)
+            }
+            None if self.card.is_some() => {
+                self.connected_events = Some(count);
+                Ok(Presence::Present)
+            }
+            _ => Ok(Presence::Present),
+        }
     }
 
     fn connect(&mut self) -> Result<Atr, PcscError> {
@@ -159,12 +187,32 @@ impl CardReader for PcscReader {
             kind: ErrorKind::DeviceGone,
             detail: format!("no reader matching {:?}", self.pattern),
         })?;
-        let card = self.context.connect(name, ShareMode::Shared, Protocols::ANY).map_err(error)?;
+        let card = self.context.connect(name, ShareMode::Exclusive, Protocols::ANY).map_err(error)?;
         // The ATR from SCardStatus: every IFD handler supports it (vpcd does not answer the
         // SCARD_ATTR_ATR_STRING attribute).
         let atr = card.status2_owned().map_err(error)?.atr().to_vec();
         self.card = Some(card);
+        self.connected_events = self.states.get(1).map(ReaderState::event_count);
+        self.lost = false;
         Ok(Atr(atr))
+    }
+
+    fn reset(&mut self) -> Result<Atr, PcscError> {
+        let Some(card) = self.card.as_mut() else { return self.connect() };
+        match card.reconnect(ShareMode::Exclusive, Protocols::ANY, Disposition::ResetCard) {
+            Ok(_) => {
+                let atr = card.status2_owned().map_err(error)?.atr().to_vec();
+                // Learnt again at the next look, whether or not pcscd counts a reset as an event.
+                self.connected_events = None;
+                Ok(Atr(atr))
+            }
+            Err(e) => {
+                // The card left or was taken: the next placement connects afresh.
+                self.card = None;
+                self.lost = true;
+                Err(error(e))
+            }
+        }
     }
 
     fn disconnect(&mut self) {

@@ -188,7 +188,12 @@ impl CardReader for SimCardReader {
         let (guard, _) =
             cvar.wait_timeout_while(guard, timeout, |s| s.generation == watched).unwrap_or_else(|e| e.into_inner());
         self.watched_generation = guard.generation;
-        Ok(if guard.card.is_some() { Presence::Present } else { Presence::Absent })
+        Ok(match &guard.card {
+            None => Presence::Absent,
+            // Connected before, to a card that has left since (even if another took its place).
+            Some(_) if self.seen_generation != 0 && self.seen_generation != guard.generation => Presence::Replaced,
+            Some(_) => Presence::Present,
+        })
     }
 
     fn connect(&mut self) -> Result<Atr, SimCardError> {
@@ -198,6 +203,17 @@ impl CardReader for SimCardReader {
         card.reset();
         s.connected = true;
         self.seen_generation = generation;
+        Ok(Atr(ATR.to_vec()))
+    }
+
+    fn reset(&mut self) -> Result<Atr, SimCardError> {
+        // As a reader resetting in place: only the card connected to, never one placed since.
+        let mut s = self.slot.lock();
+        if !s.connected || s.generation != self.seen_generation {
+            return Err(SimCardError { kind: ErrorKind::CardRemoved });
+        }
+        let Some(card) = s.card.as_mut() else { return Err(SimCardError { kind: ErrorKind::CardRemoved }) };
+        card.reset();
         Ok(Atr(ATR.to_vec()))
     }
 

@@ -4,8 +4,10 @@
 //! Windows terminal. Transports: a local socket to a simulated reader, and USB ([`usb`]).
 
 pub mod client;
+pub mod pairing;
 pub mod usb;
 pub mod verify;
 
 pub use client::{Client, ClientError};
-pub use verify::{CardSignature, ChainCheck, Verified, VerifyError, verify_report};
+pub use pairing::{PairedReader, Store};
+pub use verify::{CardSignature, ChainCheck, Expected, Verified, VerifyError, verify_report};

@@ -62,8 +62,11 @@ pub fn demo(demo: Demo) -> Result<()> {
         build.run("building the reader and the terminal client")?;
     }
     let state = root().join("target/demo-state");
-    // Fresh simulated cards each run, so the demo's PIN always has all its tries.
+    // Fresh simulated cards each run, so the demo's PIN always has all its tries; and a terminal
+    // that pairs with the reader anew, as at an installation.
     let _ = std::fs::remove_dir_all(state.join("sim-cards"));
+    let _ = std::fs::remove_dir_all(state.join("terminal"));
+    let _ = std::fs::remove_file(state.join("paired-terminals"));
     std::fs::create_dir_all(&state)?;
     if demo.face {
         let (code, screens) = session("sim-face", "board/scripts/demo-face.script", demo.window)?;
@@ -106,6 +109,9 @@ fn session(board: &str, script: &str, window: bool) -> Result<(Option<i32>, Stri
         .arg("--script")
         .arg(&script)
         .args(if window { &["--window", "--pace-ms", "1500"][..] } else { &[][..] })
+        // Where the reader puts a pairing code for the maintenance console (on a device, the
+        // unit's runtime directory); the demo's terminal reads it there.
+        .env("RUNTIME_DIRECTORY", &state)
         .env("RUST_LOG", "warn,tract_onnx=error,kaoyomi_reader::face_service=info,kaoyomi_reader::surface_service=info")
         .spawn_piped(&format!("starting the reader on the {board} board with {}", script.display()))?;
     // Print the screens as they come, and keep them.
@@ -120,9 +126,24 @@ fn session(board: &str, script: &str, window: bool) -> Result<(Option<i32>, Stri
         }
         all
     });
+    // The first session of a run pairs the terminal: the reader shows the code (printed with its
+    // screens), the terminal's side types it.
+    if !state.join("paired-terminals").exists() {
+        let _ = std::fs::remove_file(state.join("pairing-code"));
+        own(&bin.join("kaoyomi-term"))
+            .arg("--socket")
+            .arg(state.join("reader.sock"))
+            .arg("--store")
+            .arg(state.join("terminal"))
+            .args(["--name", "demo terminal", "pair", "--code-from"])
+            .arg(state.join("pairing-code"))
+            .run("pairing the demo's terminal with the reader")?;
+    }
     let term = own(&bin.join("kaoyomi-term"))
         .arg("--socket")
         .arg(state.join("reader.sock"))
+        .arg("--store")
+        .arg(state.join("terminal"))
         .args(["session", "--trust-anchor"])
         .arg(&ca)
         .status("the terminal's side of the session");

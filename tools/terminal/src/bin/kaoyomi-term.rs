@@ -1,13 +1,16 @@
-//! `kaoyomi-term`: the terminal's command line. Connects to a reader, runs a session and verifies
-//! the result (reader signature, card signature, certificate chain); prints it for people or as JSON.
+//! `kaoyomi-term`: the terminal's command line. Pairs with a reader (the code its staff display
+//! shows), connects to a paired reader over the authenticated channel, runs a session and verifies
+//! the result (reader signature with the pinned key, the request it answers, card signature,
+//! certificate chain); prints it for people or as JSON.
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use kaoyomi_protocol::{
-    AuthMethod, ConsentRequest, ConsentTopic, Notification, Outcome, Progress, Request, SessionRequest,
+    AuthMethod, ConsentRequest, ConsentTopic, Notification, Outcome, PairingCode, Progress, Request, Response,
+    SessionRequest,
 };
 use kaoyomi_terminal::verify::describe_certificate;
-use kaoyomi_terminal::{CardSignature, ChainCheck, Client, verify_report};
+use kaoyomi_terminal::{CardSignature, ChainCheck, Client, Expected, Store, verify_report};
 use rand_core::{OsRng, RngCore};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
@@ -29,6 +32,13 @@ struct Cli {
     /// reader to come back and run the command again (the interrupted session is cancelled).
     #[arg(long, requires = "usb")]
     reconnect: bool,
+    /// Where this terminal keeps its key and its paired readers (default: the user's
+    /// configuration directory, kaoyomi-term).
+    #[arg(long)]
+    store: Option<PathBuf>,
+    /// This terminal's name, shown on the reader's staff display when pairing.
+    #[arg(long, default_value = "kaoyomi-term")]
+    name: String,
     #[command(subcommand)]
     command: Cmd,
 }
@@ -37,8 +47,23 @@ struct Cli {
 enum Cmd {
     /// List the readers on the USB bus.
     Readers,
-    /// Print the reader's identity.
+    /// Print the reader's identity (and whether it is paired with this terminal).
     Info,
+    /// Pair with the reader: once connected, type the code its staff display shows.
+    Pair {
+        /// The six digits on the reader's staff display, when known before connecting (they are
+        /// new at each connection: normally typed when asked).
+        #[arg(long, conflicts_with = "code_from")]
+        code: Option<String>,
+        /// Read the code from this file once connected (a maintenance console that sees the
+        /// reader's runtime directory, `/run/kaoyomi-reader/pairing-code`; the tests).
+        #[arg(long)]
+        code_from: Option<PathBuf>,
+    },
+    /// Forget the pairing with this reader, on both sides.
+    Unpair,
+    /// List the readers this terminal is paired with.
+    Paired,
     /// Run one patient session and print the verified result.
     Session {
         /// Consents to ask: any of medical, checkup, limit (comma-separated), or none.
@@ -50,9 +75,6 @@ enum Cmd {
         /// Trust anchor (DER certificate) for the card's certificate; repeatable.
         #[arg(long)]
         trust_anchor: Vec<PathBuf>,
-        /// The reader's device key (hex) to pin; without it the key from device info is used.
-        #[arg(long)]
-        reader_key: Option<String>,
         /// Print the result as JSON.
         #[arg(long)]
         json: bool,
@@ -102,16 +124,28 @@ fn topic_name(t: ConsentTopic) -> &'static str {
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
+    let store = match &cli.store {
+        Some(dir) => Store::new(dir),
+        None => Store::new(&Store::default_dir().context("no configuration directory: say where with --store")?),
+    };
     if let Cmd::Readers = cli.command {
         for r in kaoyomi_terminal::usb::find_readers().context("listing USB devices")? {
             println!("{}  ({})", r.serial, r.location);
         }
         return Ok(());
     }
+    if let Cmd::Paired = cli.command {
+        for r in store.readers()? {
+            println!("{}  (device key {})", r.serial, &hex::encode(r.device_key)[..16]);
+        }
+        return Ok(());
+    }
+    let key = store.key().context("the terminal's key")?;
+    let t = Duration::from_secs(10);
     match (&cli.socket, &cli.usb) {
         (Some(path), _) => {
             let stream = retry(&cli, &format!("at {}", path.display()), || UnixStream::connect(path))?;
-            command(&cli, Client::new(stream))
+            command(&cli, Client::connect(stream, &key, &cli.name, t)?, &store)
         }
         (None, Some(serial)) => {
             use kaoyomi_terminal::usb::UsbLink;
@@ -119,7 +153,10 @@ fn main() -> Result<()> {
             let mut link = retry(&cli, "on USB", || UsbLink::open(serial))?;
             loop {
                 let reader = link.serial().to_string();
-                match command(&cli, Client::new(link)) {
+                match Client::connect(link, &key, &cli.name, t)
+                    .map_err(anyhow::Error::from)
+                    .and_then(|client| command(&cli, client, &store))
+                {
                     Err(e)
                         if cli.reconnect
                             && e.downcast_ref::<kaoyomi_terminal::ClientError>().is_some_and(|c| c.is_link_lost()) =>
@@ -137,10 +174,61 @@ fn main() -> Result<()> {
     }
 }
 
-fn command<S: kaoyomi_terminal::client::Link>(cli: &Cli, mut client: Client<S>) -> Result<()> {
+fn command<S: kaoyomi_terminal::client::Link>(cli: &Cli, mut client: Client<S>, store: &Store) -> Result<()> {
     let t = Duration::from_secs(10);
+    let serial = client.reader_serial().to_string();
+    let pinned = store.find(&serial)?;
+    match (&cli.command, &pinned) {
+        (Cmd::Pair { code, code_from }, _) => {
+            let typed = match (code, code_from) {
+                (Some(code), _) => code.clone(),
+                (None, Some(path)) => {
+                    let deadline = Instant::now() + Duration::from_secs(cli.connect_timeout);
+                    loop {
+                        match std::fs::read_to_string(path) {
+                            Ok(text) if !text.trim().is_empty() => break text,
+                            _ if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(100)),
+                            Ok(_) => bail!("{} is empty", path.display()),
+                            Err(e) => {
+                                return Err(e).with_context(|| format!("reading the code from {}", path.display()));
+                            }
+                        }
+                    }
+                }
+                (None, None) => {
+                    eprint!("reader {serial}: type the six digits its staff display shows: ");
+                    let mut line = String::new();
+                    std::io::stdin().read_line(&mut line)?;
+                    line
+                }
+            };
+            let code =
+                PairingCode::parse(&typed).context("the code is six digits, as the reader's staff display shows")?;
+            let reader = client.pair(code, t)?;
+            store.add(&reader)?;
+            println!("paired with reader {} (device key {})", reader.serial, &hex::encode(reader.device_key)[..16]);
+            return Ok(());
+        }
+        (Cmd::Info, None) => {
+            let keys = client.reader_keys().context("no channel")?;
+            println!("reader {serial} (not paired with this terminal)");
+            println!("device key {}", hex::encode(keys.device_key));
+            return Ok(());
+        }
+        (_, None) => return Err(kaoyomi_terminal::ClientError::NotPaired(serial).into()),
+        (_, Some(pinned)) => client.check_pinned(pinned)?,
+    }
+    let device_key = pinned.map(|p| p.device_key).unwrap_or_default();
     match &cli.command {
-        Cmd::Readers => {}
+        Cmd::Readers | Cmd::Paired | Cmd::Pair { .. } => {}
+        Cmd::Unpair => {
+            match client.request(Request::Unpair, t)? {
+                Response::Ok => {}
+                other => bail!("the reader answered {other:?} to unpairing"),
+            }
+            store.remove(&serial)?;
+            println!("reader {serial} and this terminal are no longer paired");
+        }
         Cmd::Info => {
             let info = client.device_info(t)?;
             println!(
@@ -159,20 +247,11 @@ fn command<S: kaoyomi_terminal::client::Link>(cli: &Cli, mut client: Client<S>) 
             client.request(Request::SetVisualMode { enabled }, t)?;
             println!("visual mode {state}");
         }
-        Cmd::Session { consents: wanted, register, trust_anchor, reader_key, json, timeout } => {
+        Cmd::Session { consents: wanted, register, trust_anchor, json, timeout } => {
             let info = client.device_info(t)?;
-            let device_key = match reader_key {
-                Some(hex_key) => {
-                    let bytes = hex::decode(hex_key).context("--reader-key is not hex")?;
-                    let key: [u8; 32] =
-                        bytes.try_into().map_err(|_| anyhow::anyhow!("--reader-key must be 32 bytes"))?;
-                    if key != info.device_key {
-                        bail!("reader {} presents another device key than the pinned one: refusing it", info.serial);
-                    }
-                    key
-                }
-                None => info.device_key,
-            };
+            if info.device_key != device_key || info.serial != serial {
+                bail!("reader {serial} describes itself with another key or serial than the one pinned: refusing it");
+            }
             let anchors = trust_anchor
                 .iter()
                 .map(|p| std::fs::read(p).with_context(|| format!("reading trust anchor {}", p.display())))
@@ -180,7 +259,7 @@ fn command<S: kaoyomi_terminal::client::Link>(cli: &Cli, mut client: Client<S>) 
             let mut nonce = [0u8; 32];
             OsRng.fill_bytes(&mut nonce);
             let request = SessionRequest { nonce, consents: consents(wanted)?, registration_needed: *register };
-            let session_id = client.start_session(request, t)?;
+            let session_id = client.start_session(request.clone(), t)?;
             eprintln!("session {session_id} armed on reader {}: waiting for the patient", info.serial);
             let deadline = Instant::now() + Duration::from_secs(*timeout);
             let signed = loop {
@@ -194,12 +273,12 @@ fn command<S: kaoyomi_terminal::client::Link>(cli: &Cli, mut client: Client<S>) 
                     Notification::Result(signed) => break signed,
                 }
             };
-            let verified =
-                verify_report(&signed, &device_key, &nonce, &anchors).context("the result failed verification")?;
+            let now_ms =
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64)?;
+            let expected =
+                Expected { device_key: &device_key, serial: &info.serial, session_id, request: &request, now_ms };
+            let verified = verify_report(&signed, &expected, &anchors).context("the result failed verification")?;
             let r = &verified.report;
-            if r.session_id != session_id || r.reader_serial != info.serial {
-                bail!("the result names another session or reader");
-            }
             let cert = r.auth_certificate.as_deref().and_then(describe_certificate);
             if *json {
                 let value = serde_json::json!({

@@ -35,6 +35,9 @@ ask_host() {
     [ "$answer" = done ]
 }
 
+# The terminal's program, keeping its key and paired readers in one place (the root is read-only).
+kterm() { kaoyomi-term --store /tmp/terminal "$@"; }
+
 # The reader's unit is up, and kaoyomi-usb-bind.service bound its USB gadget once it was serving.
 [ "$(unit ActiveState)" = active ]
 ok=$?
@@ -104,11 +107,24 @@ check device-reader-has-no-sim-commands $?
 # host side) and reads its identity; a second terminal program is turned away meanwhile; the
 # cable pulled and plugged back is seen by the terminal, which finds the same reader again.
 i=0
-while ! kaoyomi-term readers 2>/dev/null | grep -q "^KY-" && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
-kaoyomi-term readers 2>/dev/null | grep -q "^KY-"
+while ! kterm readers 2>/dev/null | grep -q "^KY-" && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+kterm readers 2>/dev/null | grep -q "^KY-"
 check usb-reader-enumerated $?
-kaoyomi-term readers 2>/dev/null | sed 's/^/KAOYOMI-MEASURE usb reader /'
-kaoyomi-term --usb --connect-timeout 20 info > /tmp/term-info.log 2>&1
+kterm readers 2>/dev/null | sed 's/^/KAOYOMI-MEASURE usb reader /'
+# Not paired yet: the terminal refuses to run a session with it.
+kterm --usb --connect-timeout 20 session > /dev/null 2> /tmp/term-unpaired.log
+[ $? != 0 ] && grep -q "not paired" /tmp/term-unpaired.log
+check terminal-refuses-an-unpaired-reader $?
+# Pairing as at an installation: the reader shows the code of the connection (on the staff
+# display, and in its runtime directory for the maintenance console, read here), the terminal's
+# operator types it.
+kterm --usb --connect-timeout 20 pair --code-from /run/kaoyomi-reader/pairing-code > /tmp/term-pair.log 2>&1
+check terminal-paired-with-the-code-the-reader-shows $?
+i=0
+while [ -e /run/kaoyomi-reader/pairing-code ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+[ ! -e /run/kaoyomi-reader/pairing-code ]
+check pairing-code-gone-once-paired $?
+kterm --usb --connect-timeout 20 info > /tmp/term-info.log 2>&1
 check device-reader-answers-over-usb $?
 grep -q "qemu-virt" /tmp/term-info.log
 check device-reader-names-its-board $?
@@ -119,13 +135,13 @@ check export-test-ca $?
 # screen has the buttons; the PIN's keys found on the shuffled pad in the guest's picture) and
 # completed over USB: the terminal gets the signed result.
 mark_log
-kaoyomi-term --usb --connect-timeout 20 session --trust-anchor /tmp/ca.der --json > /tmp/result-touch.json 2> /tmp/term-touch.log &
+kterm --usb --connect-timeout 20 session --trust-anchor /tmp/ca.der --json > /tmp/result-touch.json 2> /tmp/term-touch.log &
 term=$!
 await_log SessionArmed
 kaoyomi-cardsim --state /run/kaoyomi-rig insert normal > /dev/null
 await_screen choose-method
 check device-reader-reads-the-card-through-pcscd $?
-kaoyomi-term --usb --connect-timeout 1 info > /dev/null 2> /tmp/term-second.log
+kterm --usb --connect-timeout 1 info > /dev/null 2> /tmp/term-second.log
 [ $? != 0 ] && grep -q "in use by another terminal program" /tmp/term-second.log
 check second-terminal-refused-over-usb $?
 ask_host KAOYOMI-TAP choose-method-pin-only ja PIN "(4 digits)" && await_screen pin-entry
@@ -156,7 +172,7 @@ check device-reader-back-to-idle-after-the-card-is-taken $?
 # The cable pulled mid-session: the terminal sees it, the reader ends the session; plugged back,
 # the terminal finds the same reader.
 mark_log
-kaoyomi-term --usb --reconnect --connect-timeout 60 session --trust-anchor /tmp/ca.der --json > /tmp/result-device.json 2> /tmp/term-device.log &
+kterm --usb --reconnect --connect-timeout 60 session --trust-anchor /tmp/ca.der --json > /tmp/result-device.json 2> /tmp/term-device.log &
 term=$!
 await_log SessionArmed
 kaoyomi-cardsim --state /run/kaoyomi-rig insert normal > /dev/null
@@ -252,8 +268,8 @@ systemctl kill -s KILL kaoyomi-reader.service
 i=0
 while [ "$(unit NRestarts)" != 1 ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
 i=0
-while ! kaoyomi-term readers 2>/dev/null | grep -q "^KY-" && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
-[ "$(unit NRestarts)" = 1 ] && [ "$(unit ActiveState)" = active ] && kaoyomi-term readers 2>/dev/null | grep -q "^KY-"
+while ! kterm readers 2>/dev/null | grep -q "^KY-" && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+[ "$(unit NRestarts)" = 1 ] && [ "$(unit ActiveState)" = active ] && kterm readers 2>/dev/null | grep -q "^KY-"
 check killed-reader-restarts-and-serves-usb-again $?
 journalctl -u kaoyomi-reader -o cat --no-pager > /tmp/reader-device.log
 # Stopping the gadget's unit stops the reader (it requires the gadget) and the bind step, removes
@@ -268,12 +284,14 @@ rig=/run/kaoyomi-rig
 mkdir -p $rig/socket $rig/usb
 chown 900:900 $rig/socket $rig/usb
 chmod 700 $rig/socket $rig/usb
-su kaoyomi -s /bin/sh -c "RUST_LOG=info exec kaoyomi-reader-sim run --board /etc/kaoyomi/rig-socket.toml --state $rig/socket --script /etc/kaoyomi/pin.script" > /tmp/reader.log 2>&1 &
+su kaoyomi -s /bin/sh -c "RUST_LOG=info RUNTIME_DIRECTORY=$rig/socket exec kaoyomi-reader-sim run --board /etc/kaoyomi/rig-socket.toml --state $rig/socket --script /etc/kaoyomi/pin.script" > /tmp/reader.log 2>&1 &
 socketreader=$!
 wait_for $rig/socket/reader.sock
 check rig-reader-socket $?
+kterm --socket $rig/socket/reader.sock pair --code-from $rig/socket/pairing-code > /tmp/term-pair-socket.log 2>&1
+check rig-reader-paired-over-the-socket $?
 start=$(uptime_cs)
-kaoyomi-term --socket $rig/socket/reader.sock session --trust-anchor /tmp/ca.der --json > /tmp/result.json 2> /tmp/term.log
+kterm --socket $rig/socket/reader.sock session --trust-anchor /tmp/ca.der --json > /tmp/result.json 2> /tmp/term.log
 check pin-session-verified $?
 end=$(uptime_cs)
 echo "KAOYOMI-MEASURE pin-session $(( (end - start) / 100 )).$(( (end - start) % 100 )) s (guest clock, TCG)"
@@ -286,13 +304,13 @@ check certificate-chain-trusted $?
 wait $socketreader
 check reader-script-completed $?
 
-# The same session with the terminal on USB: the reader's gadget on dummy_hcd, kaoyomi-term on
+# The same session with the terminal on USB: the reader's gadget on dummy_hcd, kterm on
 # the guest's own host side through usbfs (nusb). Root registers the gadget and mounts FunctionFS
 # for the reader's user; the reader, unprivileged, writes the descriptors; root then binds it.
 kaoyomi-reader usb-gadget setup --state $rig/usb --functionfs /run/kaoyomi-usb --uid 900 --gid 900 > /tmp/usb-setup.log 2>&1
 check usb-gadget-registered-by-root $?
 start_usb_reader() {
-    su kaoyomi -s /bin/sh -c "RUST_LOG=info exec kaoyomi-reader-sim run --board /etc/kaoyomi/rig-usb.toml --state $rig/usb --script $1" > "$2" 2>&1 &
+    su kaoyomi -s /bin/sh -c "RUST_LOG=info RUNTIME_DIRECTORY=$rig/usb exec kaoyomi-reader-sim run --board /etc/kaoyomi/rig-usb.toml --state $rig/usb --script $1" > "$2" 2>&1 &
     usbreader=$!
     kaoyomi-reader usb-gadget bind --timeout-s 60 >> /tmp/usb-setup.log 2>&1
 }
@@ -301,12 +319,14 @@ check usb-gadget-bound-once-the-reader-is-up $?
 grep -q "^Uid:[[:space:]]*900[[:space:]]" /proc/$usbreader/status
 check usb-reader-runs-as-its-own-user $?
 i=0
-while ! kaoyomi-term readers 2>/dev/null | grep -q "^KY-" && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
-kaoyomi-term readers 2>/dev/null | grep -q "^KY-"
+while ! kterm readers 2>/dev/null | grep -q "^KY-" && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+kterm readers 2>/dev/null | grep -q "^KY-"
 check usb-reader-enumerated $?
-kaoyomi-term readers 2>/dev/null | sed 's/^/KAOYOMI-MEASURE usb reader /'
+kterm readers 2>/dev/null | sed 's/^/KAOYOMI-MEASURE usb reader /'
+kterm --usb --connect-timeout 20 pair --code-from $rig/usb/pairing-code > /tmp/term-pair-usb.log 2>&1
+check rig-reader-paired-over-usb $?
 start=$(uptime_cs)
-kaoyomi-term --usb --connect-timeout 20 session --trust-anchor /tmp/ca.der --json > /tmp/result-usb.json 2> /tmp/term-usb.log
+kterm --usb --connect-timeout 20 session --trust-anchor /tmp/ca.der --json > /tmp/result-usb.json 2> /tmp/term-usb.log
 check pin-session-over-usb $?
 end=$(uptime_cs)
 echo "KAOYOMI-MEASURE pin-session-usb $(( (end - start) / 100 )).$(( (end - start) % 100 )) s (guest clock, TCG)"
@@ -316,17 +336,17 @@ wait $usbreader
 check usb-reader-script-completed $?
 
 # The cable pulled mid-session and plugged back: the reader cancels the session and returns to
-# idle; the terminal (one kaoyomi-term with --reconnect) sees the link go, finds the same reader
+# idle; the terminal (one kterm with --reconnect) sees the link go, finds the same reader
 # again when the cable is back, and completes a new session.
 udc_files() { ls /sys/kernel/config/usb_gadget/*/UDC 2>/dev/null; }
 start_usb_reader /etc/kaoyomi/unplug.script /tmp/reader-unplug.log
 unplugreader=$usbreader
-kaoyomi-term --usb --reconnect --connect-timeout 60 session --trust-anchor /tmp/ca.der --json > /tmp/result-unplug.json 2> /tmp/term-unplug.log &
+kterm --usb --reconnect --connect-timeout 60 session --trust-anchor /tmp/ca.der --json > /tmp/result-unplug.json 2> /tmp/term-unplug.log &
 term1=$!
 i=0
 while ! grep -q "^\[choose-method\]" /tmp/reader-unplug.log && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
 # A second terminal program racing for the same reader is turned away; the first is undisturbed.
-kaoyomi-term --usb --connect-timeout 1 info > /dev/null 2> /tmp/term-second.log
+kterm --usb --connect-timeout 1 info > /dev/null 2> /tmp/term-second.log
 [ $? != 0 ] && grep -q "in use by another terminal program" /tmp/term-second.log
 check second-terminal-refused-over-usb $?
 for u in $(udc_files); do echo "" > "$u"; done

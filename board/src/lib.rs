@@ -60,17 +60,26 @@ pub enum FaceDevice {
     /// No face camera on this board.
     #[default]
     None,
-    /// A V4L2 camera.
+    /// A V4L2 2.5D camera: three capture nodes of one module, registered to each other.
     V4l2 {
-        /// Device node.
+        /// The visible stream's node (`GREY` or `YUYV`).
         device: PathBuf,
+        /// The infrared stream's node (`GREY`, lit by the reader's IR LEDs). Without it and
+        /// `depth` the face check is not offered: nothing would tell a photograph from a face.
+        #[serde(default)]
+        infrared: Option<PathBuf>,
+        /// The depth stream's node (`Z16`, millimetres).
+        #[serde(default)]
+        depth: Option<PathBuf>,
         /// The model directory (`cargo xtask models`); relative paths are under the working directory.
         #[serde(default = "default_models")]
         models: PathBuf,
     },
-    /// The simulated camera (public-domain portraits at the counter).
+    /// The simulated 2.5D camera (public-domain portraits at the counter, live or as attacks).
     Sim {
-        /// Who stands at the counter at start (`holder`, `stranger`, `nobody`, `dark`, `unplugged`).
+        /// Who stands at the counter at start (`holder`, `stranger`, `nobody`, `dark`, `unplugged`,
+        /// or an attack: `photo-of-holder`, `screen-of-holder`, `replay-of-holder`, `card-front`,
+        /// `mask-of-holder`).
         #[serde(default = "default_scene")]
         scene: String,
         /// The model directory (`cargo xtask models`); relative paths are under the working directory.

@@ -335,6 +335,39 @@ fn face_session_end_to_end() {
 }
 
 #[test]
+fn a_photograph_of_the_holder_calls_staff_and_spends_no_try() {
+    if kaoyomi_tests::skipped_under_emulation("a_photograph_of_the_holder_calls_staff") {
+        return;
+    }
+    capture_logs();
+    let state = tempfile::tempdir().unwrap();
+    let script = include_str!("../../board/scripts/demo-face-photo.script");
+    let before = log_text().len();
+    let reader = start_reader_on(face_board(), state.path(), script);
+    let mut client = connect(state.path());
+    let one = ConsentRequest { medical: true, checkup: false, limit: false };
+    let (v, progress) = session(&mut client, one);
+    // Staff looked and refused: nothing verified, and the face was never taken for the holder.
+    assert_eq!((v.report.outcome, v.report.method), (Outcome::NotVerified, Some(AuthMethod::Visual)));
+    assert!(progress.contains(&Progress::StaffNeeded), "{progress:?}");
+    reader.join().unwrap().unwrap();
+    let log = log_text();
+    let log = &log[before..];
+    assert!(log.contains("face check: NotLive"), "{log}");
+    assert!(!log.contains("face check: Match"), "{log}");
+    // The photograph's numbers were read to open the card photo once (that try was good and
+    // so restored); the PIN was never asked.
+    let card = kaoyomi_hal_sim::VirtualCard::issue(
+        persona::find("normal").unwrap(),
+        kaoyomi_hal_sim::CounterStore::new(state.path().join("sim-cards")),
+    )
+    .unwrap();
+    assert_eq!(card.tries("surface", 0x0012), Some(10));
+    assert_eq!(card.tries("jpki", kaoyomi_myna::jpki::EF_AUTH_PIN), Some(3));
+    assert_logs_clean();
+}
+
+#[test]
 fn removing_the_card_stops_the_face_check_and_an_unplugged_camera_leaves_the_pin() {
     if kaoyomi_tests::skipped_under_emulation("removing_the_card_stops_the_face_check") {
         return;

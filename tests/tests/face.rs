@@ -1,16 +1,18 @@
-//! The whole face check on the simulated camera (the models on single pictures are tested in
+//! The whole face check on the simulated 2.5D camera (the models on single pictures are tested in
 //! `firmware/vision/tests/networks.rs`, on the host and under qemu-aarch64): the card holder
 //! is accepted after the guidance of the approach, a stranger is refused, nobody and a dark room
-//! end as not captured with their hints. Needs the model files (`cargo xtask models`, which `cargo xtask
+//! end as not captured with their hints, a print, a phone and the card's own front held up end
+//! as not live although their faces match. Needs the model files (`cargo xtask models`, which `cargo xtask
 //! test` runs first); without them this test fails and says so.
 
 use kaoyomi_core::FaceHint;
-use kaoyomi_hal::camera::Camera;
+use kaoyomi_hal::camera::FaceCamera;
 use kaoyomi_hal_sim::{Scene, SimCameraControl};
 use kaoyomi_models::sface::SFace;
 use kaoyomi_models::yunet::YuNet;
 use kaoyomi_vision::calibration::Accuracy;
-use kaoyomi_vision::check::{self, Decision, FaceCheck, HINTS, Models, Settings, Step};
+use kaoyomi_vision::check::{self, Decision, Depth25, FaceCheck, HINTS, Liveness, Models, Settings, Step};
+use kaoyomi_vision::pad::DepthView;
 use kaoyomi_vision::{GreyImage, GreyView, align, portrait};
 use std::path::PathBuf;
 
@@ -36,13 +38,19 @@ fn session(models: &mut Models, scene: Scene, max_frames: u32) -> (Decision, Vec
     let card = portrait::decode(CARD_PORTRAIT).expect("portrait");
     let reference = check::embed_reference(models, card.view()).expect("runs").expect("a face on the card");
     let settings = Settings { max_frames, ..Settings::for_accuracy(Accuracy::Standard) };
-    let mut check = FaceCheck::new(reference, settings);
+    let mut check = FaceCheck::new(reference, settings).with_liveness(Liveness::default());
     let mut camera = SimCameraControl::new(scene).open();
     let mut hints = Vec::new();
     loop {
-        let frame = camera.next_frame().expect("the sim camera delivers");
+        let frames = camera.next_frames().expect("the sim camera delivers");
+        let frame = frames.visible();
         let view = GreyView { width: frame.width(), height: frame.height(), pixels: frame.pixels() };
-        let step = check.frame(models, view).expect("models run");
+        let (ir, depth) = (frames.infrared(), frames.depth());
+        let streams = Depth25 {
+            infrared: GreyView { width: ir.width(), height: ir.height(), pixels: ir.pixels() },
+            depth: DepthView { width: depth.width(), height: depth.height(), mm: depth.millimetres() },
+        };
+        let step = check.frame_25d(models, view, streams).expect("models run");
         if std::env::var_os("KAOYOMI_DEBUG_FACE").is_some() {
             let faces = check::find_faces(models.detector.as_mut(), view, 320, 0.6).unwrap();
             let extra = faces.first().map(|f| {
@@ -87,6 +95,21 @@ fn the_card_holder_is_guided_then_accepted_and_a_stranger_refused() {
     eprintln!("stranger: {decision:?} {report:?}");
     assert_eq!(decision, Decision::NoMatch, "{report:?}");
     assert_eq!(report.compared, 10);
+}
+
+#[test]
+fn a_print_a_phone_and_the_card_front_are_not_live() {
+    if kaoyomi_tests::skipped_under_emulation("a_print_a_phone_and_the_card_front_are_not_live") {
+        return;
+    }
+    let mut models = load_models();
+    for scene in [Scene::PhotoOfHolder, Scene::ScreenOfHolder, Scene::CardFront] {
+        let (decision, _, report) = session(&mut models, scene, 50);
+        eprintln!("{scene:?}: {decision:?} {report:?}");
+        // Each was a good enough picture to be compared, and none was taken for a live face.
+        assert!(report.good >= 3, "{scene:?}: {report:?}");
+        assert_eq!(decision, Decision::NotLive, "{scene:?}: {report:?}");
+    }
 }
 
 #[test]

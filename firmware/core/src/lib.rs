@@ -179,6 +179,9 @@ pub enum FaceResult {
     NoMatch,
     /// The face check could not decide, and why.
     Unavailable(FaceProblem),
+    /// What was before the camera was not a live face (a photograph, a screen, the card's own
+    /// picture, a mask): staff are called. Neither screen says how it was seen.
+    NotLive,
 }
 
 /// Everything that can happen to a session.
@@ -981,6 +984,17 @@ impl Session {
                     _ => Notice::FaceFailed,
                 };
                 self.choose_method(Some(notice));
+            }
+            FaceResult::NotLive => {
+                // No other method is offered to whoever holds a picture to the camera: staff
+                // decide (the staff screen says the face check failed, nothing more).
+                self.out.push(Command::StopFaceCheck);
+                if let Some(a) = self.armed.as_mut() {
+                    a.face_failed = true;
+                }
+                self.state = State::CallStaff { reason: StaffReason::FaceFailed };
+                self.set_deadline(None);
+                self.progress(Progress::StaffNeeded);
             }
         }
     }

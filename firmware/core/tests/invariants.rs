@@ -140,7 +140,8 @@ fn pin_rules_hold_on_random_walks() {
                                 FaceResult::Match,
                                 FaceResult::NoMatch,
                                 FaceResult::Unavailable(FaceProblem::NotCaptured),
-                            ][rng.gen_range(0..3)],
+                                FaceResult::NotLive,
+                            ][rng.gen_range(0..4)],
                         });
                     }
                     Command::SendReport(r) => {

@@ -232,6 +232,18 @@ fn pinless_card_face_fails_then_staff() {
 }
 
 #[test]
+fn a_picture_before_the_camera_calls_staff_and_offers_no_pin() {
+    // A card with PIN tries left: after an attack the PIN is still not offered; staff decide
+    // (here: they check visually and refuse). No PIN job, no try, is ever asked of the card.
+    let mut h = Harness::new(true);
+    h.arm(NONE, true).card(PinState::Tries(3)).ev(Event::MethodChosen(AuthMethod::Face));
+    h.face_result(FaceResult::NotLive).ev(Event::MethodChosen(AuthMethod::Pin));
+    h.ev(Event::StaffVisualMode(true)).ev(Event::MethodChosen(AuthMethod::Visual)).ev(Event::StaffVisualConfirm(false));
+    h.ev(Event::CardRemoved);
+    insta::assert_snapshot!(h.done());
+}
+
+#[test]
 fn face_fails_then_pin() {
     let mut h = Harness::new(true);
     h.arm(NONE, true)

@@ -5,7 +5,7 @@
 //! has no simulator, refuses a board that names one and says so.
 
 use crate::card_service::{self, Work};
-use crate::face_service::{FaceJob, FrameSource, OpenCamera};
+use crate::face_service::{FaceJob, FaceSource, FrameSource, OpenCamera};
 use crate::surface_service::OpenCardCamera;
 use anyhow::{Context, Result};
 use kaoyomi_board::{CardCameraDevice, CardDevice, FaceDevice};
@@ -96,11 +96,19 @@ pub(crate) fn card(
 pub(crate) fn face_camera(device: &FaceDevice, hands: &mut Hands) -> Result<Option<(PathBuf, OpenCamera)>> {
     match device {
         FaceDevice::None => Ok(None),
-        FaceDevice::V4l2 { device, models } => {
-            let device = device.clone();
+        FaceDevice::V4l2 { device, infrared, depth, models } => {
+            let (Some(infrared), Some(depth)) = (infrared.clone(), depth.clone()) else {
+                // Without them a photograph or a phone would pass the face check.
+                log::warn!(
+                    "face check off: the board's face camera names no infrared and depth streams, \
+                     which the check needs to tell a live face from a picture"
+                );
+                return Ok(None);
+            };
+            let visible = device.clone();
             let open: OpenCamera = Box::new(move || {
-                kaoyomi_hal_linux::camera::V4lCamera::open(&device, 640, 480)
-                    .map(|c| Box::new(c) as Box<dyn FrameSource>)
+                kaoyomi_hal_linux::camera::V4lFaceCamera::open(&visible, &infrared, &depth, 640, 480, 30)
+                    .map(|c| Box::new(c) as Box<dyn FaceSource>)
                     .map_err(|e| e.to_string())
             });
             Ok(Some((models.clone(), open)))

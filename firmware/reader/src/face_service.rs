@@ -1,20 +1,23 @@
 //! The face check on its own thread, off the main loop and the screen: the card photo arrives
-//! from the card thread, the camera streams, each frame goes through `kaoyomi_vision::check`,
-//! guidance and the decision go to core as events. When core stops the check (card removed, the
+//! from the card thread, the 2.5D camera streams (visible, infrared, depth), each moment goes
+//! through `kaoyomi_vision::check` with its liveness check, guidance and the decision go to core
+//! as events (a presentation attack as [`FaceResult::NotLive`], counted in the log's line about
+//! the check, with numbers only). When core stops the check (card removed, the
 //! patient chose another method, time-out) the main loop clears [`ActiveOp`], and that, or a new
 //! job, ends the running check between two frames; the
 //! camera is closed after every check and every frame, the photo and the embeddings are wiped
 //! when they go out of scope.
 
 use kaoyomi_core::FaceProblem;
-use kaoyomi_hal::camera::{Camera, Frame};
+use kaoyomi_hal::camera::{Camera, FaceCamera, FaceFrames, Frame};
 use std::sync::Arc;
 use std::sync::atomic::AtomicU32;
 use zeroize::Zeroizing;
 #[cfg(feature = "face")]
 use {
     kaoyomi_core::{Event, FaceHint, FaceResult},
-    kaoyomi_vision::check::{Decision, FaceCheck, HINTS, Models, Settings, Step},
+    kaoyomi_vision::check::{Decision, Depth25, FaceCheck, HINTS, Liveness, Models, Settings, Step},
+    kaoyomi_vision::pad::DepthView,
     kaoyomi_vision::{GreyView, check, portrait},
     std::sync::atomic::Ordering,
     std::sync::mpsc::{Receiver, Sender, TryRecvError},
@@ -46,7 +49,19 @@ pub struct FaceJob {
     pub photo: Result<Photo, FaceProblem>,
 }
 
-/// A camera as the face thread uses it.
+/// A 2.5D face camera as the face thread uses it.
+pub trait FaceSource: Send {
+    /// The next moment of the three streams, or what went wrong, in words.
+    fn next(&mut self) -> Result<FaceFrames, String>;
+}
+
+impl<C: FaceCamera + Send> FaceSource for C {
+    fn next(&mut self) -> Result<FaceFrames, String> {
+        self.next_frames().map_err(|e| e.to_string())
+    }
+}
+
+/// A camera as the card-surface thread uses it.
 pub trait FrameSource: Send {
     /// The next frame, or what went wrong, in words.
     fn next(&mut self) -> Result<Frame, String>;
@@ -63,19 +78,19 @@ impl<C: Camera + Send> FrameSource for C {
 #[cfg(feature = "face")]
 const PREVIEW_WIDTH: u32 = 320;
 
-/// Opens the camera for one check.
-pub type OpenCamera = Box<dyn FnMut() -> Result<Box<dyn FrameSource>, String> + Send>;
+/// Opens the face camera for one check.
+pub type OpenCamera = Box<dyn FnMut() -> Result<Box<dyn FaceSource>, String> + Send>;
 
 /// The operation number of the face check core is waiting for (0: none). The main loop sets it
 /// when core starts a check and clears it when core stops one, so a photo that arrives after the
 /// check was abandoned (the card was removed while it was read) never starts the camera.
 pub type ActiveOp = Arc<AtomicU32>;
 
-/// Starts the face thread.
+/// Starts the face thread: the comparison's settings and the liveness check's, the camera, …
 #[cfg(feature = "face")]
 pub fn spawn(
     mut models: Models,
-    settings: Settings,
+    (settings, liveness): (Settings, Liveness),
     mut open: OpenCamera,
     active: ActiveOp,
     jobs: Receiver<FaceJob>,
@@ -100,6 +115,7 @@ pub fn spawn(
             let mut run = Run {
                 models: &mut models,
                 settings: &settings,
+                liveness: &liveness,
                 jobs: &jobs,
                 events: &events,
                 op,
@@ -153,6 +169,7 @@ fn peak_rss_mb() -> u64 {
 struct Run<'a> {
     models: &'a mut Models,
     settings: &'a Settings,
+    liveness: &'a Liveness,
     jobs: &'a Receiver<FaceJob>,
     events: &'a Sender<Event>,
     op: u32,
@@ -191,7 +208,7 @@ impl Run<'_> {
                 return Some(FaceResult::Unavailable(FaceProblem::Camera));
             }
         };
-        let mut check = FaceCheck::new(reference, self.settings.clone());
+        let mut check = FaceCheck::new(reference, self.settings.clone()).with_liveness(self.liveness.clone());
         let mut last_hint: Option<Option<FaceHint>> = None;
         let started = Instant::now();
         let mut busy = std::time::Duration::ZERO;
@@ -200,7 +217,7 @@ impl Run<'_> {
                 log::info!("face check stopped after {} frames", check.report().frames);
                 return None;
             }
-            let frame = match camera.next() {
+            let frames = match camera.next() {
                 Ok(f) => f,
                 Err(e) => {
                     log::error!("face check: the camera stopped delivering: {e}");
@@ -208,8 +225,14 @@ impl Run<'_> {
                 }
             };
             let t = Instant::now();
+            let frame = frames.visible();
             let view = GreyView { width: frame.width(), height: frame.height(), pixels: frame.pixels() };
-            let step = check.frame(self.models, view);
+            let (ir, depth) = (frames.infrared(), frames.depth());
+            let streams = Depth25 {
+                infrared: GreyView { width: ir.width(), height: ir.height(), pixels: ir.pixels() },
+                depth: DepthView { width: depth.width(), height: depth.height(), mm: depth.millimetres() },
+            };
+            let step = check.frame_25d(self.models, view, streams);
             busy += t.elapsed();
             if let Some(show) = self.preview {
                 // The patient sees themselves, at the screen's size (at most PREVIEW_WIDTH wide);
@@ -217,7 +240,7 @@ impl Run<'_> {
                 let small = check::shrink(view, frame.width().div_ceil(PREVIEW_WIDTH).max(1));
                 show(small.width(), small.height(), small.pixels());
             }
-            drop(frame);
+            drop(frames);
             let decision = match step {
                 Err(e) => {
                     log::error!("face check: the models failed: {e}");
@@ -236,11 +259,12 @@ impl Run<'_> {
             let refused: Vec<String> =
                 HINTS.iter().zip(r.refused).filter(|(_, n)| *n > 0).map(|(h, n)| format!("{h:?} {n}")).collect();
             log::info!(
-                "face check: {decision:?} after {} frames in {:.1} s ({} good, {} compared; refused: {}; {:.0} ms of work per frame; peak RSS {} MB)",
+                "face check: {decision:?} after {} frames in {:.1} s ({} good, {} compared, liveness {}; refused: {}; {:.0} ms of work per frame; peak RSS {} MB)",
                 r.frames,
                 started.elapsed().as_secs_f64(),
                 r.good,
                 r.compared,
+                r.liveness_median().map_or("not scored".to_string(), |m| format!("{m:.2}")),
                 if refused.is_empty() { "none".to_string() } else { refused.join(", ") },
                 busy.as_secs_f64() * 1000.0 / f64::from(r.frames.max(1)),
                 peak_rss_mb()
@@ -249,6 +273,7 @@ impl Run<'_> {
                 Decision::Match => FaceResult::Match,
                 Decision::NoMatch => FaceResult::NoMatch,
                 Decision::NotCaptured => FaceResult::Unavailable(FaceProblem::NotCaptured),
+                Decision::NotLive => FaceResult::NotLive,
             });
         }
     }

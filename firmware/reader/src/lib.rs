@@ -32,7 +32,7 @@ use kaoyomi_protocol::{Body, Response};
 #[cfg(feature = "face")]
 use kaoyomi_vision::{
     calibration::Accuracy,
-    check::{Models, Settings},
+    check::{Liveness, Models, Settings},
 };
 pub use main_loop::{Flow, MainLoop, Outputs, Summary};
 use std::path::{Path, PathBuf};
@@ -212,7 +212,7 @@ fn start_face_threads(models_dir: &Path, open: face_service::OpenCamera, wiring:
     )?;
     face_service::spawn(
         models,
-        Settings::for_accuracy(Accuracy::Standard),
+        (Settings::for_accuracy(Accuracy::Standard), Liveness::default()),
         open,
         wiring.active,
         wiring.jobs,

@@ -14,6 +14,7 @@
 //! | `staff visual on\|off`, `staff confirm yes\|no`, `staff cancel` | staff actions |
 //! | `fault remove-before N\|remove-after N\|truncate N\|garble N` | inject a card fault at the N-th next APDU |
 //! | `face holder\|stranger\|nobody\|dark\|unplugged` | who stands before the simulated face camera |
+//! | `face photo-of-holder\|screen-of-holder\|replay-of-holder\|card-front\|mask-of-holder` | a presentation attack before it |
 //! | `slot front\|empty\|upside-down\|back\|licence\|juki\|glare\|unplugged` | what the simulated card camera sees |
 //! | `sleep MS`, `quit` | pause; stop the reader |
 
@@ -121,10 +122,10 @@ pub fn parse_line(line: &str) -> Result<Option<Action>> {
                 anyhow!("slot front|empty|upside-down|back|licence|juki|glare|unplugged, got {arg:?}")
             })?)
         }
-        "face" => Action::Scene(
-            arg.and_then(Scene::parse)
-                .ok_or_else(|| anyhow!("face holder|stranger|nobody|dark|unplugged, got {arg:?}"))?,
-        ),
+        "face" => Action::Scene(arg.and_then(Scene::parse).ok_or_else(|| {
+            let names: Vec<&str> = Scene::NAMES.iter().map(|(n, _)| *n).collect();
+            anyhow!("face {}, got {arg:?}", names.join("|"))
+        })?),
         "sleep" => Action::Sleep(Duration::from_millis(number(arg)?)),
         "quit" => Action::Quit,
         other => bail!("unknown action {other:?}"),

@@ -1,10 +1,10 @@
 //! The simulated board's devices (feature `sim`: the demo and the tests, never a device build):
 //! the virtual card in an in-process slot, trusted through the simulated cards' test issuer, the
-//! simulated face camera and the simulated card camera showing the inserted persona's front.
+//! simulated 2.5D face camera and the simulated card camera showing the inserted persona's front.
 
 use crate::card_service::{self, Work};
 use crate::devices::Hands;
-use crate::face_service::{FaceJob, FrameSource, OpenCamera};
+use crate::face_service::{FaceJob, FaceSource, FrameSource, OpenCamera};
 use crate::script;
 use crate::surface_service::OpenCardCamera;
 use anyhow::{Context, Result, bail};
@@ -54,7 +54,7 @@ pub(crate) fn face_camera(scene: &str, hands: &mut Hands) -> Result<OpenCamera> 
     let scene = Scene::parse(scene).with_context(|| format!("board file names unknown camera scene {scene:?}"))?;
     let control = SimCameraControl::new(scene);
     hands.camera = Some(control.clone());
-    Ok(Box::new(move || Ok(Box::new(control.open()) as Box<dyn FrameSource>)))
+    Ok(Box::new(move || Ok(Box::new(control.open()) as Box<dyn FaceSource>)))
 }
 
 /// The simulated card camera, showing the front of the card in the in-process slot.

@@ -4,8 +4,14 @@
 //! decision follows the reference device: up to `max_frames` frames, at least `min_good` frames
 //! that pass the gate, a match when any compared frame reaches the threshold. The threshold comes
 //! from [`crate::calibration`] for the decision rule as a whole (best of `max_compared`).
+//!
+//! With a 2.5D camera ([`FaceCheck::with_liveness`], [`FaceCheck::frame_25d`]) every good frame
+//! is also scored by [`crate::pad`]; when the check decides, the median score of its good frames
+//! must reach the liveness threshold, or the decision is [`Decision::NotLive`] whatever the
+//! comparison said.
 
 use crate::calibration::Accuracy;
+use crate::pad::{self, DepthView, PadSettings};
 use crate::{Detection, GreyImage, GreyView, align, pick};
 use kaoyomi_core::FaceHint;
 use kaoyomi_models::{Embedding, FaceDetector, FaceEmbedder, ModelError};
@@ -287,6 +293,34 @@ pub enum Decision {
     NoMatch,
     /// Too few good frames in `max_frames`.
     NotCaptured,
+    /// The good frames' median liveness score is below the threshold: a photograph, a screen,
+    /// the card's picture or a mask, not a live face.
+    NotLive,
+}
+
+/// The liveness check of a 2.5D camera.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Liveness {
+    /// The camera and the cues' limits.
+    pub settings: PadSettings,
+    /// The median score of the good frames at which the face is taken as live
+    /// (`cargo xtask eval-pad` chose it; `docs/pad.md`).
+    pub threshold: f32,
+}
+
+impl Default for Liveness {
+    fn default() -> Liveness {
+        Liveness { settings: PadSettings::default(), threshold: 0.5 }
+    }
+}
+
+/// The infrared picture and depth map registered to a visible frame.
+#[derive(Debug, Clone, Copy)]
+pub struct Depth25<'a> {
+    /// Infrared.
+    pub infrared: GreyView<'a>,
+    /// Depth, millimetres.
+    pub depth: DepthView<'a>,
 }
 
 /// What one frame did to the check.
@@ -327,12 +361,24 @@ pub struct Report {
     pub refused: [u32; HINTS.len()],
     /// Best similarity seen (a number about the match, not about the person).
     pub best: Option<f32>,
+    /// The liveness score of each good frame (with a 2.5D camera).
+    pub liveness: Vec<f32>,
+}
+
+impl Report {
+    /// The median liveness score of the good frames, if any was scored.
+    pub fn liveness_median(&self) -> Option<f32> {
+        let mut v = self.liveness.clone();
+        v.sort_by(f32::total_cmp);
+        v.get(v.len() / 2).copied()
+    }
 }
 
 /// One session's face check against the card photo's embedding.
 pub struct FaceCheck {
     reference: Embedding,
     settings: Settings,
+    liveness: Option<Liveness>,
     report: Report,
     decided: Option<Decision>,
 }
@@ -340,7 +386,24 @@ pub struct FaceCheck {
 impl FaceCheck {
     /// A check against `reference` (the card photo's embedding).
     pub fn new(reference: Embedding, settings: Settings) -> FaceCheck {
-        FaceCheck { reference, settings, report: Report::default(), decided: None }
+        FaceCheck { reference, settings, liveness: None, report: Report::default(), decided: None }
+    }
+
+    /// The same check, also requiring a live face ([`FaceCheck::frame_25d`] brings the pictures).
+    pub fn with_liveness(mut self, liveness: Liveness) -> FaceCheck {
+        self.liveness = Some(liveness);
+        self
+    }
+
+    /// Takes one moment of a 2.5D camera: the visible frame as [`FaceCheck::frame`], and its
+    /// infrared and depth pictures for the liveness check.
+    pub fn frame_25d(
+        &mut self,
+        models: &mut Models,
+        visible: GreyView<'_>,
+        streams: Depth25<'_>,
+    ) -> Result<Step, ModelError> {
+        self.step(models, visible, Some(streams))
     }
 
     /// The statistics so far.
@@ -348,8 +411,17 @@ impl FaceCheck {
         &self.report
     }
 
-    /// Takes one camera frame.
+    /// Takes one camera frame (a check with liveness scores a frame without 2.5D pictures 0).
     pub fn frame(&mut self, models: &mut Models, image: GreyView<'_>) -> Result<Step, ModelError> {
+        self.step(models, image, None)
+    }
+
+    fn step(
+        &mut self,
+        models: &mut Models,
+        image: GreyView<'_>,
+        streams: Option<Depth25<'_>>,
+    ) -> Result<Step, ModelError> {
         if let Some(d) = self.decided {
             return Ok(Step::Decided(d));
         }
@@ -365,6 +437,13 @@ impl FaceCheck {
             }
             Ok(good) => {
                 self.report.good += 1;
+                if let Some(l) = &self.liveness {
+                    let score = streams.map_or(0.0, |st| {
+                        let cues = pad::cues(&good.detection.landmarks, st.infrared, st.depth, &l.settings);
+                        pad::score(cues.as_ref(), &l.settings)
+                    });
+                    self.report.liveness.push(score);
+                }
                 if self.report.compared < s.max_compared {
                     let live = models.embedder.embed(good.aligned.view())?;
                     let score = live.similarity(&self.reference);
@@ -387,6 +466,14 @@ impl FaceCheck {
             Some(if self.report.good >= s.min_good { Decision::NoMatch } else { Decision::NotCaptured })
         } else {
             None
+        };
+        let decision = match (decision, &self.liveness) {
+            (Some(Decision::Match | Decision::NoMatch), Some(l))
+                if self.report.liveness_median().is_none_or(|m| m < l.threshold) =>
+            {
+                Some(Decision::NotLive)
+            }
+            (d, _) => d,
         };
         self.decided = decision;
         Ok(decision.map_or(Step::Continue(hint), Step::Decided))
@@ -543,6 +630,58 @@ mod tests {
         // The patient lowered the mask: the next good frame matches.
         models.detector = good;
         assert_eq!(check.frame(&mut models, img.view()).unwrap(), Step::Decided(Decision::Match));
+    }
+
+    /// Infrared and depth pictures of `face` (640x480): a head's curve at 500 mm with a nose of
+    /// `nose` mm at the nose landmark, skin-like infrared.
+    fn streams(face: &Detection, nose: f32) -> (Vec<u8>, Vec<u16>) {
+        let [re, le, n, ..] = face.landmarks;
+        let e = le.x - re.x;
+        let mid = ((re.x + le.x) / 2.0, (re.y + le.y) / 2.0);
+        let depth = (0..640 * 480)
+            .map(|i| {
+                let (a, b) = (((i % 640) as f32 - mid.0) / e, ((i / 640) as f32 - mid.1) / e);
+                let (na, nb) = ((n.x - mid.0) / e, (n.y - mid.1) / e);
+                let tip = nose * (-((a - na).powi(2) / 0.04 + (b - nb).powi(2) / 0.08)).exp();
+                (500.0 + 30.0 * (a * a + 0.5 * (b - 0.5).powi(2)) - tip).round() as u16
+            })
+            .collect();
+        (vec![110; 640 * 480], depth)
+    }
+
+    #[test]
+    fn a_flat_face_is_not_live_even_when_it_matches() {
+        let face = face_at(200.0, 100.0, 2.0);
+        let run = |nose: Option<f32>| {
+            let mut models = Models {
+                detector: Box::new(Fake { face: Some(face.clone()) }),
+                embedder: Box::new(Scores(vec![0.9; 3])),
+            };
+            let mut check =
+                FaceCheck::new(Embedding::from_raw(vec![1.0, 0.0]), settings()).with_liveness(Liveness::default());
+            let img = frame(640, 480, 90);
+            loop {
+                let step = match nose {
+                    Some(nose) => {
+                        let (ir, depth) = streams(&face, nose);
+                        let st = Depth25 {
+                            infrared: GreyView { width: 640, height: 480, pixels: &ir },
+                            depth: DepthView { width: 640, height: 480, mm: &depth },
+                        };
+                        check.frame_25d(&mut models, img.view(), st).unwrap()
+                    }
+                    None => check.frame(&mut models, img.view()).unwrap(),
+                };
+                if let Step::Decided(d) = step {
+                    return (d, check.report().liveness.clone());
+                }
+            }
+        };
+        let (d, scores) = run(Some(20.0));
+        assert_eq!((d, scores.len()), (Decision::Match, 3), "{scores:?}");
+        assert_eq!(run(Some(0.0)).0, Decision::NotLive);
+        // Without the infrared and depth pictures a check that needs liveness never matches.
+        assert_eq!(run(None), (Decision::NotLive, vec![0.0; 3]));
     }
 
     #[test]

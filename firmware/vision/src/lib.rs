@@ -5,6 +5,7 @@
 //! - [`pick`]: which detected face is the patient's.
 //! - [`check`]: one session's face check: quality gate, guidance, comparison, decision.
 //! - [`calibration`]: the threshold for a target false match rate.
+//! - [`pad`]: presentation-attack detection on the 2.5D camera's infrared and depth pictures.
 //!
 //! Images here are faces: [`GreyImage`] wipes its pixels on drop and never prints them.
 
@@ -15,6 +16,8 @@ pub mod calibration;
 pub mod check;
 pub mod geometry;
 pub mod ocr;
+#[cfg(feature = "models")]
+pub mod pad;
 #[cfg(feature = "models")]
 pub mod pick;
 pub mod portrait;

@@ -1,12 +1,15 @@
-//! The simulated face camera: 640x480 greyscale frames at 30 frames per second, made from a
-//! public-domain portrait of whoever stands at the counter ([`Scene`]), with what a real counter
-//! gives: the patient walking up from afar, a face at the edge, a tilted head, motion blur, a dark
-//! moment, then steady frames with small jitter of place, scale, angle and light, and sensor noise.
+//! The simulated 2.5D face camera: 640x480 visible, infrared and depth frames at 30 frames per
+//! second ([`kaoyomi_hal::camera::FaceFrames`]), drawn by [`crate::presentation`] from a
+//! public-domain photograph of whoever stands at the counter ([`Scene`]), live or as a
+//! presentation attack, with what a real counter gives: the patient walking up from afar, a face
+//! at the edge, a tilted head, motion blur, a dark moment, then steady frames with small jitter
+//! of place, distance, turn and light, blinks, and sensor noise.
 //!
 //! Each [`SimCamera`] starts its own timeline, as a real camera does when it starts streaming.
 //! The scene is shared with a [`SimCameraControl`] so a script can change who stands there.
 
-use kaoyomi_hal::camera::{Camera, Frame};
+use crate::presentation::{self, Presentation, Species, Texture};
+use kaoyomi_hal::camera::{DepthFrame, FaceCamera, FaceFrames, Frame};
 use kaoyomi_hal::{Error, ErrorKind};
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
@@ -23,6 +26,19 @@ const FRAME_TIME: Duration = Duration::from_nanos(33_333_333);
 const HOLDER: &[u8] = include_bytes!("../assets/camera-holder.jpg");
 /// Somebody else.
 const STRANGER: &[u8] = include_bytes!("../assets/camera-stranger.jpg");
+/// The card's own photograph (what the card's printed front shows).
+const CARD_PORTRAIT: &[u8] = include_bytes!("../assets/portrait.jp2");
+
+/// The five landmarks (right eye, left eye, nose tip, right and left mouth corner) of each
+/// picture, in its pixels, as YuNet finds them (`tests/tests/pad.rs` checks they still agree).
+pub const HOLDER_LANDMARKS: [(f32, f32); 5] =
+    [(142.8, 211.1), (216.3, 221.1), (162.4, 264.4), (140.1, 297.4), (198.5, 304.5)];
+/// See [`HOLDER_LANDMARKS`].
+pub const STRANGER_LANDMARKS: [(f32, f32); 5] =
+    [(125.1, 174.2), (191.5, 185.9), (159.3, 220.0), (118.0, 245.4), (174.0, 256.0)];
+/// See [`HOLDER_LANDMARKS`].
+pub const PORTRAIT_LANDMARKS: [(f32, f32); 5] =
+    [(74.0, 109.0), (139.1, 111.5), (105.8, 142.7), (75.5, 172.3), (134.7, 174.4)];
 
 /// Who (or what) the camera sees.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,19 +53,48 @@ pub enum Scene {
     Dark,
     /// The camera delivers a few frames, then is unplugged.
     Unplugged,
+    /// Somebody holds a printed photograph of the card holder to the camera.
+    PhotoOfHolder,
+    /// Somebody holds a phone showing the card holder's photograph.
+    ScreenOfHolder,
+    /// Somebody plays a video of the card holder on a tablet.
+    ReplayOfHolder,
+    /// Somebody holds the card's own printed front, its photograph close to the camera.
+    CardFront,
+    /// Somebody wears a paper mask printed with the card holder's face.
+    MaskOfHolder,
 }
 
 impl Scene {
-    /// By name (`holder`, `stranger`, `nobody`, `dark`, `unplugged`).
+    /// Every scene with its name.
+    pub const NAMES: [(&'static str, Scene); 10] = [
+        ("holder", Scene::Holder),
+        ("stranger", Scene::Stranger),
+        ("nobody", Scene::Nobody),
+        ("dark", Scene::Dark),
+        ("unplugged", Scene::Unplugged),
+        ("photo-of-holder", Scene::PhotoOfHolder),
+        ("screen-of-holder", Scene::ScreenOfHolder),
+        ("replay-of-holder", Scene::ReplayOfHolder),
+        ("card-front", Scene::CardFront),
+        ("mask-of-holder", Scene::MaskOfHolder),
+    ];
+
+    /// By name (see [`Scene::NAMES`]).
     pub fn parse(name: &str) -> Option<Scene> {
-        Some(match name {
-            "holder" => Scene::Holder,
-            "stranger" => Scene::Stranger,
-            "nobody" => Scene::Nobody,
-            "dark" => Scene::Dark,
-            "unplugged" => Scene::Unplugged,
-            _ => return None,
-        })
+        Scene::NAMES.iter().find(|(n, _)| *n == name).map(|(_, s)| *s)
+    }
+
+    /// What is presented.
+    pub fn species(self) -> Species {
+        match self {
+            Scene::PhotoOfHolder => Species::PrintFlat,
+            Scene::ScreenOfHolder => Species::Screen,
+            Scene::ReplayOfHolder => Species::Replay,
+            Scene::CardFront => Species::CardFront,
+            Scene::MaskOfHolder => Species::PaperMask,
+            _ => Species::Live,
+        }
     }
 }
 
@@ -96,52 +141,42 @@ impl SimCameraControl {
             index: 0,
             started: Instant::now(),
             rng: ChaCha8Rng::seed_from_u64(0x4b41_4f59),
-            source: None,
+            texture: None,
         }
     }
 }
 
-/// An 8-bit greyscale source picture.
-struct Source {
-    width: usize,
-    height: usize,
-    pixels: Vec<u8>,
-}
-
-impl Source {
-    fn decode(jpeg: &[u8]) -> Result<Source, SimCameraError> {
-        let img = image::load_from_memory_with_format(jpeg, image::ImageFormat::Jpeg)
-            .map_err(|_| SimCameraError { kind: ErrorKind::Other, message: "the camera's scene picture is corrupt" })?
-            .to_luma8();
-        let (w, h) = img.dimensions();
-        Ok(Source { width: w as usize, height: h as usize, pixels: img.into_raw() })
-    }
-
-    fn sample(&self, x: f32, y: f32) -> Option<f32> {
-        if x < 0.0 || y < 0.0 || x >= (self.width - 1) as f32 || y >= (self.height - 1) as f32 {
-            return None;
+/// The photograph shown for `scene`, greyscale: width, height, pixels (the caller wipes them or
+/// wraps them in a [`Texture`], which does).
+pub fn picture(scene: Scene) -> Result<(u32, u32, Vec<u8>), SimCameraError> {
+    let corrupt = SimCameraError { kind: ErrorKind::Other, message: "the camera's scene picture is corrupt" };
+    let jpeg = |bytes: &[u8]| {
+        image::load_from_memory_with_format(bytes, image::ImageFormat::Jpeg).map(|img| {
+            let img = img.to_luma8();
+            let (w, h) = img.dimensions();
+            (w, h, img.into_raw())
+        })
+    };
+    match scene {
+        Scene::CardFront => {
+            let img = kaoyomi_vision::portrait::decode(CARD_PORTRAIT).map_err(|_| corrupt)?;
+            Ok((img.width(), img.height(), img.pixels().to_vec()))
         }
-        let (x0, y0) = (x as usize, y as usize);
-        let (fx, fy) = (x - x0 as f32, y - y0 as f32);
-        let p = |dx: usize, dy: usize| f32::from(self.pixels[(y0 + dy) * self.width + x0 + dx]);
-        Some((p(0, 0) * (1.0 - fx) + p(1, 0) * fx) * (1.0 - fy) + (p(0, 1) * (1.0 - fx) + p(1, 1) * fx) * fy)
+        Scene::Stranger => jpeg(STRANGER).map_err(|_| corrupt),
+        _ => jpeg(HOLDER).map_err(|_| corrupt),
     }
 }
 
-/// How the person stands in one frame.
-#[derive(Debug, Clone, Copy)]
-struct Pose {
-    /// Picture scale (1: head and shoulders fill the frame as at the counter).
-    scale: f32,
-    /// Shift of the picture's centre from the frame's, pixels.
-    dx: f32,
-    dy: f32,
-    /// Rotation, degrees.
-    angle: f32,
-    /// Horizontal motion blur, pixels.
-    blur: usize,
-    /// Light level (1: normal).
-    light: f32,
+/// The photograph of `scene` with its landmarks.
+pub fn texture(scene: Scene) -> Result<Texture, SimCameraError> {
+    let (width, height, pixels) = picture(scene)?;
+    let landmarks = match scene {
+        Scene::CardFront => PORTRAIT_LANDMARKS,
+        Scene::Stranger => STRANGER_LANDMARKS,
+        _ => HOLDER_LANDMARKS,
+    };
+    Texture::new(width as usize, height as usize, pixels, landmarks)
+        .ok_or(SimCameraError { kind: ErrorKind::Other, message: "the camera's scene picture has the wrong size" })
 }
 
 /// One simulated camera stream.
@@ -150,7 +185,7 @@ pub struct SimCamera {
     index: u32,
     started: Instant,
     rng: ChaCha8Rng,
-    source: Option<Source>,
+    texture: Option<Texture>,
 }
 
 impl SimCamera {
@@ -158,85 +193,72 @@ impl SimCamera {
         (self.rng.next_u32() as f32 / u32::MAX as f32 * 2.0 - 1.0) * amount
     }
 
-    /// The pose of frame `i` of the approach: nobody, far, at the edge, tilted, blurred, dark,
-    /// then steady.
-    fn pose(&mut self, i: u32) -> Option<Pose> {
-        let steady = Pose { scale: 1.0, dx: 0.0, dy: 0.0, angle: 0.0, blur: 0, light: 1.0 };
-        let pose = match i {
+    /// The presentation at frame `i` of the approach: nobody, far, at the edge, tilted, blurred
+    /// (the blur in pixels), dark, then steady with jitter and a blink now and then.
+    fn pose(&mut self, i: u32) -> Option<(Presentation, usize)> {
+        let species = self.scene.species();
+        let mut p = Presentation::typical(species);
+        p.seed = u64::from(i) ^ 0x2d35;
+        let near = p.distance_mm;
+        let blur = match i {
             0..=3 => return None,
-            4..=7 => Pose { scale: 0.25, ..steady },
-            8..=10 => Pose { dx: 300.0, ..steady },
-            11..=13 => Pose { angle: 30.0, ..steady },
-            14..=16 => Pose { blur: 21, ..steady },
-            17..=19 => Pose { light: 0.22, ..steady },
-            _ => Pose {
-                scale: 1.0 + self.jitter(0.04),
-                dx: self.jitter(8.0),
-                dy: self.jitter(6.0),
-                angle: self.jitter(3.0),
-                blur: 0,
-                light: 1.0 + self.jitter(0.08),
-            },
+            4..=7 => {
+                p.distance_mm = near * 4.0;
+                0
+            }
+            8..=10 => {
+                p.offset_px.0 = 300.0;
+                0
+            }
+            11..=13 => {
+                p.roll_deg = 30.0;
+                0
+            }
+            14..=16 => 21,
+            17..=19 => {
+                p.light = 0.22;
+                0
+            }
+            _ => {
+                p.distance_mm = near * (1.0 + self.jitter(0.04));
+                p.offset_px = (self.jitter(8.0), p.offset_px.1 + self.jitter(6.0));
+                p.roll_deg = self.jitter(3.0);
+                p.yaw_deg = self.jitter(4.0);
+                p.pitch_deg = self.jitter(3.0);
+                p.light = 1.0 + self.jitter(0.08);
+                // A blink every three seconds or so, four frames long (also in a replayed video).
+                if matches!(species, Species::Live | Species::Replay) && i % 90 >= 86 {
+                    p.blink = 1.0;
+                }
+                0
+            }
         };
-        Some(pose)
-    }
-
-    fn render(&mut self, pose: Option<Pose>, light: f32) -> Vec<u8> {
-        let (w, h) = (WIDTH as usize, HEIGHT as usize);
-        let mut px = vec![0f32; w * h];
-        // The wall behind: a soft vertical gradient.
-        for (y, row) in px.chunks_mut(w).enumerate() {
-            row.fill(150.0 - 40.0 * y as f32 / h as f32);
-        }
-        if let (Some(p), Some(src)) = (pose, self.source.as_ref()) {
-            // Frame -> source: the face (about 0.5 across and 0.42 down the picture) sits a little
-            // above the frame's centre plus the shift; the picture is scaled so its width is 0.75
-            // of the frame's at scale 1.
-            let k = p.scale * 0.75 * w as f32 / src.width as f32;
-            let (sin, cos) = p.angle.to_radians().sin_cos();
-            let (cx, cy) = (w as f32 / 2.0 + p.dx, 0.45 * h as f32 + p.dy);
-            let (ax, ay) = (0.5 * src.width as f32, 0.42 * src.height as f32);
-            for y in 0..h {
-                for x in 0..w {
-                    let (u, v) = (x as f32 - cx, y as f32 - cy);
-                    let (su, sv) = ((cos * u + sin * v) / k, (-sin * u + cos * v) / k);
-                    if let Some(s) = src.sample(su + ax, sv + ay) {
-                        px[y * w + x] = s;
-                    }
-                }
-            }
-            if p.blur > 1 {
-                // Shake and defocus: a box blur along both axes.
-                for row in px.chunks_mut(w) {
-                    let copy = row.to_vec();
-                    for (x, out) in row.iter_mut().enumerate() {
-                        let end = (x + p.blur).min(w);
-                        *out = copy[x..end].iter().sum::<f32>() / (end - x) as f32;
-                    }
-                }
-                let copy = px.clone();
-                for y in 0..h {
-                    let end = (y + p.blur).min(h);
-                    for x in 0..w {
-                        px[y * w + x] = (y..end).map(|yy| copy[yy * w + x]).sum::<f32>() / (end - y) as f32;
-                    }
-                }
-            }
-        }
-        let light = light * pose.map_or(1.0, |p| p.light);
-        px.iter()
-            .map(|&v| {
-                let noise = (self.rng.next_u32() % 3) as f32 - 1.0;
-                (v * light + noise).round().clamp(0.0, 255.0) as u8
-            })
-            .collect()
+        Some((p, blur))
     }
 }
 
-impl Camera for SimCamera {
+/// Shake and defocus: a box blur of `n` pixels along both axes.
+fn blur(px: &mut [u8], w: usize, h: usize, n: usize) {
+    let mut tmp = vec![0f32; px.len()];
+    for y in 0..h {
+        for x in 0..w {
+            let end = (x + n).min(w);
+            tmp[y * w + x] = px[y * w + x..y * w + end].iter().map(|&v| f32::from(v)).sum::<f32>() / (end - x) as f32;
+        }
+    }
+    for y in 0..h {
+        let end = (y + n).min(h);
+        for x in 0..w {
+            px[y * w + x] = ((y..end).map(|yy| tmp[yy * w + x]).sum::<f32>() / (end - y) as f32) as u8;
+        }
+    }
+    zeroize::Zeroize::zeroize(&mut tmp);
+}
+
+impl FaceCamera for SimCamera {
     type Error = SimCameraError;
 
-    fn next_frame(&mut self) -> Result<Frame, SimCameraError> {
+    fn next_frames(&mut self) -> Result<FaceFrames, SimCameraError> {
         let i = self.index;
         if self.scene == Scene::Unplugged && i >= 8 {
             return Err(SimCameraError { kind: ErrorKind::DeviceGone, message: "the face camera was unplugged" });
@@ -246,29 +268,36 @@ impl Camera for SimCamera {
         if let Some(wait) = due.checked_duration_since(Instant::now()) {
             std::thread::sleep(wait);
         }
-        if self.source.is_none() {
-            let jpeg = match self.scene {
-                Scene::Stranger => STRANGER,
-                _ => HOLDER,
-            };
-            self.source = Some(Source::decode(jpeg)?);
+        if self.texture.is_none() {
+            self.texture = Some(texture(self.scene)?);
         }
-        let (pose, light) = match self.scene {
-            Scene::Nobody => (None, 1.0),
-            Scene::Dark => (self.pose(i.max(20)), 0.15),
-            _ => (self.pose(i), 1.0),
+        let pose = match self.scene {
+            Scene::Nobody => None,
+            Scene::Dark => self.pose(i.max(20)).map(|(p, b)| (Presentation { light: 0.15, ..p }, b)),
+            _ => self.pose(i),
         };
-        let pixels = self.render(pose, light);
-        self.index += 1;
-        Ok(Frame::new(WIDTH, HEIGHT, pixels, i).expect("frame size"))
-    }
-}
-
-impl Drop for SimCamera {
-    fn drop(&mut self) {
-        if let Some(s) = self.source.as_mut() {
-            zeroize::Zeroize::zeroize(&mut s.pixels);
+        let texture = self.texture.as_ref().expect("loaded above");
+        let mut pictures = match &pose {
+            Some((p, _)) => presentation::render(texture, p, WIDTH, HEIGHT),
+            None => presentation::empty(WIDTH, HEIGHT, self.rng.next_u64()),
+        };
+        if let Some((_, n)) = pose
+            && n > 1
+        {
+            blur(&mut pictures.visible, WIDTH as usize, HEIGHT as usize, n);
         }
+        self.index += 1;
+        let visible = Frame::new(WIDTH, HEIGHT, std::mem::take(&mut pictures.visible), i);
+        let infrared = Frame::new(WIDTH, HEIGHT, std::mem::take(&mut pictures.infrared), i);
+        let depth = DepthFrame::new(WIDTH, HEIGHT, std::mem::take(&mut pictures.depth), i);
+        match (visible, infrared, depth) {
+            (Some(v), Some(ir), Some(d)) => FaceFrames::new(v, ir, d),
+            _ => None,
+        }
+        .ok_or(SimCameraError {
+            kind: ErrorKind::Other,
+            message: "the simulated camera drew a frame of the wrong size",
+        })
     }
 }
 
@@ -281,19 +310,34 @@ mod tests {
         let control = SimCameraControl::new(Scene::Unplugged);
         let mut cam = control.open();
         for i in 0..8 {
-            let f = cam.next_frame().expect("a frame");
-            assert_eq!((f.width(), f.height(), f.sequence()), (WIDTH, HEIGHT, i));
+            let f = cam.next_frames().expect("a frame");
+            let (v, d) = (f.visible(), f.depth());
+            assert_eq!((v.width(), v.height(), v.sequence(), d.sequence()), (WIDTH, HEIGHT, i, i));
         }
-        let e = cam.next_frame().unwrap_err();
+        let e = cam.next_frames().unwrap_err();
         assert_eq!(e.kind(), ErrorKind::DeviceGone);
     }
 
     #[test]
     fn the_dark_scene_is_dark_and_nobody_is_the_wall() {
         let control = SimCameraControl::new(Scene::Dark);
-        let dark = control.open().next_frame().expect("frame").mean();
+        let frames = control.open().next_frames().expect("frame");
+        let dark = frames.visible().mean();
+        // The reader's own infrared light does not care about the room's.
+        let lit = frames.infrared().mean();
         control.set(Scene::Nobody);
-        let wall = control.open().next_frame().expect("frame").mean();
+        let nobody = control.open().next_frames().expect("frame");
+        let wall = nobody.visible().mean();
         assert!(dark < 30.0 && (110.0..150.0).contains(&wall), "dark {dark}, wall {wall}");
+        assert!(lit > nobody.infrared().mean() + 10.0, "infrared {lit}");
+        assert!(nobody.depth().millimetres().iter().all(|&d| d == 0), "the wall is out of the depth sensor's range");
+    }
+
+    #[test]
+    fn every_scene_has_a_name() {
+        for (name, scene) in Scene::NAMES {
+            assert_eq!(Scene::parse(name), Some(scene));
+        }
+        assert_eq!(Scene::parse("ghost"), None);
     }
 }

@@ -7,7 +7,9 @@
 //! ([`slot::SimCardSlot`]) that implements the same [`kaoyomi_hal::card::CardReader`] trait as the
 //! PC/SC reader, with insert/remove on command and fault injection for tests.
 //!
-//! The simulated face camera ([`camera::SimCamera`]) shows public-domain portraits at the counter.
+//! The simulated face camera ([`camera::SimCamera`]) shows public-domain portraits at the counter,
+//! as a 2.5D camera does (visible, infrared, depth), live or as a presentation attack
+//! ([`presentation`]).
 //!
 //! All card data is invented ([`persona`]); nothing here describes a real person.
 
@@ -17,6 +19,7 @@ pub mod card;
 pub mod card_camera;
 pub mod persona;
 pub mod pki;
+pub mod presentation;
 pub mod slot;
 pub mod store;
 

@@ -9,7 +9,7 @@
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use kaoyomi_hal::camera::{Camera, Frame};
+use kaoyomi_hal::camera::{FaceCamera, Frame};
 use kaoyomi_hal_sim::{Scene, SimCameraControl};
 use kaoyomi_models::sface::SFace;
 use kaoyomi_models::yunet::YuNet;
@@ -36,7 +36,7 @@ struct Cli {
 
 fn frames(scene: Scene, n: usize) -> Result<Vec<Frame>> {
     let mut cam = SimCameraControl::new(scene).open();
-    (0..n).map(|_| cam.next_frame().map_err(|e| anyhow::anyhow!("{e}"))).collect()
+    (0..n).map(|_| cam.next_frames().map(|f| f.into_parts().0).map_err(|e| anyhow::anyhow!("{e}"))).collect()
 }
 
 fn view(f: &Frame) -> GreyView<'_> {

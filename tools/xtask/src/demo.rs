@@ -78,7 +78,14 @@ pub fn demo(demo: Demo) -> Result<()> {
         if code != Some(2) || !screens.contains("The face did not match") {
             bail!("the impostor was not refused by the face check (kaoyomi-term exit {code:?})");
         }
-        eprintln!("xtask: demo done: the face check accepted the card holder and refused somebody else");
+        eprintln!("xtask: demo: now somebody holds a printed photograph of the card holder to the camera");
+        let (code, screens) = session("sim-face", "board/scripts/demo-face-photo.script", demo.window)?;
+        if code != Some(2) || !screens.contains("Please call staff (the face check failed)") {
+            bail!("the photograph was not refused (kaoyomi-term exit {code:?})");
+        }
+        eprintln!(
+            "xtask: demo done: the face check accepted the card holder, refused somebody else and called staff for a photograph"
+        );
         return Ok(());
     }
     let script = if demo.visual { "board/scripts/demo-visual.script" } else { "board/scripts/demo-pin.script" };

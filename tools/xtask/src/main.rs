@@ -75,6 +75,12 @@ enum Task {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// The liveness check on generated presentations (ISO/IEC 30107-3 metrics): docs/pad.md
+    /// (arguments go to kaoyomi-eval-pad).
+    EvalPad {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// The face check's speed with tract and with onnxruntime, and the ratio.
     BenchFace,
     /// The card-surface OCR on fresh rendered cards: docs/ocr-accuracy.md (arguments go to kaoyomi-eval-ocr).
@@ -124,6 +130,7 @@ fn main() -> Result<()> {
         Task::BenchUi => demo::bench_ui(),
         Task::Models => models::models(),
         Task::EvalFace { args } => models::eval_face(&args),
+        Task::EvalPad { args } => models::eval_pad(&args),
         Task::BenchFace => models::bench_face(),
         Task::EvalOcr { args } => models::eval_ocr(&args),
         Task::BenchOcr => models::bench_ocr(),

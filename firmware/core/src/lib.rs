@@ -288,6 +288,8 @@ pub enum LogEntry {
     },
     /// The terminal went away during a session.
     TerminalLost,
+    /// The face check saw a presentation attack (a picture, a screen, a mask), not a live face.
+    PresentationAttack,
 }
 
 /// Card work core asks the reader for; each answers with one event quoting its `op`.
@@ -989,6 +991,7 @@ impl Session {
                 // No other method is offered to whoever holds a picture to the camera: staff
                 // decide (the staff screen says the face check failed, nothing more).
                 self.out.push(Command::StopFaceCheck);
+                self.out.push(Command::Log(LogEntry::PresentationAttack));
                 if let Some(a) = self.armed.as_mut() {
                     a.face_failed = true;
                 }

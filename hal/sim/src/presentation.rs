@@ -358,12 +358,17 @@ impl Surface<'_> {
         match p.species {
             Species::Live => match self.ellipsoid(x, y) {
                 Some(h) => {
-                    let mut h = h + self.relief(x, y);
+                    let h = h + self.relief(x, y);
                     if p.mask && y > l.nose.1 * 0.55 && y < l.mouth + 45.0 && x.abs() < 70.0 {
-                        // A surgical mask: a tent from the nose over the cheeks and chin.
-                        let tent = 14.0 * gauss(x * x, 28.0) + 3.0;
-                        h = h.max(self.ellipsoid(x, y).unwrap_or(h) + tent);
-                        return (h, Material::Fabric);
+                        // A surgical mask rests on the nose and spans from it to the cheeks and
+                        // the chin as a tent: the nose's height falling off at a slope of one half
+                        // sideways and downwards from the tip, 1.5 mm of fabric over the skin.
+                        let base = self.ellipsoid(x, y).unwrap_or(h);
+                        let tip = 22.0 * p.relief;
+                        let below = (y - l.nose.1).max(0.0);
+                        let ridge = if y <= l.nose.1 { (8.0 + 14.0 * y / l.nose.1.max(10.0)) * p.relief } else { tip };
+                        let tent = ridge - 0.5 * (x - l.nose.0).abs() - 0.5 * below;
+                        return (base + (h - base).max(tent) + 1.5, Material::Fabric);
                     }
                     (h, Material::Skin)
                 }
@@ -489,7 +494,7 @@ pub fn render(texture: &Texture, p: &Presentation, width: u32, height: u32) -> P
             if ray[2].abs() > 1e-3 {
                 let mut s_ray = -origin[2] / ray[2];
                 let mut last = (0.0, Material::None);
-                for _ in 0..4 {
+                for _ in 0..3 {
                     let (x, y) = (origin[0] + s_ray * ray[0], origin[1] + s_ray * ray[1]);
                     last = surface.at(x, y);
                     if last.1 == Material::None {
@@ -509,11 +514,11 @@ pub fn render(texture: &Texture, p: &Presentation, width: u32, height: u32) -> P
             let (x, y) = (origin[0] + s_ray * ray[0], origin[1] + s_ray * ray[1]);
             // The distance along the optical axis: the ray was (u, v, 1) in camera axes.
             let z = s_ray;
-            // Surface normal in face axes from the height's slope; the light is at the camera.
+            // Surface normal in face axes from the height's slope (forward differences from the
+            // height found); the light is at the camera.
             let e = 0.8;
-            let (hx0, hx1) = (surface.at(x - e, y).0, surface.at(x + e, y).0);
-            let (hy0, hy1) = (surface.at(x, y - e).0, surface.at(x, y + e).0);
-            let n = [(hx1 - hx0) / (2.0 * e), (hy1 - hy0) / (2.0 * e), 1.0];
+            let h0 = surface.at(x, y).0;
+            let n = [(surface.at(x + e, y).0 - h0) / e, (surface.at(x, y + e).0 - h0) / e, 1.0];
             let nn = (n[0] * n[0] + n[1] * n[1] + 1.0).sqrt();
             let rn = (ray[0] * ray[0] + ray[1] * ray[1] + ray[2] * ray[2]).sqrt();
             let cosine = ((n[0] * ray[0] + n[1] * ray[1] - n[2] * ray[2]).abs() / (nn * rn)).clamp(0.05, 1.0);

@@ -13,8 +13,9 @@ use crate::sh::{cargo, cmd, has_cargo_subcommand};
 const TARGETS: &[&str] =
     &["protocol_frame", "card_answers", "card_face", "portrait", "card_frame", "channel_handshake"];
 
-/// Seconds for all targets together: 50 s of fuzzing per target at two targets at once.
-pub const DEFAULT_BUDGET: u64 = 150;
+/// Seconds for all targets together: about 33 s of fuzzing per target at two targets at once
+/// (cut from 50 s when the liveness tests came, to keep CI within its budget).
+pub const DEFAULT_BUDGET: u64 = 100;
 
 /// How many targets run at once.
 const AT_ONCE: usize = 2;

@@ -325,11 +325,7 @@ fn face_session_end_to_end() {
     assert!(log_text().contains("face check: Match"), "{}", log_text());
     assert!(log_text().contains("card surface: 照合番号B read"), "{}", log_text());
     // The printed numbers were read right: the card's 照合番号B counter is whole.
-    let card = kaoyomi_hal_sim::VirtualCard::issue(
-        persona::find("normal").unwrap(),
-        kaoyomi_hal_sim::CounterStore::new(state.path().join("sim-cards")),
-    )
-    .unwrap();
+    let card = normal_card(state.path());
     assert_eq!(card.tries("surface", 0x0012), Some(10));
     assert_logs_clean();
 }
@@ -357,11 +353,7 @@ fn a_photograph_of_the_holder_calls_staff_and_spends_no_try() {
     assert!(!log.contains("face check: Match"), "{log}");
     // The photograph's numbers were read to open the card photo once (that try was good and
     // so restored); the PIN was never asked.
-    let card = kaoyomi_hal_sim::VirtualCard::issue(
-        persona::find("normal").unwrap(),
-        kaoyomi_hal_sim::CounterStore::new(state.path().join("sim-cards")),
-    )
-    .unwrap();
+    let card = normal_card(state.path());
     assert_eq!(card.tries("surface", 0x0012), Some(10));
     assert_eq!(card.tries("jpki", kaoyomi_myna::jpki::EF_AUTH_PIN), Some(3));
     assert_logs_clean();
@@ -387,6 +379,15 @@ fn removing_the_card_stops_the_face_check_and_an_unplugged_camera_leaves_the_pin
     assert!(log.contains("face check stopped after") || log.contains("card surface: stopped after"), "{log}");
     assert!(log.contains("face check: the camera stopped delivering"), "{log}");
     assert_logs_clean();
+}
+
+/// The "normal" persona's card as the sessions in `state` left it (its counters persisted).
+fn normal_card(state: &Path) -> kaoyomi_hal_sim::VirtualCard {
+    kaoyomi_hal_sim::VirtualCard::issue(
+        persona::find("normal").unwrap(),
+        kaoyomi_hal_sim::CounterStore::new(state.join("sim-cards")),
+    )
+    .unwrap()
 }
 
 /// Runs `script` on the face board with one consent asked; the session must end verified by PIN
@@ -442,11 +443,7 @@ fn a_card_the_camera_cannot_read_never_reaches_the_card_and_the_pin_remains() {
         let log = verified_by_pin_after_face(state.path(), &script);
         let log = &log[before..];
         assert!(log.contains(guidance), "{view}: {log}");
-        let card = kaoyomi_hal_sim::VirtualCard::issue(
-            kaoyomi_hal_sim::persona::find("normal").unwrap(),
-            kaoyomi_hal_sim::CounterStore::new(state.path().join("sim-cards")),
-        )
-        .unwrap();
+        let card = normal_card(state.path());
         assert_eq!(card.tries("surface", 0x0012), Some(10), "{view}: no 照合番号B was presented");
     }
     assert_logs_clean();

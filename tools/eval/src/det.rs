@@ -27,8 +27,28 @@ pub fn curve(genuine: &[f32], impostor: &[f32]) -> Vec<(f64, f64)> {
     points
 }
 
-/// Draws the curves.
+/// Draws the curves (the face matcher's FMR against FNMR, both on log axes).
 pub fn plot(path: &Path, curves: &[(&str, Vec<(f64, f64)>)]) -> Result<()> {
+    let axes = Axes {
+        caption: "Kaoyomi face check on LFW: DET (all-vs-all, held-out halves pooled)",
+        x: ("false match rate", 1e-6),
+        y: ("false non-match rate", 1e-4),
+    };
+    plot_with(path, &axes, curves)
+}
+
+/// A DET plot's caption and axes (each: its name and lowest value; both run to 1, log scale).
+pub struct Axes<'a> {
+    /// Above the plot.
+    pub caption: &'a str,
+    /// Horizontal axis.
+    pub x: (&'a str, f64),
+    /// Vertical axis.
+    pub y: (&'a str, f64),
+}
+
+/// Draws `curves` on `axes` into a PNG at `path`.
+pub fn plot_with(path: &Path, axes: &Axes<'_>, curves: &[(&str, Vec<(f64, f64)>)]) -> Result<()> {
     let font = std::fs::read("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
         .context("reading DejaVu Sans (Debian fonts-dejavu-core) for the plot's labels")?;
     let font: &'static [u8] = Box::leak(font.into_boxed_slice());
@@ -37,19 +57,19 @@ pub fn plot(path: &Path, curves: &[(&str, Vec<(f64, f64)>)]) -> Result<()> {
     let root = BitMapBackend::new(path, (900, 700)).into_drawing_area();
     root.fill(&WHITE)?;
     let mut chart = ChartBuilder::on(&root)
-        .caption("Kaoyomi face check on LFW: DET (all-vs-all, held-out halves pooled)", ("sans-serif", 20))
+        .caption(axes.caption, ("sans-serif", 20))
         .margin(20)
         .x_label_area_size(50)
         .y_label_area_size(70)
-        .build_cartesian_2d((1e-6f64..1f64).log_scale(), (1e-4f64..1f64).log_scale())?;
+        .build_cartesian_2d((axes.x.1..1f64).log_scale(), (axes.y.1..1f64).log_scale())?;
     chart
         .configure_mesh()
-        .x_desc("false match rate")
-        .y_desc("false non-match rate")
+        .x_desc(axes.x.0)
+        .y_desc(axes.y.0)
         .x_label_formatter(&|v| format!("{v:.0e}"))
         .y_label_formatter(&|v| format!("{v:.0e}"))
         .draw()?;
-    let colours = [BLUE, RED, GREEN, MAGENTA];
+    let colours = [BLUE, RED, GREEN, MAGENTA, CYAN, BLACK, RGBColor(200, 120, 0)];
     for (i, (name, points)) in curves.iter().enumerate() {
         let c = colours[i % colours.len()];
         chart

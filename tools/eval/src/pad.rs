@@ -19,13 +19,15 @@ use kaoyomi_vision::calibration::Accuracy;
 use kaoyomi_vision::check::{self, Liveness, Models, Settings};
 use kaoyomi_vision::pad::{self, Cues, DepthView};
 use kaoyomi_vision::{GreyView, pick};
-use plotters::prelude::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Instant;
+
+#[allow(dead_code)] // the face evaluation's own plot is not used here
+mod det;
 
 #[derive(Parser)]
 struct Cli {
@@ -279,41 +281,23 @@ fn median(mut v: Vec<f32>) -> f32 {
 
 /// The DET of the score: for each attack species, (APCER, BPCER) over thresholds.
 fn plot(path: &Path, set: &[(Species, Outcome)]) -> Result<()> {
-    let font = std::fs::read("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
-        .context("reading DejaVu Sans (Debian fonts-dejavu-core) for the plot's labels")?;
-    let font: &'static [u8] = Box::leak(font.into_boxed_slice());
-    plotters::style::register_font("sans-serif", FontStyle::Normal, font)
-        .map_err(|_| anyhow::anyhow!("the font could not be registered"))?;
-    let root = BitMapBackend::new(path, (900, 700)).into_drawing_area();
-    root.fill(&WHITE)?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption("Kaoyomi liveness (held-out set): DET per attack species", ("sans-serif", 20))
-        .margin(20)
-        .x_label_area_size(50)
-        .y_label_area_size(70)
-        .build_cartesian_2d((1e-4f64..1f64).log_scale(), (1e-4f64..1f64).log_scale())?;
-    chart
-        .configure_mesh()
-        .x_desc("APCER")
-        .y_desc("BPCER")
-        .x_label_formatter(&|v| format!("{v:.0e}"))
-        .y_label_formatter(&|v| format!("{v:.0e}"))
-        .draw()?;
-    let colours = [BLUE, RED, GREEN, MAGENTA, CYAN, BLACK, RGBColor(200, 120, 0)];
-    for (i, species) in Species::ALL.into_iter().filter(|s| s.is_attack()).enumerate() {
-        let c = colours[i % colours.len()];
-        let points: Vec<(f64, f64)> = (0..=200)
-            .map(|k| k as f32 / 200.0)
-            .map(|t| (apcer(set, species, t).max(1e-4), bpcer(set, t).max(1e-4)))
-            .collect();
-        chart
-            .draw_series(LineSeries::new(points, c.stroke_width(2)))?
-            .label(species.name())
-            .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], c.stroke_width(2)));
-    }
-    chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw()?;
-    root.present()?;
-    Ok(())
+    let curves: Vec<(&str, Vec<(f64, f64)>)> = Species::ALL
+        .into_iter()
+        .filter(|s| s.is_attack())
+        .map(|species| {
+            let points = (0..=200)
+                .map(|k| k as f32 / 200.0)
+                .map(|t| (apcer(set, species, t).max(1e-4), bpcer(set, t).max(1e-4)))
+                .collect();
+            (species.name(), points)
+        })
+        .collect();
+    let axes = det::Axes {
+        caption: "Kaoyomi liveness (held-out set): DET per attack species",
+        x: ("APCER", 1e-4),
+        y: ("BPCER", 1e-4),
+    };
+    det::plot_with(path, &axes, &curves)
 }
 
 fn main() -> Result<()> {

@@ -70,45 +70,49 @@ pub fn models() -> Result<()> {
 /// `cargo xtask eval-face [--view2-only] [--every N] [--pairs-every N]`: writes
 /// docs/face-accuracy.md and docs/face-det.png.
 pub fn eval_face(args: &[String]) -> Result<()> {
-    models()?;
-    ensure(&[Need::Measure])?;
-    let lfw = root().join("../shared/datasets/lfw");
-    if !lfw.join("pairs.txt").exists() {
-        bail!("no LFW at {} (see platform.md: ../shared/datasets/lfw)", lfw.display());
-    }
-    cargo()
-        .args(["run", "--release", "--quiet", "-p", "kaoyomi-eval", "--bin", "kaoyomi-eval-face", "--", "--lfw"])
-        .arg(&lfw)
-        .arg("--models")
-        .arg(models_dir())
-        .arg("--report")
-        .arg(root().join("docs/face-accuracy.md"))
-        .arg("--det")
-        .arg(root().join("docs/face-det.png"))
-        .args(args)
-        .run("measuring the face pipeline on LFW")
+    eval_on_lfw(
+        "kaoyomi-eval-face",
+        "pairs.txt",
+        "face-accuracy",
+        "face-det",
+        args,
+        "measuring the face pipeline on LFW",
+    )
 }
 
 /// `cargo xtask eval-pad [--per-species N] [--tune-per-species N] [--threads N]`: writes
 /// docs/pad.md and docs/pad-det.png.
 pub fn eval_pad(args: &[String]) -> Result<()> {
+    eval_on_lfw(
+        "kaoyomi-eval-pad",
+        "peopleDevTest.txt",
+        "pad",
+        "pad-det",
+        args,
+        "measuring the liveness check on generated presentations",
+    )
+}
+
+/// Runs the evaluation binary `bin` of kaoyomi-eval (release) on LFW (which must hold `needs`)
+/// with the models, writing `docs/<report>.md` and `docs/<det>.png`.
+fn eval_on_lfw(bin: &str, needs: &str, report: &str, det: &str, args: &[String], what: &str) -> Result<()> {
     models()?;
     ensure(&[Need::Measure])?;
     let lfw = root().join("../shared/datasets/lfw");
-    if !lfw.join("peopleDevTest.txt").exists() {
+    if !lfw.join(needs).exists() {
         bail!("no LFW at {} (see platform.md: ../shared/datasets/lfw)", lfw.display());
     }
     cargo()
-        .args(["run", "--release", "--quiet", "-p", "kaoyomi-eval", "--bin", "kaoyomi-eval-pad", "--", "--lfw"])
+        .args(["run", "--release", "--quiet", "-p", "kaoyomi-eval", "--bin", bin, "--", "--lfw"])
         .arg(&lfw)
         .arg("--models")
         .arg(models_dir())
         .arg("--report")
-        .arg(root().join("docs/pad.md"))
+        .arg(root().join(format!("docs/{report}.md")))
         .arg("--det")
-        .arg(root().join("docs/pad-det.png"))
+        .arg(root().join(format!("docs/{det}.png")))
         .args(args)
-        .run("measuring the liveness check on generated presentations")
+        .run(what)
 }
 
 /// onnxruntime, numpy and onnx (to set the detector's input size) for the reference measurement

@@ -259,12 +259,13 @@ impl Run<'_> {
             let refused: Vec<String> =
                 HINTS.iter().zip(r.refused).filter(|(_, n)| *n > 0).map(|(h, n)| format!("{h:?} {n}")).collect();
             log::info!(
-                "face check: {decision:?} after {} frames in {:.1} s ({} good, {} compared, liveness {}; refused: {}; {:.0} ms of work per frame; peak RSS {} MB)",
+                "face check: {decision:?} after {} frames in {:.1} s ({} good, {} compared, liveness {}, steadiness {}; refused: {}; {:.0} ms of work per frame; peak RSS {} MB)",
                 r.frames,
                 started.elapsed().as_secs_f64(),
                 r.good,
                 r.compared,
                 r.liveness_median().map_or("not scored".to_string(), |m| format!("{m:.2}")),
+                r.steadiness.map_or("not scored".to_string(), |m| format!("{m:.2}")),
                 if refused.is_empty() { "none".to_string() } else { refused.join(", ") },
                 busy.as_secs_f64() * 1000.0 / f64::from(r.frames.max(1)),
                 peak_rss_mb()

@@ -7,7 +7,8 @@
 //!
 //! With a 2.5D camera ([`FaceCheck::with_liveness`], [`FaceCheck::frame_25d`]) every good frame
 //! is also scored by [`crate::pad`]; when the check decides, the median score of its good frames
-//! must reach the liveness threshold, or the decision is [`Decision::NotLive`] whatever the
+//! must reach the liveness threshold, and the face must have kept its size in millimetres over
+//! the frames ([`pad::steadiness`]), or the decision is [`Decision::NotLive`] whatever the
 //! comparison said.
 
 use crate::calibration::Accuracy;
@@ -15,6 +16,7 @@ use crate::pad::{self, DepthView, PadSettings};
 use crate::{Detection, GreyImage, GreyView, align, pick};
 use kaoyomi_core::FaceHint;
 use kaoyomi_models::{Embedding, FaceDetector, FaceEmbedder, ModelError};
+use zeroize::Zeroizing;
 
 /// The two networks of the face check.
 pub struct Models {
@@ -363,6 +365,8 @@ pub struct Report {
     pub best: Option<f32>,
     /// The liveness score of each good frame (with a 2.5D camera).
     pub liveness: Vec<f32>,
+    /// The motion cue over the frames ([`pad::steadiness`]), once decided with a 2.5D camera.
+    pub steadiness: Option<f32>,
 }
 
 impl Report {
@@ -381,12 +385,22 @@ pub struct FaceCheck {
     liveness: Option<Liveness>,
     report: Report,
     decided: Option<Decision>,
+    /// The eyes' distance in mm of each scored frame, for the motion cue (a measure of the
+    /// person: wiped on drop, never printed).
+    sizes: Zeroizing<Vec<f32>>,
 }
 
 impl FaceCheck {
     /// A check against `reference` (the card photo's embedding).
     pub fn new(reference: Embedding, settings: Settings) -> FaceCheck {
-        FaceCheck { reference, settings, liveness: None, report: Report::default(), decided: None }
+        FaceCheck {
+            reference,
+            settings,
+            liveness: None,
+            report: Report::default(),
+            decided: None,
+            sizes: Zeroizing::new(Vec::new()),
+        }
     }
 
     /// The same check, also requiring a live face ([`FaceCheck::frame_25d`] brings the pictures).
@@ -438,11 +452,12 @@ impl FaceCheck {
             Ok(good) => {
                 self.report.good += 1;
                 if let Some(l) = &self.liveness {
-                    let score = streams.map_or(0.0, |st| {
-                        let cues = pad::cues(&good.detection.landmarks, st.infrared, st.depth, &l.settings);
-                        pad::score(cues.as_ref(), &l.settings)
-                    });
-                    self.report.liveness.push(score);
+                    let cues =
+                        streams.and_then(|st| pad::cues(&good.detection.landmarks, st.infrared, st.depth, &l.settings));
+                    if let Some(c) = &cues {
+                        self.sizes.push(c.size_mm);
+                    }
+                    self.report.liveness.push(pad::score(cues.as_ref(), &l.settings));
                 }
                 if self.report.compared < s.max_compared {
                     let live = models.embedder.embed(good.aligned.view())?;
@@ -468,10 +483,11 @@ impl FaceCheck {
             None
         };
         let decision = match (decision, &self.liveness) {
-            (Some(Decision::Match | Decision::NoMatch), Some(l))
-                if self.report.liveness_median().is_none_or(|m| m < l.threshold) =>
-            {
-                Some(Decision::NotLive)
+            (Some(d @ (Decision::Match | Decision::NoMatch)), Some(l)) => {
+                let steady = pad::steadiness(&self.sizes, &l.settings);
+                self.report.steadiness = Some(steady);
+                let live = self.report.liveness_median().is_some_and(|m| m >= l.threshold) && steady >= 0.5;
+                Some(if live { d } else { Decision::NotLive })
             }
             (d, _) => d,
         };
@@ -635,6 +651,11 @@ mod tests {
     /// Infrared and depth pictures of `face` (640x480): a head's curve at 500 mm with a nose of
     /// `nose` mm at the nose landmark, skin-like infrared.
     fn streams(face: &Detection, nose: f32) -> (Vec<u8>, Vec<u16>) {
+        streams_at(face, nose, 500.0)
+    }
+
+    /// Infrared and depth of a face with a `nose` mm nose at `mm` from the camera.
+    fn streams_at(face: &Detection, nose: f32, mm: f32) -> (Vec<u8>, Vec<u16>) {
         let [re, le, n, ..] = face.landmarks;
         let e = le.x - re.x;
         let mid = ((re.x + le.x) / 2.0, (re.y + le.y) / 2.0);
@@ -643,7 +664,7 @@ mod tests {
                 let (a, b) = (((i % 640) as f32 - mid.0) / e, ((i / 640) as f32 - mid.1) / e);
                 let (na, nb) = ((n.x - mid.0) / e, (n.y - mid.1) / e);
                 let tip = nose * (-((a - na).powi(2) / 0.04 + (b - nb).powi(2) / 0.08)).exp();
-                (500.0 + 30.0 * (a * a + 0.5 * (b - 0.5).powi(2)) - tip).round() as u16
+                (mm + 30.0 * (a * a + 0.5 * (b - 0.5).powi(2)) - tip).round() as u16
             })
             .collect();
         (vec![110; 640 * 480], depth)
@@ -682,6 +703,48 @@ mod tests {
         assert_eq!(run(Some(0.0)).0, Decision::NotLive);
         // Without the infrared and depth pictures a check that needs liveness never matches.
         assert_eq!(run(None), (Decision::NotLive, vec![0.0; 3]));
+    }
+
+    /// A detector that finds the next of `faces`.
+    struct Faces(Vec<Detection>);
+    impl FaceDetector for Faces {
+        fn detect(&mut self, view: GreyView<'_>, side: f32) -> Result<Vec<Detection>, ModelError> {
+            Fake { face: Some(self.0.remove(0)) }.detect(view, side)
+        }
+    }
+
+    #[test]
+    fn a_face_that_changes_size_where_the_depth_stays_is_not_live() {
+        // The face grows and shrinks by a third over three frames. A person leaning in and out:
+        // the depth follows and the size in mm stays. A video on a screen held still: the depth
+        // stays, so the size in mm changes.
+        let scales = [2.0f32, 2.4, 1.7];
+        let run = |depth_follows: bool| {
+            let faces: Vec<_> = scales.iter().map(|&k| face_at(200.0, 100.0, k)).collect();
+            let mut models =
+                Models { detector: Box::new(Faces(faces.clone())), embedder: Box::new(Scores(vec![0.9; 3])) };
+            let mut check =
+                FaceCheck::new(Embedding::from_raw(vec![1.0, 0.0]), settings()).with_liveness(Liveness::default());
+            let img = frame(640, 480, 90);
+            for (face, k) in faces.iter().zip(scales) {
+                let mm = if depth_follows { 500.0 * 2.0 / k } else { 500.0 };
+                let (ir, depth) = streams_at(face, 20.0, mm);
+                let st = Depth25 {
+                    infrared: GreyView { width: 640, height: 480, pixels: &ir },
+                    depth: DepthView { width: 640, height: 480, mm: &depth },
+                };
+                if let Step::Decided(d) = check.frame_25d(&mut models, img.view(), st).unwrap() {
+                    return (d, check.report().clone());
+                }
+            }
+            panic!("undecided after three good frames");
+        };
+        let (d, report) = run(true);
+        assert_eq!((d, report.steadiness), (Decision::Match, Some(1.0)), "{report:?}");
+        // Each frame alone looks live; together they do not.
+        let (d, report) = run(false);
+        assert!(report.liveness.iter().all(|&s| s == 1.0), "{report:?}");
+        assert_eq!((d, report.steadiness), (Decision::NotLive, Some(0.0)), "{report:?}");
     }
 
     #[test]

@@ -230,6 +230,10 @@ impl SimCamera {
                 if matches!(species, Species::Live | Species::Replay) && i % 90 >= 86 {
                     p.blink = 1.0;
                 }
+                // The person in a replayed video leans in and out; the tablet stays where it is.
+                if species == Species::Replay {
+                    p.eye_mm *= 1.0 + 0.12 * (i as f32 * 0.7).sin();
+                }
                 0
             }
         };

@@ -80,7 +80,7 @@ pub fn eval_face(args: &[String]) -> Result<()> {
     )
 }
 
-/// `cargo xtask eval-pad [--per-species N] [--tune-per-species N] [--threads N]`: writes
+/// `cargo xtask eval-pad [--per-species N] [--tune-per-species N] [--sequences N] [--threads N]`: writes
 /// docs/pad.md and docs/pad-det.png.
 pub fn eval_pad(args: &[String]) -> Result<()> {
     eval_on_lfw(

@@ -1,6 +1,7 @@
 //! SFace (2021dec): a MobileFaceNet-style embedder giving 128 dimensions for a 112x112 face
 //! aligned to the ArcFace reference landmarks. The graph normalises its input itself
-//! (`(x - 127.5) / 128`); it takes RGB, a greyscale face is fed as three equal channels.
+//! (`(x - 127.5) / 128`); it takes RGB ([`SFace::embed_colour`]), a greyscale face is fed as
+//! three equal channels.
 
 use crate::{Embedding, FaceEmbedder, GreyView, ModelError, manifest, tract_error};
 use std::path::Path;
@@ -36,7 +37,25 @@ fn input(aligned: GreyView<'_>) -> Tensor {
     }))
 }
 
+/// The network's input for an aligned colour face given as its red, green and blue planes.
+fn input_colour(planes: [GreyView<'_>; 3]) -> Tensor {
+    Tensor::from(tract_ndarray::Array4::from_shape_fn((1, 3, SIZE as usize, SIZE as usize), |(_, c, y, x)| {
+        f32::from(planes[c].at(x as i64, y as i64))
+    }))
+}
+
 impl SFace {
+    /// The embedding of an aligned colour face, given as its red, green and blue planes (the
+    /// order the network was trained on), each 112x112.
+    pub fn embed_colour(&mut self, planes: [GreyView<'_>; 3]) -> Result<Embedding, ModelError> {
+        if planes.iter().any(|p| p.width != SIZE || p.height != SIZE) {
+            return Err(tract_error("sface", format!("needs three {SIZE}x{SIZE} planes")));
+        }
+        let outputs = self.plan.run(tvec!(input_colour(planes).into())).map_err(|e| tract_error("sface", e))?;
+        let out = outputs[0].to_plain_array_view::<f32>().map_err(|e| tract_error("sface", e))?;
+        Ok(Embedding::from_raw(out.iter().copied().collect()))
+    }
+
     /// Per-operator times of one embedding of `aligned` (see [`crate::profile`]).
     pub fn profile(&self, aligned: GreyView<'_>, rounds: usize) -> Result<Vec<crate::profile::OpTime>, ModelError> {
         crate::profile::profile("sface", &self.plan, input(aligned), rounds)

@@ -11,6 +11,11 @@
 //!   with its mirror image) and **masked** (a synthetic mask over the live side's
 //!   lower face, against the card-like reference).
 //! - Failures to acquire (no face found) are reported separately and left out of the comparisons.
+//! - `--attribution`: where the pipeline loses against the reference pipeline
+//!   (`../shared/docs/face-reference.md`), one difference per row on the same identities: colour on
+//!   the live side (SFace fed the picture's own red, green and blue), every image of each identity
+//!   rather than at most 10, and the live face in a reader's 640x480 frame found on the 320-wide
+//!   copy the reader detects on, against the same frame found at full size.
 //! - Writes the calibration table for `kaoyomi-vision` (card-like impostors), a report in
 //!   Markdown and a DET plot (PNG).
 
@@ -53,6 +58,12 @@ struct Cli {
     /// Every Nth View 2 pair only (quick runs only: the View 2 figure needs all pairs).
     #[arg(long, default_value_t = 1)]
     pairs_every: usize,
+    /// Also measure what each difference from the reference pipeline costs
+    /// (`../shared/docs/face-reference.md`): colour on the live side, every image of each
+    /// identity, and the live face in a reader's 640x480 frame found on the 320-wide copy the
+    /// reader detects on. Slower: each image is embedded more ways.
+    #[arg(long)]
+    attribution: bool,
     /// Write the report (Markdown) here.
     #[arg(long)]
     report: Option<PathBuf>,
@@ -161,6 +172,11 @@ struct Embedded {
     masked: Option<Embedding>,
     card_bytes: usize,
     sharpness: Option<f32>,
+    /// Attribution: the plain face in colour.
+    colour: Option<Embedding>,
+    /// Attribution: the face in a reader's frame, found on its 320-wide copy / at full size.
+    frame_320: Option<Embedding>,
+    frame_640: Option<Embedding>,
 }
 
 fn grey(img: image::GrayImage) -> Result<GreyImage> {
@@ -229,9 +245,55 @@ fn masked(image: &GreyImage, face: &Detection) -> Result<GreyImage> {
     GreyImage::new(image.width(), image.height(), px).context("mask size")
 }
 
-fn embed_one(models: &mut Models, lfw: &Path, key: &str, all: bool, scratch: &Path) -> Result<Embedded> {
+/// The LFW picture as the reader's camera would frame it: enlarged so the eyes lie about 65 px
+/// apart (a patient at 500 mm), on a plain 640x480 frame.
+fn reader_frame(img: &image::GrayImage) -> Result<GreyImage> {
+    let big = image::imageops::resize(img, 400, 400, image::imageops::FilterType::Triangle);
+    let mut frame = image::GrayImage::from_pixel(640, 480, image::Luma([128]));
+    image::imageops::overlay(&mut frame, &big, 120, 40);
+    grey(frame)
+}
+
+/// The embedding of the patient's face in `frame`, found on a copy at most `side` pixels wide.
+fn embed_in_frame(models: &mut Models, frame: &GreyImage, side: u32) -> Result<Option<Embedding>> {
+    let faces = check::find_faces(models.detector.as_mut(), frame.view(), side, 0.5)?;
+    let Some(face) = pick::patient(&faces, frame.width(), frame.height()) else { return Ok(None) };
+    let aligned = align::align(frame.view(), &face.landmarks);
+    Ok(Some(models.embedder.embed(aligned.view())?))
+}
+
+/// The attribution's extra embeddings of one image (see `Cli::attribution`).
+fn attribute(
+    models: &mut Models,
+    colour: &mut SFace,
+    rgb: &image::RgbImage,
+    img: &image::GrayImage,
+    face: &Detection,
+    out: &mut Embedded,
+) -> Result<()> {
+    let (w, h) = rgb.dimensions();
+    let planes: Vec<GreyImage> = (0..3)
+        .map(|c| grey(image::GrayImage::from_fn(w, h, |x, y| image::Luma([rgb.get_pixel(x, y)[c]]))))
+        .collect::<Result<_>>()?;
+    let aligned: Vec<GreyImage> = planes.iter().map(|p| align::align(p.view(), &face.landmarks)).collect();
+    out.colour = Some(colour.embed_colour([aligned[0].view(), aligned[1].view(), aligned[2].view()])?);
+    let frame = reader_frame(img)?;
+    out.frame_320 = embed_in_frame(models, &frame, 320)?;
+    out.frame_640 = embed_in_frame(models, &frame, 640)?;
+    Ok(())
+}
+
+fn embed_one(
+    models: &mut Models,
+    colour: Option<&mut SFace>,
+    lfw: &Path,
+    key: &str,
+    all: bool,
+    scratch: &Path,
+) -> Result<Embedded> {
     let path = lfw.join("lfw-deepfunneled").join(format!("{key}.jpg"));
-    let img = image::open(&path).with_context(|| format!("reading {}", path.display()))?.to_luma8();
+    let decoded = image::open(&path).with_context(|| format!("reading {}", path.display()))?;
+    let img = decoded.to_luma8();
     let plain_img = grey(img.clone())?;
     let mut out = Embedded::default();
     let Some(face) = detect(models, &plain_img)? else { return Ok(out) };
@@ -246,6 +308,9 @@ fn embed_one(models: &mut Models, lfw: &Path, key: &str, all: bool, scratch: &Pa
         out.card = check::embed_reference(models, card.view())?;
         let m = masked(&plain_img, &face)?;
         out.masked = check::embed_still(models, m.view())?;
+        if let Some(colour) = colour {
+            attribute(models, colour, &decoded.to_rgb8(), &img, &face, &mut out)?;
+        }
     }
     Ok(out)
 }
@@ -286,6 +351,62 @@ fn rate(v: &[f32], pred: impl Fn(f32) -> bool) -> f64 {
     v.iter().filter(|&&s| pred(s)).count() as f64 / v.len().max(1) as f64
 }
 
+/// What the attribution table's rows mean (printed under it).
+const ATTRIBUTION_NOTE: &str = "Each row changes one thing against the first of its group. \"all\" compares every image of the chosen identities, as the reference did: the few identities with many images (one has 530) then make most of the genuine comparisons. The reference pipeline's figures at FMR 1e-4 (`../shared/docs/face-reference.md`): plain 1.41%, card-like 2.33%. The reader's frame: the LFW picture enlarged to 400x400 on a 640x480 frame (eyes about 65 px apart, a patient at 500 mm), found on the frame's 320-wide copy as the reader does, or at full size.";
+
+/// FNMR and FMR at `target` with the threshold set on one half and measured on the other,
+/// averaged over both directions.
+fn cross_halves(s: &[Scores; 2], target: f64) -> (f64, f64) {
+    let (mut fnmr, mut fmr) = (0.0, 0.0);
+    for (set, test) in [(0, 1), (1, 0)] {
+        let t = threshold_at(&s[set].impostor, target);
+        fnmr += rate(&s[test].genuine, |x| x < t) / 2.0;
+        fmr += rate(&s[test].impostor, |x| x >= t) / 2.0;
+    }
+    (fnmr, fmr)
+}
+
+/// The attribution table's rows: the pipeline as it is, then one difference at a time.
+fn attribution_rows(
+    capped: &[Vec<(String, Vec<String>)>; 2],
+    all: &[Vec<(String, Vec<String>)>; 2],
+    emb: &BTreeMap<String, Embedded>,
+) -> Vec<String> {
+    let plain: Side = |e| e.plain.as_ref();
+    let card: Side = |e| e.card.as_ref();
+    let colour: Side = |e| e.colour.as_ref();
+    let f320: Side = |e| e.frame_320.as_ref();
+    let f640: Side = |e| e.frame_640.as_ref();
+    let cases: [(&str, Side, Side, bool); 9] = [
+        ("grey / grey (plain, as measured above)", plain, plain, false),
+        ("colour / colour", colour, colour, false),
+        ("grey / grey", plain, plain, true),
+        ("colour / colour (the reference's plain)", colour, colour, true),
+        ("grey / card-like (as measured above)", plain, card, false),
+        ("colour / card-like", colour, card, false),
+        ("colour / card-like (the reference's card-like)", colour, card, true),
+        ("grey in a reader's frame, found at 640 / card-like", f640, card, false),
+        ("grey in a reader's frame, found at 320 (the reader) / card-like", f320, card, false),
+    ];
+    cases
+        .iter()
+        .map(|(name, live, reference, every)| {
+            let groups = if *every { all } else { capped };
+            let s = [scores(&groups[0], emb, *live, *reference), scores(&groups[1], emb, *live, *reference)];
+            let (f3, _) = cross_halves(&s, 1e-3);
+            let (f4, m4) = cross_halves(&s, 1e-4);
+            format!(
+                "| {name} | {} | {} / {} | {:.2}% | {:.2}% ({m4:.1e}) |",
+                if *every { "all" } else { "≤ 10" },
+                s[0].genuine.len() + s[1].genuine.len(),
+                s[0].impostor.len() + s[1].impostor.len(),
+                f3 * 100.0,
+                f4 * 100.0
+            )
+        })
+        .collect()
+}
+
 /// Which embedding of an image a protocol compares.
 type Side = fn(&Embedded) -> Option<&Embedding>;
 
@@ -298,14 +419,21 @@ const PROTOCOLS: [(&str, Side, Side); 3] = [
 fn main() -> Result<()> {
     let cli = Cli::parse();
     let pairs: Vec<Pair> = read_pairs(&cli.lfw)?.into_iter().step_by(cli.pairs_every.max(1)).collect();
-    let people: Vec<_> = if cli.view2_only { Vec::new() } else { read_people(&cli.lfw, cli.per_identity)? }
+    // The attribution also needs every image of the chosen identities; the standard rows keep
+    // at most `per_identity`.
+    let cap = if cli.attribution { usize::MAX } else { cli.per_identity };
+    let people_all: Vec<_> = if cli.view2_only { Vec::new() } else { read_people(&cli.lfw, cap)? }
         .into_iter()
         .step_by(cli.every.max(1))
         .collect();
+    let people: Vec<_> = people_all
+        .iter()
+        .map(|(f, n, k)| (*f, n.clone(), k.iter().take(cli.per_identity).cloned().collect::<Vec<_>>()))
+        .collect();
     let pair_keys: BTreeSet<String> = pairs.iter().flat_map(|p| [p.a.clone(), p.b.clone()]).collect();
     let people_keys: BTreeSet<String> = people.iter().flat_map(|(_, _, k)| k.iter().cloned()).collect();
-    let keys: Vec<(String, bool)> =
-        pair_keys.union(&people_keys).map(|k| (k.clone(), people_keys.contains(k))).collect();
+    let all_keys: BTreeSet<String> = people_all.iter().flat_map(|(_, _, k)| k.iter().cloned()).collect();
+    let keys: Vec<(String, bool)> = pair_keys.union(&all_keys).map(|k| (k.clone(), all_keys.contains(k))).collect();
     eprintln!(
         "eval-face: {} View 2 pairs, {} identities, {} images, {} threads",
         pairs.len(),
@@ -326,6 +454,7 @@ fn main() -> Result<()> {
                     detector: Box::new(YuNet::load(&cli.models)?) as Box<dyn FaceDetector + Send>,
                     embedder: Box::new(SFace::load(&cli.models)?) as Box<dyn FaceEmbedder + Send>,
                 };
+                let mut colour = if cli.attribution { Some(SFace::load(&cli.models)?) } else { None };
                 let scratch = scratch.join(format!("w{t}"));
                 loop {
                     let i = {
@@ -334,7 +463,7 @@ fn main() -> Result<()> {
                         *n - 1
                     };
                     let Some((k, all)) = keys.get(i) else { return Ok(()) };
-                    let e = embed_one(&mut models, &cli.lfw, k, *all, &scratch)?;
+                    let e = embed_one(&mut models, colour.as_mut(), &cli.lfw, k, *all, &scratch)?;
                     let mut r = results.lock().unwrap_or_else(|e| e.into_inner());
                     r.insert(k.clone(), e);
                     if r.len().is_multiple_of(1000) {
@@ -459,12 +588,7 @@ fn main() -> Result<()> {
             let s = [scores(&groups[0], &emb, live, reference), scores(&groups[1], &emb, live, reference)];
             let mut cells = Vec::new();
             for target in [1e-3, 1e-4] {
-                let (mut fnmr, mut fmr) = (0.0, 0.0);
-                for (set, test) in [(0, 1), (1, 0)] {
-                    let t = threshold_at(&s[set].impostor, target);
-                    fnmr += rate(&s[test].genuine, |x| x < t) / 2.0;
-                    fmr += rate(&s[test].impostor, |x| x >= t) / 2.0;
-                }
+                let (fnmr, fmr) = cross_halves(&s, target);
                 cells.push(format!("{:.2}% ({fmr:.1e})", fnmr * 100.0));
             }
             let (g, i) = (s[0].genuine.len() + s[1].genuine.len(), s[0].impostor.len() + s[1].impostor.len());
@@ -489,6 +613,26 @@ fn main() -> Result<()> {
             }
             say(t.trim_end().to_string());
             say("```".into());
+        }
+        if cli.attribution {
+            let groups_all: [Vec<(String, Vec<String>)>; 2] = [0, 1].map(|g| {
+                people_all
+                    .iter()
+                    .filter(|(f, _, _)| (*f >= 5) == (g == 1))
+                    .map(|(_, n, k)| (n.clone(), k.clone()))
+                    .collect()
+            });
+            let rows = attribution_rows(&groups, &groups_all, &emb);
+            say(String::new());
+            say("### Where the pipeline loses (the same identities; each row one difference)".into());
+            say(String::new());
+            say("| live side / reference side | images per identity | genuine / impostor | FNMR @ FMR 1e-3 | FNMR @ FMR 1e-4 |".into());
+            say("|---|---|---|---|---|".into());
+            for row in rows {
+                say(row);
+            }
+            say(String::new());
+            say(ATTRIBUTION_NOTE.into());
         }
         if let Some(path) = &cli.det {
             det::plot(path, &curves)?;

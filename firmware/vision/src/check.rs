@@ -385,8 +385,8 @@ pub struct FaceCheck {
     liveness: Option<Liveness>,
     report: Report,
     decided: Option<Decision>,
-    /// The eyes' distance in mm of each scored frame, for the motion cue (a measure of the
-    /// person: wiped on drop, never printed).
+    /// The face's size in mm of each scored frame ([`pad::Cues::size_mm`]), for the motion cue
+    /// (a measure of the person: wiped on drop, never printed).
     sizes: Zeroizing<Vec<f32>>,
 }
 

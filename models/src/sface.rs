@@ -30,15 +30,9 @@ impl SFace {
     }
 }
 
-/// The network's input for an aligned face: grey as three equal channels.
-fn input(aligned: GreyView<'_>) -> Tensor {
-    Tensor::from(tract_ndarray::Array4::from_shape_fn((1, 3, SIZE as usize, SIZE as usize), |(_, _, y, x)| {
-        f32::from(aligned.at(x as i64, y as i64))
-    }))
-}
-
-/// The network's input for an aligned colour face given as its red, green and blue planes.
-fn input_colour(planes: [GreyView<'_>; 3]) -> Tensor {
+/// The network's input for an aligned face given as its red, green and blue planes (a grey
+/// face is one plane three times).
+fn input(planes: [GreyView<'_>; 3]) -> Tensor {
     Tensor::from(tract_ndarray::Array4::from_shape_fn((1, 3, SIZE as usize, SIZE as usize), |(_, c, y, x)| {
         f32::from(planes[c].at(x as i64, y as i64))
     }))
@@ -48,30 +42,22 @@ impl SFace {
     /// The embedding of an aligned colour face, given as its red, green and blue planes (the
     /// order the network was trained on), each 112x112.
     pub fn embed_colour(&mut self, planes: [GreyView<'_>; 3]) -> Result<Embedding, ModelError> {
-        if planes.iter().any(|p| p.width != SIZE || p.height != SIZE) {
-            return Err(tract_error("sface", format!("needs three {SIZE}x{SIZE} planes")));
+        if let Some(p) = planes.iter().find(|p| p.width != SIZE || p.height != SIZE) {
+            return Err(tract_error("sface", format!("needs a {SIZE}x{SIZE} face, got {}x{}", p.width, p.height)));
         }
-        let outputs = self.plan.run(tvec!(input_colour(planes).into())).map_err(|e| tract_error("sface", e))?;
+        let outputs = self.plan.run(tvec!(input(planes).into())).map_err(|e| tract_error("sface", e))?;
         let out = outputs[0].to_plain_array_view::<f32>().map_err(|e| tract_error("sface", e))?;
         Ok(Embedding::from_raw(out.iter().copied().collect()))
     }
 
     /// Per-operator times of one embedding of `aligned` (see [`crate::profile`]).
     pub fn profile(&self, aligned: GreyView<'_>, rounds: usize) -> Result<Vec<crate::profile::OpTime>, ModelError> {
-        crate::profile::profile("sface", &self.plan, input(aligned), rounds)
+        crate::profile::profile("sface", &self.plan, input([aligned; 3]), rounds)
     }
 }
 
 impl FaceEmbedder for SFace {
     fn embed(&mut self, aligned: GreyView<'_>) -> Result<Embedding, ModelError> {
-        if aligned.width != SIZE || aligned.height != SIZE {
-            return Err(tract_error(
-                "sface",
-                format!("needs a {SIZE}x{SIZE} face, got {}x{}", aligned.width, aligned.height),
-            ));
-        }
-        let outputs = self.plan.run(tvec!(input(aligned).into())).map_err(|e| tract_error("sface", e))?;
-        let out = outputs[0].to_plain_array_view::<f32>().map_err(|e| tract_error("sface", e))?;
-        Ok(Embedding::from_raw(out.iter().copied().collect()))
+        self.embed_colour([aligned; 3])
     }
 }

@@ -258,13 +258,23 @@ pub fn gate(image: GreyView<'_>, faces: &[Detection], s: &Settings) -> Result<Go
 /// The embedding of the one face in a still picture (the card photo, an evaluation image): the
 /// patient's face, aligned, embedded; `None` when no face is found.
 pub fn embed_still(models: &mut Models, image: GreyView<'_>) -> Result<Option<Embedding>, ModelError> {
-    let Some(aligned) = aligned_still(models, image)? else { return Ok(None) };
+    embed_still_at(models, image, 640)
+}
+
+/// [`embed_still`] with the face found on a copy at most `detect_side` pixels wide (as a
+/// session's frames are: [`Settings::detect_side`]).
+pub fn embed_still_at(
+    models: &mut Models,
+    image: GreyView<'_>,
+    detect_side: u32,
+) -> Result<Option<Embedding>, ModelError> {
+    let Some(aligned) = aligned_still(models, image, detect_side)? else { return Ok(None) };
     Ok(Some(models.embedder.embed(aligned.view())?))
 }
 
 /// The patient's face in a still picture, aligned; `None` when no face is found.
-fn aligned_still(models: &mut Models, image: GreyView<'_>) -> Result<Option<GreyImage>, ModelError> {
-    let faces = find_faces(models.detector.as_mut(), image, 640, 0.5)?;
+fn aligned_still(models: &mut Models, image: GreyView<'_>, detect_side: u32) -> Result<Option<GreyImage>, ModelError> {
+    let faces = find_faces(models.detector.as_mut(), image, detect_side, 0.5)?;
     Ok(pick::patient(&faces, image.width, image.height).map(|face| align::align(image, &face.landmarks)))
 }
 
@@ -273,7 +283,7 @@ fn aligned_still(models: &mut Models, image: GreyView<'_>) -> Result<Option<Grey
 /// single photograph's pose; on LFW View 2 it raised the accuracy from 98.95% to 99.07% with
 /// the live side left plain (`docs/face-accuracy.md`). `None` when no face is found.
 pub fn embed_reference(models: &mut Models, image: GreyView<'_>) -> Result<Option<Embedding>, ModelError> {
-    let Some(aligned) = aligned_still(models, image)? else { return Ok(None) };
+    let Some(aligned) = aligned_still(models, image, 640)? else { return Ok(None) };
     let plain = models.embedder.embed(aligned.view())?;
     let mirrored = models.embedder.embed(mirror(&aligned).view())?;
     Ok(Some(plain.fused(&mirrored)))

@@ -254,14 +254,6 @@ fn reader_frame(img: &image::GrayImage) -> Result<GreyImage> {
     grey(frame)
 }
 
-/// The embedding of the patient's face in `frame`, found on a copy at most `side` pixels wide.
-fn embed_in_frame(models: &mut Models, frame: &GreyImage, side: u32) -> Result<Option<Embedding>> {
-    let faces = check::find_faces(models.detector.as_mut(), frame.view(), side, 0.5)?;
-    let Some(face) = pick::patient(&faces, frame.width(), frame.height()) else { return Ok(None) };
-    let aligned = align::align(frame.view(), &face.landmarks);
-    Ok(Some(models.embedder.embed(aligned.view())?))
-}
-
 /// The attribution's extra embeddings of one image (see `Cli::attribution`).
 fn attribute(
     models: &mut Models,
@@ -278,8 +270,8 @@ fn attribute(
     let aligned: Vec<GreyImage> = planes.iter().map(|p| align::align(p.view(), &face.landmarks)).collect();
     out.colour = Some(colour.embed_colour([aligned[0].view(), aligned[1].view(), aligned[2].view()])?);
     let frame = reader_frame(img)?;
-    out.frame_320 = embed_in_frame(models, &frame, 320)?;
-    out.frame_640 = embed_in_frame(models, &frame, 640)?;
+    out.frame_320 = check::embed_still_at(models, frame.view(), 320)?;
+    out.frame_640 = check::embed_still(models, frame.view())?;
     Ok(())
 }
 

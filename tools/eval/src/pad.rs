@@ -74,6 +74,12 @@ fn people(lfw: &Path, file: &str) -> Result<Vec<(String, u32)>> {
         .collect())
 }
 
+/// A subject drawn at random from `subjects`, and one of their images.
+fn draw_subject(subjects: &[(String, u32)], rng: &mut ChaCha8Rng) -> (String, u32) {
+    let (subject, count) = &subjects[rng.gen_range(0..subjects.len())];
+    (subject.clone(), rng.gen_range(1..=(*count).max(1)))
+}
+
 /// A random presentation of `species` (the ranges are what the note in `docs/pad.md` lists).
 fn draw(species: Species, rng: &mut ChaCha8Rng) -> Presentation {
     let mut p = Presentation::typical(species);
@@ -190,8 +196,7 @@ fn run_set(cli: &Cli, file: &str, seed: u64, per_species: usize) -> Result<Vec<(
     let mut jobs = Vec::new();
     for species in Species::ALL {
         for _ in 0..per_species {
-            let (subject, count) = subjects[rng.gen_range(0..subjects.len())].clone();
-            let image = rng.gen_range(1..=count.max(1));
+            let (subject, image) = draw_subject(&subjects, &mut rng);
             jobs.push(Job { species, subject, image, presentation: draw(species, &mut rng) });
         }
     }
@@ -298,8 +303,7 @@ fn run_sequences(cli: &Cli, n: usize) -> Result<Vec<(Species, Sequence)>> {
     let mut jobs = Vec::new();
     for species in [Species::Live, Species::Replay] {
         for _ in 0..n {
-            let (subject, count) = subjects[rng.gen_range(0..subjects.len())].clone();
-            let image = rng.gen_range(1..=count.max(1));
+            let (subject, image) = draw_subject(&subjects, &mut rng);
             for presentation in sequence(species, &mut rng) {
                 jobs.push(Job { species, subject: subject.clone(), image, presentation });
             }

@@ -105,6 +105,23 @@ impl Embedding {
         Embedding::from_raw(self.0.iter().zip(&other.0).map(|(a, b)| a + b).collect())
     }
 
+    /// The unit vector of the weighted sum of `items` (a session's frames, each weighted by its
+    /// quality); `None` when there is nothing to fuse or every weight is zero.
+    pub fn weighted_mean<'a>(items: impl IntoIterator<Item = (&'a Embedding, f32)>) -> Option<Embedding> {
+        let mut sum: Vec<f32> = Vec::new();
+        let mut total = 0.0;
+        for (e, w) in items {
+            if sum.is_empty() {
+                sum = vec![0.0; e.0.len()];
+            }
+            sum.iter_mut().zip(&e.0).for_each(|(s, x)| *s += w * x);
+            total += w;
+        }
+        let fused = (total > 0.0).then(|| Embedding::from_raw(core::mem::take(&mut sum)));
+        sum.zeroize();
+        fused
+    }
+
     /// The unit vector's components: for measurement (the bench compares them with another
     /// runtime's); like the face itself, never to be logged or stored.
     pub fn as_slice(&self) -> &[f32] {

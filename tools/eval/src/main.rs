@@ -10,29 +10,36 @@
 //!   decoded by the reader's own decoder, embedded as the reader embeds the card photo: fused
 //!   with its mirror image) and **masked** (a synthetic mask over the live side's
 //!   lower face, against the card-like reference).
+//! - **Sessions** (the reader's decision): each image of the all-vs-all set made into a session
+//!   of reader frames ([`session`]) put through the reader's detection, gate and embedding, and
+//!   scored against the card-like references by the reader's rule (windows of fused frames,
+//!   `kaoyomi_vision::check::session_score`) and by the rules it replaces, one row each; the
+//!   calibration table of `kaoyomi-vision` comes from these sessions' impostor scores, with 95%
+//!   confidence intervals for the FNMR and FMR at each level.
 //! - Failures to acquire (no face found) are reported separately and left out of the comparisons.
 //! - `--attribution`: where the pipeline loses against the reference pipeline
 //!   (`../shared/docs/face-reference.md`), one difference per row on the same identities: colour on
 //!   the live side (SFace fed the picture's own red, green and blue), every image of each identity
 //!   rather than at most 10, and the live face in a reader's 640x480 frame found on the 320-wide
 //!   copy the reader detects on, against the same frame found at full size.
-//! - Writes the calibration table for `kaoyomi-vision` (card-like impostors), a report in
-//!   Markdown and a DET plot (PNG).
+//! - Writes the calibration table for `kaoyomi-vision` (the reader's sessions' impostors), a
+//!   report in Markdown and a DET plot (PNG).
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use kaoyomi_models::sface::SFace;
 use kaoyomi_models::yunet::YuNet;
 use kaoyomi_models::{Detection, Embedding, FaceDetector, FaceEmbedder};
+use kaoyomi_vision::calibration::{Accuracy, RULE};
 use kaoyomi_vision::check::{self, Models};
 use kaoyomi_vision::{GreyImage, align, pick, portrait};
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Instant;
 
 mod det;
+mod session;
 
 #[derive(Parser)]
 #[command(name = "kaoyomi-eval-face", about = "Face pipeline accuracy on LFW")]
@@ -52,9 +59,13 @@ struct Cli {
     /// At most this many images per identity in the all-vs-all protocols.
     #[arg(long, default_value_t = 10)]
     per_identity: usize,
-    /// Every Nth identity only in the all-vs-all protocols (shorter runs).
-    #[arg(long, default_value_t = 1)]
+    /// Every Nth identity only in the all-vs-all protocols and sessions (the default keeps the
+    /// run under 30 minutes on 2 cores; `--full` takes every identity).
+    #[arg(long, default_value_t = 3)]
     every: usize,
+    /// Every identity (`--every 1`): about three times as long as the default.
+    #[arg(long)]
+    full: bool,
     /// Every Nth View 2 pair only (quick runs only: the View 2 figure needs all pairs).
     #[arg(long, default_value_t = 1)]
     pairs_every: usize,
@@ -74,8 +85,8 @@ struct Cli {
 
 /// The top of the written report.
 const HEADER: &str = "# Face check accuracy on LFW\n\n\
-Written by `cargo xtask eval-face` (`tools/eval`): the reader's pipeline (YuNet on tract, the patient's face, \
-alignment, SFace) on `../shared/datasets/lfw`, evaluation data only. All-vs-all: `people.txt`'s \
+Written by `cargo xtask eval-face` (`tools/eval`): the reader's pipeline (YuNet on tract, the patient's face \
+and its landmarks found again on a crop around it, alignment, SFace) on `../shared/datasets/lfw`, evaluation data only. All-vs-all: `people.txt`'s \
 identity-disjoint folds, thresholds set on one half (folds 0-4 or 5-9) and measured on the other. \
 Card-like: the reference side cut to the card portrait's shape, 210x270, JPEG 2000 at about 4 KB (OpenJPEG), \
 decoded by the reader's decoder and embedded as the reader embeds the card photo (fused with its mirror image). Masked: a synthetic mask over the live side's lower face, against the card-like \
@@ -177,6 +188,44 @@ struct Embedded {
     /// Attribution: the face in a reader's frame, found on its 320-wide copy / at full size.
     frame_320: Option<Embedding>,
     frame_640: Option<Embedding>,
+    /// The image as a session of reader frames: its templates under each rule compared.
+    session: Option<Templates>,
+    /// Frames the session took and how many passed the gate.
+    session_frames: (usize, usize),
+}
+
+/// A session's templates, one per decision rule the report compares (each compared with the
+/// reference; a rule's score is its best template's similarity).
+struct Templates {
+    /// The first good frame alone.
+    first: Vec<Embedding>,
+    /// Every good frame alone (the best counts: the reader's rule until fusion).
+    singles: Vec<Embedding>,
+    /// Every good frame fused, equal weights.
+    all: Vec<Embedding>,
+    /// Each window of `min_good` consecutive good frames fused, equal weights.
+    windows_equal: Vec<Embedding>,
+    /// The same windows weighted by each frame's quality (the reader's rule).
+    windows: Vec<Embedding>,
+}
+
+impl Templates {
+    /// The templates of `s` (`None` with fewer than `window` good frames: no decision).
+    fn of(s: &session::Session, window: usize) -> Option<Templates> {
+        if s.frames.len() < window {
+            return None;
+        }
+        let fuse = |w: &[(Embedding, f32)], equal: bool| {
+            Embedding::weighted_mean(w.iter().map(|(e, q)| (e, if equal { 1.0 } else { *q })))
+        };
+        Some(Templates {
+            first: vec![s.frames[0].0.clone()],
+            singles: s.frames.iter().map(|(e, _)| e.clone()).collect(),
+            all: fuse(&s.frames, true).into_iter().collect(),
+            windows_equal: s.frames.windows(window).filter_map(|w| fuse(w, true)).collect(),
+            windows: s.frames.windows(window).filter_map(|w| fuse(w, false)).collect(),
+        })
+    }
 }
 
 fn grey(img: image::GrayImage) -> Result<GreyImage> {
@@ -277,6 +326,7 @@ fn attribute(
 
 fn embed_one(
     models: &mut Models,
+    settings: &check::Settings,
     colour: Option<&mut SFace>,
     lfw: &Path,
     key: &str,
@@ -300,6 +350,9 @@ fn embed_one(
         out.card = check::embed_reference(models, card.view())?;
         let m = masked(&plain_img, &face)?;
         out.masked = check::embed_still(models, m.view())?;
+        let s = session::run(models, &img, key, settings)?;
+        out.session_frames = (s.taken, s.frames.len());
+        out.session = Templates::of(&s, settings.min_good as usize);
         if let Some(colour) = colour {
             attribute(models, colour, &decoded.to_rgb8(), &img, &face, &mut out)?;
         }
@@ -314,6 +367,16 @@ struct Scores {
 }
 
 fn scores(group: &[(String, Vec<String>)], emb: &BTreeMap<String, Embedded>, live: Side, reference: Side) -> Scores {
+    scores_by(group, emb, &|a, b| Some(live(a)?.similarity(reference(b)?)))
+}
+
+/// The scores of `score(live image, reference image)` over the group's pairs of images (each
+/// unordered pair once, the earlier image on the live side); `None` leaves a pair out.
+fn scores_by(
+    group: &[(String, Vec<String>)],
+    emb: &BTreeMap<String, Embedded>,
+    score: &(dyn Fn(&Embedded, &Embedded) -> Option<f32> + Sync),
+) -> Scores {
     let items: Vec<(usize, &Embedded)> = group
         .iter()
         .enumerate()
@@ -321,14 +384,56 @@ fn scores(group: &[(String, Vec<String>)], emb: &BTreeMap<String, Embedded>, liv
         .collect();
     let mut s = Scores { genuine: Vec::new(), impostor: Vec::new() };
     for (i, (pi, a)) in items.iter().enumerate() {
-        let Some(la) = live(a) else { continue };
         for (pj, b) in &items[i + 1..] {
-            let Some(rb) = reference(b) else { continue };
-            let score = la.similarity(rb);
+            let Some(score) = score(a, b) else { continue };
             if pi == pj { s.genuine.push(score) } else { s.impostor.push(score) }
         }
     }
     s
+}
+
+/// A rule's session score: its best template against the card-like reference.
+fn session_rule(a: &Embedded, b: &Embedded, rule: Rule) -> Option<f32> {
+    let reference = b.card.as_ref()?;
+    rule(a.session.as_ref()?).iter().map(|t| t.similarity(reference)).max_by(f32::total_cmp)
+}
+
+/// A session rule: the templates it compares (the best one counts).
+type Rule = fn(&Templates) -> &[Embedding];
+
+/// The session rules compared, the reader's last.
+const RULES: [(&str, Rule); 5] = [
+    ("one frame (the first good frame)", |t| &t.first),
+    ("best single frame (the reader's rule before fusion)", |t| &t.singles),
+    ("all good frames fused, equal weights", |t| &t.all),
+    ("windows of 3 fused, equal weights, best window", |t| &t.windows_equal),
+    ("windows of 3 fused, weighted by quality, best window (the reader)", |t| &t.windows),
+];
+
+/// A Wilson score interval (95%) for `k` successes in `n` trials.
+fn wilson(k: usize, n: usize) -> (f64, f64) {
+    if n == 0 {
+        return (0.0, 1.0);
+    }
+    let (k, n, z) = (k as f64, n as f64, 1.96f64);
+    let p = k / n;
+    let centre = (p + z * z / (2.0 * n)) / (1.0 + z * z / n);
+    let half = z * ((p * (1.0 - p) / n + z * z / (4.0 * n * n)).sqrt()) / (1.0 + z * z / n);
+    ((centre - half).max(0.0), (centre + half).min(1.0))
+}
+
+/// Errors counted with the threshold set on one half and measured on the other, both
+/// directions pooled: (false non-matches, genuine, false matches, impostor).
+fn cross_counts(s: &[Scores; 2], target: f64) -> (usize, usize, usize, usize) {
+    let mut c = (0, 0, 0, 0);
+    for (set, test) in [(0, 1), (1, 0)] {
+        let t = threshold_at(&s[set].impostor, target);
+        c.0 += s[test].genuine.iter().filter(|&&x| x < t).count();
+        c.1 += s[test].genuine.len();
+        c.2 += s[test].impostor.iter().filter(|&&x| x >= t).count();
+        c.3 += s[test].impostor.len();
+    }
+    c
 }
 
 /// The lowest threshold whose false match rate on `impostor` is at most `fmr`.
@@ -399,6 +504,97 @@ fn attribution_rows(
         .collect()
 }
 
+/// What the session rows' words mean (printed under the table).
+const SESSION_NOTE: &str = "Each image of the all-vs-all set becomes one session of reader frames (`tools/eval/src/session.rs`: \
+the picture in a 640x480 frame, moved, turned, scaled, lit, smeared and noised a little from frame to frame), put through \
+the reader's detection on the 320-wide copy with the landmarks found again on the face's crop, its quality gate, alignment and \
+embedding, up to 6 good frames in at most 12; compared with the card-like references of the other images. A session with fewer \
+than 3 good frames reaches no decision (in the reader the screen asks the patient to change what the gate refused) and is left out \
+of every row, so each row scores the same sessions. The frames of one session vary less than a real session's (no turn in depth, \
+no blink, no change of expression).";
+
+/// The sessions' section of the report: each rule's row, the reader rule's confidence
+/// intervals, and the calibration table (added to `curves` as the DET plot's reader curve).
+fn session_section(
+    groups: &[Vec<(String, Vec<String>)>; 2],
+    keys: &BTreeSet<String>,
+    emb: &BTreeMap<String, Embedded>,
+    curves: &mut Vec<(&'static str, Vec<(f64, f64)>)>,
+) -> Vec<String> {
+    let mut out =
+        vec![String::new(), "## Sessions: the reader's decision against the card-like reference".into(), String::new()];
+    let taken: usize = keys.iter().map(|k| emb[k].session_frames.0).sum();
+    let good: usize = keys.iter().map(|k| emb[k].session_frames.1).sum();
+    let decided = keys.iter().filter(|k| emb[*k].session.is_some()).count();
+    out.push(format!(
+        "{decided} of {} images made a session that reached a decision ({} did not: fewer than {} good frames); {good} of {taken} frames passed the gate.",
+        keys.len(),
+        keys.len() - decided,
+        RULE.0
+    ));
+    out.push(String::new());
+    out.push("| rule | genuine / impostor sessions | FNMR @ FMR 1e-3 | FNMR @ FMR 1e-4 | FNMR @ FMR 1e-5 |".into());
+    out.push("|---|---|---|---|---|".into());
+    let mut reader = None;
+    for (name, rule) in RULES {
+        let s = [0, 1].map(|g| scores_by(&groups[g], emb, &|a, b| session_rule(a, b, rule)));
+        let cells: Vec<String> = [1e-3, 1e-4, 1e-5]
+            .iter()
+            .map(|&t| {
+                let (fnmr, fmr) = cross_halves(&s, t);
+                format!("{:.2}% ({fmr:.1e})", fnmr * 100.0)
+            })
+            .collect();
+        out.push(format!(
+            "| {name} | {} / {} | {} |",
+            s[0].genuine.len() + s[1].genuine.len(),
+            s[0].impostor.len() + s[1].impostor.len(),
+            cells.join(" | ")
+        ));
+        reader = Some(s);
+    }
+    out.push(String::new());
+    out.push(SESSION_NOTE.into());
+    let Some(s) = reader else { return out };
+    out.push(String::new());
+    out.push("### The reader's rule at each accuracy level (95% confidence intervals, Wilson)".into());
+    out.push(String::new());
+    out.push("| level: session FMR | FNMR (95% CI) | false non-matches / genuine sessions | measured FMR (95% CI) | false matches / impostor sessions |".into());
+    out.push("|---|---|---|---|---|".into());
+    for level in [Accuracy::Relaxed, Accuracy::Standard, Accuracy::Strict] {
+        let target = level.session_fmr();
+        let (fnm, g, fm, i) = cross_counts(&s, target);
+        let ((fl, fh), (ml, mh)) = (wilson(fnm, g), wilson(fm, i));
+        out.push(format!(
+            "| {level:?}: {target:.0e} | {:.2}% ({:.2}-{:.2}%) | {fnm} / {g} | {:.1e} ({ml:.1e}-{mh:.1e}) | {fm} / {i} |",
+            fnm as f64 / g.max(1) as f64 * 100.0,
+            fl * 100.0,
+            fh * 100.0,
+            fm as f64 / i.max(1) as f64,
+        ));
+    }
+    out.push(String::new());
+    out.push(
+        "Thresholds set on one half's impostor sessions, errors counted on the other half, both directions pooled."
+            .into(),
+    );
+    let genuine: Vec<f32> = s.iter().flat_map(|x| x.genuine.iter().copied()).collect();
+    let impostor: Vec<f32> = s.iter().flat_map(|x| x.impostor.iter().copied()).collect();
+    curves.push(("session (the reader)", det::curve(&genuine, &impostor)));
+    out.push(String::new());
+    out.push(format!(
+        "Calibration table (the reader's rule, both halves' {} impostor sessions; `firmware/vision/src/calibration.rs`):",
+        impostor.len()
+    ));
+    out.push(String::new());
+    out.push("```rust".into());
+    for f in [1e-2, 3e-3, 1e-3, 3e-4, 1e-4, 3e-5, 1e-5] {
+        out.push(format!("    ({f:.0e}, {:.4}),", threshold_at(&impostor, f)));
+    }
+    out.push("```".into());
+    out
+}
+
 /// Which embedding of an image a protocol compares.
 type Side = fn(&Embedded) -> Option<&Embedding>;
 
@@ -409,7 +605,10 @@ const PROTOCOLS: [(&str, Side, Side); 3] = [
 ];
 
 fn main() -> Result<()> {
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
+    if cli.full {
+        cli.every = 1;
+    }
     let pairs: Vec<Pair> = read_pairs(&cli.lfw)?.into_iter().step_by(cli.pairs_every.max(1)).collect();
     // The attribution also needs every image of the chosen identities; the standard rows keep
     // at most `per_identity`.
@@ -446,6 +645,7 @@ fn main() -> Result<()> {
                     detector: Box::new(YuNet::load(&cli.models)?) as Box<dyn FaceDetector + Send>,
                     embedder: Box::new(SFace::load(&cli.models)?) as Box<dyn FaceEmbedder + Send>,
                 };
+                let settings = check::Settings::for_accuracy(Accuracy::Standard);
                 let mut colour = if cli.attribution { Some(SFace::load(&cli.models)?) } else { None };
                 let scratch = scratch.join(format!("w{t}"));
                 loop {
@@ -455,7 +655,7 @@ fn main() -> Result<()> {
                         *n - 1
                     };
                     let Some((k, all)) = keys.get(i) else { return Ok(()) };
-                    let e = embed_one(&mut models, colour.as_mut(), &cli.lfw, k, *all, &scratch)?;
+                    let e = embed_one(&mut models, &settings, colour.as_mut(), &cli.lfw, k, *all, &scratch)?;
                     let mut r = results.lock().unwrap_or_else(|e| e.into_inner());
                     r.insert(k.clone(), e);
                     if r.len().is_multiple_of(1000) {
@@ -575,7 +775,6 @@ fn main() -> Result<()> {
         say("| protocol | genuine / impostor comparisons | FNMR @ FMR 1e-3 (measured FMR) | FNMR @ FMR 1e-4 (measured FMR) |".into());
         say("|---|---|---|---|".into());
         let mut curves = Vec::new();
-        let mut calibration = None;
         for (name, live, reference) in PROTOCOLS {
             let s = [scores(&groups[0], &emb, live, reference), scores(&groups[1], &emb, live, reference)];
             let mut cells = Vec::new();
@@ -587,24 +786,12 @@ fn main() -> Result<()> {
             say(format!("| {name} | {g} / {i} | {} | {} |", cells[0], cells[1]));
             let genuine: Vec<f32> = s.iter().flat_map(|x| x.genuine.iter().copied()).collect();
             let impostor: Vec<f32> = s.iter().flat_map(|x| x.impostor.iter().copied()).collect();
-            if name == "card-like" {
-                calibration = Some([1e-2, 3e-3, 1e-3, 3e-4, 1e-4, 3e-5, 1e-5].map(|f| (f, threshold_at(&impostor, f))));
-            }
             curves.push((name, det::curve(&genuine, &impostor)));
         }
         say(String::new());
         say("Thresholds set on one half, FNMR and FMR measured on the other, averaged over both directions.".into());
-        if let Some(table) = calibration {
-            say(String::new());
-            say("Calibration table (card-like, both halves' impostors; `firmware/vision/src/calibration.rs`):".into());
-            say(String::new());
-            say("```rust".into());
-            let mut t = String::new();
-            for (f, th) in table {
-                let _ = writeln!(t, "    ({f:.0e}, {th:.4}),");
-            }
-            say(t.trim_end().to_string());
-            say("```".into());
+        for line in session_section(&groups, &people_keys, &emb, &mut curves) {
+            say(line);
         }
         if cli.attribution {
             let groups_all: [Vec<(String, Vec<String>)>; 2] = [0, 1].map(|g| {

@@ -67,7 +67,7 @@ pub fn models() -> Result<()> {
     prepare(&download()?, false)
 }
 
-/// `cargo xtask eval-face [--view2-only] [--every N] [--pairs-every N]`: writes
+/// `cargo xtask eval-face [--view2-only] [--every N | --full] [--pairs-every N] [--attribution]`: writes
 /// docs/face-accuracy.md and docs/face-det.png.
 pub fn eval_face(args: &[String]) -> Result<()> {
     eval_on_lfw(

@@ -174,4 +174,15 @@ mod tests {
         assert!(a.similarity(&b).abs() < 1e-6);
         assert_eq!(format!("{a:?}"), "Embedding(2 dims, withheld)");
     }
+
+    #[test]
+    fn a_weighted_mean_leans_to_the_heavier_frame_and_needs_some_weight() {
+        let (a, b) = (Embedding::from_raw(vec![1.0, 0.0]), Embedding::from_raw(vec![0.0, 1.0]));
+        let m = Embedding::weighted_mean([(&a, 3.0), (&b, 1.0)]).expect("weights");
+        assert!((m.similarity(&m) - 1.0).abs() < 1e-6);
+        assert!(m.similarity(&a) > m.similarity(&b));
+        assert!((m.as_slice()[0] / m.as_slice()[1] - 3.0).abs() < 1e-5);
+        assert!(Embedding::weighted_mean([(&a, 0.0), (&b, 0.0)]).is_none());
+        assert!(Embedding::weighted_mean(std::iter::empty()).is_none());
+    }
 }

@@ -8,8 +8,12 @@
 //! embedded as the reader does) against card-like references of other identities (card-portrait
 //! size, JPEG 2000 at about 4 KB, fused with the mirror image as the reader does), over all
 //! impostor pairs of identity-disjoint folds (`docs/face-accuracy.md` gives the number of
-//! impostor sessions behind each entry and the confidence intervals). The tool prints a new table
-//! whenever the pipeline or the rule changes.
+//! impostor comparisons behind the table and each level's confidence intervals). The tool prints
+//! a new table whenever the pipeline or the rule changes.
+//!
+//! The rates are "about": the sessions are made from photographs and their frames vary less
+//! than a real session's, so a real impostor's windows are less alike and the true rate of a
+//! session may be somewhat higher; the 1e-5 entry rests on some 30 impostor scores.
 
 /// The decision rule the table was measured for: (good frames before a decision and the
 /// fusion window, frames compared at most).
@@ -30,11 +34,11 @@ pub const TABLE: &[(f64, f32)] = &[
 /// The accuracy setting of the reader (the maintenance menu chooses it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Accuracy {
-    /// A false match in 1,000 impostor sessions at most.
+    /// About one false match in 1,000 impostor sessions.
     Relaxed,
-    /// A false match in 10,000 impostor sessions at most (the default).
+    /// About one false match in 10,000 impostor sessions (the default).
     Standard,
-    /// A false match in 100,000 impostor sessions at most.
+    /// About one false match in 100,000 impostor sessions.
     Strict,
 }
 
@@ -54,8 +58,8 @@ impl Accuracy {
     }
 }
 
-/// The cosine threshold for a per-comparison false match rate: interpolated on the logarithm of
-/// the rate; beyond the table, its strictest or most lenient entry.
+/// The cosine threshold for a session's false match rate: interpolated on the logarithm of the
+/// rate; beyond the table, its strictest or most lenient entry.
 pub fn threshold_for(fmr: f64) -> f32 {
     let (first, last) = (TABLE[0], TABLE[TABLE.len() - 1]);
     if fmr >= first.0 {

@@ -7,8 +7,8 @@
 //! changes its size by up to 3%, the light by up to 5%; the sensor adds noise (sigma 2.5 grey
 //! levels) and one frame in three is smeared by motion (3 pixels sideways). What a picture does
 //! not have (the head turning in depth, an expression changing, the eyes blinking) no frame has:
-//! the session's frames vary less than a real session's, so the gain of fusing them is if
-//! anything understated.
+//! the session's frames vary less than a real session's, so what fusing them gains (or costs)
+//! on a real camera cannot show here, and a real impostor's windows are less alike than these.
 
 use anyhow::{Context, Result};
 use kaoyomi_models::Embedding;

@@ -22,6 +22,10 @@
 //!   the live side (SFace fed the picture's own red, green and blue), every image of each identity
 //!   rather than at most 10, and the live face in a reader's 640x480 frame found on the 320-wide
 //!   copy the reader detects on, against the same frame found at full size.
+//! - `--masks`: masked faces' alternatives, one row each (the unmasked picture's landmarks as a
+//!   bound, the masked picture's landmarks moved by the mask's mean effect learned first on
+//!   other identities, alignment by the eyes, the upper face alone); `--no-sessions` skips the
+//!   sessions for quicker runs of the still-picture protocols.
 //! - Writes the calibration table for `kaoyomi-vision` (the reader's sessions' impostors), a
 //!   report in Markdown and a DET plot (PNG).
 
@@ -75,6 +79,19 @@ struct Cli {
     /// reader detects on. Slower: each image is embedded more ways.
     #[arg(long)]
     attribution: bool,
+    /// Also measure masked faces' alternatives: the mask's own landmarks against the unmasked
+    /// picture's, corrected by the mask's mean effect (learned first on other identities),
+    /// alignment by the eyes alone, and the upper face compared with the card's upper face (each
+    /// image embedded eight more ways).
+    #[arg(long)]
+    masks: bool,
+    /// Skip the sessions of reader frames (quicker runs of the still-picture protocols; no
+    /// calibration table).
+    #[arg(long)]
+    no_sessions: bool,
+    /// `--masks`: the mask's mean effect on the landmarks, learned before the run.
+    #[arg(skip)]
+    mask_bias: Option<Offsets>,
     /// Write the report (Markdown) here.
     #[arg(long)]
     report: Option<PathBuf>,
@@ -189,6 +206,18 @@ struct Embedded {
     /// Attribution: the face in a reader's frame, found on its 320-wide copy / at full size.
     frame_320: Option<Embedding>,
     frame_640: Option<Embedding>,
+    /// `--masks`: the masked face aligned with the unmasked picture's landmarks, with its own
+    /// landmarks corrected by the mask's mean effect ([`learn_bias`]), by its eyes alone, and its
+    /// upper face (aligned by all five landmarks / the eyes); the unmasked face's upper face
+    /// (eyes); the card-like reference's upper face (five / eyes), with its mirror.
+    masked_oracle: Option<Embedding>,
+    masked_corrected: Option<Embedding>,
+    masked_eyes: Option<Embedding>,
+    masked_upper5: Option<Embedding>,
+    masked_upper: Option<Embedding>,
+    plain_upper: Option<Embedding>,
+    card_upper5: Option<Embedding>,
+    card_upper: Option<Embedding>,
     /// The image as a session of reader frames: its templates under each rule compared.
     session: Option<Templates>,
     /// Frames the session took and how many passed the gate.
@@ -325,16 +354,203 @@ fn attribute(
     Ok(())
 }
 
+/// The `--masks` embeddings of one image (see [`Embedded::masked_oracle`]); `bias`: the mask's
+/// mean effect on the landmarks ([`learn_bias`]).
+fn mask_variants(
+    models: &mut Models,
+    plain: &GreyImage,
+    masked: &GreyImage,
+    card: &GreyImage,
+    face: &Detection,
+    bias: Option<&Offsets>,
+    out: &mut Embedded,
+) -> Result<()> {
+    let found = detect(models, masked)?;
+    let mut embed = |g: &GreyImage| models.embedder.embed(g.view());
+    out.masked_oracle = Some(embed(&align::align(masked.view(), &face.landmarks))?);
+    out.plain_upper = Some(embed(&upper_face(&align_eyes(plain.view(), &face.landmarks)))?);
+    if let Some(d) = found {
+        if let Some(bias) = bias {
+            out.masked_corrected = Some(embed(&align::align(masked.view(), &correct(&d.landmarks, bias)))?);
+        }
+        let eyes = align_eyes(masked.view(), &d.landmarks);
+        out.masked_eyes = Some(embed(&eyes)?);
+        out.masked_upper = Some(embed(&upper_face(&eyes))?);
+        out.masked_upper5 = Some(embed(&upper_face(&align::align(masked.view(), &d.landmarks)))?);
+    }
+    if let Some(d) = detect(models, card)? {
+        let mut both = |aligned: GreyImage| -> Result<Embedding> {
+            let upper = upper_face(&aligned);
+            let a = models.embedder.embed(upper.view())?;
+            Ok(a.fused(&models.embedder.embed(check::mirror(&upper).view())?))
+        };
+        out.card_upper = Some(both(align_eyes(card.view(), &d.landmarks))?);
+        out.card_upper5 = Some(both(align::align(card.view(), &d.landmarks))?);
+    }
+    Ok(())
+}
+
+/// The face in `src` aligned by its eyes alone (`landmarks[0]` and `[1]` onto the reference's
+/// eyes): for a face whose nose and mouth a mask hides.
+fn align_eyes(src: kaoyomi_vision::GreyView<'_>, landmarks: &[kaoyomi_vision::Point; 5]) -> GreyImage {
+    align::warp(src, &align::Similarity::estimate(&landmarks[..2], &align::REFERENCE[..2]), 112)
+}
+
+/// The first row of the aligned 112x112 face that [`upper_face`] hides: some 10 rows above the
+/// reference nose tip, where a mask worn over the nose begins.
+const UPPER_FACE_ROWS: usize = 62;
+
+/// The aligned face with everything from [`UPPER_FACE_ROWS`] down replaced by mid-grey: eyes,
+/// brows and forehead, compared with the card photo's upper face hidden the same way.
+fn upper_face(aligned: &GreyImage) -> GreyImage {
+    let w = aligned.width() as usize;
+    let mut pixels = aligned.pixels().to_vec();
+    pixels.iter_mut().skip(UPPER_FACE_ROWS * w).for_each(|p| *p = 128);
+    GreyImage::new(aligned.width(), aligned.height(), pixels).expect("same size")
+}
+
+/// An offset (x, y) for each of the five landmarks, in the aligned face's pixels.
+type Offsets = [(f64, f64); 5];
+
+/// `lm` moved by `bias`, an offset of each landmark in the face's own aligned frame (the
+/// similarity that maps `lm` onto the reference).
+fn correct(lm: &[kaoyomi_vision::Point; 5], bias: &Offsets) -> [kaoyomi_vision::Point; 5] {
+    let s = align::Similarity::estimate(lm, &align::REFERENCE);
+    let back = s.inverse();
+    core::array::from_fn(|i| {
+        let p = s.apply(lm[i]);
+        back.apply(kaoyomi_vision::Point { x: p.x + bias[i].0 as f32, y: p.y + bias[i].1 as f32 })
+    })
+}
+
+/// What a mask does to the detector's landmarks, learned on `keys`: the mean offset, in the
+/// masked face's own aligned frame (112x112 pixels), from the masked picture's landmarks to the
+/// unmasked picture's; and report lines with each landmark's RMS error before and after the
+/// correction (in the unmasked face's aligned frame).
+fn learn_bias(models: &mut Models, lfw: &Path, keys: &[String]) -> Result<(Offsets, Vec<String>)> {
+    let mut pairs = Vec::new();
+    for k in keys {
+        let path = lfw.join("lfw-deepfunneled").join(format!("{k}.jpg"));
+        let img = grey(image::open(&path)?.to_luma8())?;
+        let Some(face) = detect(models, &img)? else { continue };
+        let m = masked(&img, &face)?;
+        let Some(d) = detect(models, &m)? else { continue };
+        pairs.push((d.landmarks, face.landmarks));
+    }
+    let mut bias = [(0.0f64, 0.0f64); 5];
+    for (m, o) in &pairs {
+        let s = align::Similarity::estimate(m, &align::REFERENCE);
+        for i in 0..5 {
+            let (a, b) = (s.apply(m[i]), s.apply(o[i]));
+            bias[i].0 += f64::from(b.x - a.x) / pairs.len() as f64;
+            bias[i].1 += f64::from(b.y - a.y) / pairs.len() as f64;
+        }
+    }
+    let rms = |f: &dyn Fn(&[kaoyomi_vision::Point; 5]) -> [kaoyomi_vision::Point; 5]| -> Vec<f64> {
+        (0..5)
+            .map(|i| {
+                let e: f64 = pairs
+                    .iter()
+                    .map(|(m, o)| {
+                        let s = align::Similarity::estimate(o, &align::REFERENCE);
+                        let (a, b) = (s.apply(f(m)[i]), s.apply(o[i]));
+                        f64::from((a.x - b.x).powi(2) + (a.y - b.y).powi(2))
+                    })
+                    .sum::<f64>()
+                    / pairs.len() as f64;
+                e.sqrt()
+            })
+            .collect()
+    };
+    let fmt = |v: &[f64]| v.iter().map(|x| format!("{x:.1}")).collect::<Vec<_>>().join(" / ");
+    let offsets = bias.iter().map(|(x, y)| format!("({x:+.1}, {y:+.1})")).collect::<Vec<_>>().join(" ");
+    let lines = vec![
+        format!(
+            "The mask's effect on the landmarks, learned on {} images of other identities (one in three of people.txt from the second, at most 2 each; disjoint from the default run's, not from `--full`'s): mean offset (x, y) in the aligned face's pixels, eyes, nose, mouth corners: {offsets}.",
+            pairs.len()
+        ),
+        format!(
+            "RMS error against the unmasked picture's landmarks, before: {}; after the correction: {}.",
+            fmt(&rms(&|m| *m)),
+            fmt(&rms(&|m| correct(m, &bias)))
+        ),
+    ];
+    Ok((bias, lines))
+}
+
+/// The `--masks` table's rows: masked faces (and, through the upper-face comparison, unmasked
+/// ones) against the card-like reference, each with its own thresholds.
+fn mask_rows(groups: &[Vec<(String, Vec<String>)>; 2], emb: &BTreeMap<String, Embedded>) -> Vec<String> {
+    let cases: [(&str, Side, Side); 8] = [
+        (
+            "masked, its own five landmarks (the masked protocol) / card-like",
+            |e| e.masked.as_ref(),
+            |e| e.card.as_ref(),
+        ),
+        (
+            "masked, the unmasked picture's landmarks (a bound) / card-like",
+            |e| e.masked_oracle.as_ref(),
+            |e| e.card.as_ref(),
+        ),
+        (
+            "masked, landmarks corrected by the mean offset / card-like",
+            |e| e.masked_corrected.as_ref(),
+            |e| e.card.as_ref(),
+        ),
+        ("masked, aligned by its eyes / card-like", |e| e.masked_eyes.as_ref(), |e| e.card.as_ref()),
+        (
+            "masked, upper face, five landmarks / card-like upper face, five",
+            |e| e.masked_upper5.as_ref(),
+            |e| e.card_upper5.as_ref(),
+        ),
+        (
+            "masked, upper face, eyes / card-like upper face, eyes",
+            |e| e.masked_upper.as_ref(),
+            |e| e.card_upper.as_ref(),
+        ),
+        (
+            "unmasked, upper face, eyes / card-like upper face, eyes",
+            |e| e.plain_upper.as_ref(),
+            |e| e.card_upper.as_ref(),
+        ),
+        ("unmasked (the card-like protocol) / card-like", |e| e.plain.as_ref(), |e| e.card.as_ref()),
+    ];
+    cases
+        .iter()
+        .map(|(name, live, reference)| format!("| {name} | {}", rates_cells(groups, emb, *live, *reference)))
+        .collect()
+}
+
+/// A one-difference row's cells: genuine / impostor comparisons, FNMR at FMR 1e-3 and 1e-4 (the
+/// latter with the measured FMR), thresholds set on one half and measured on the other.
+fn rates_cells(
+    groups: &[Vec<(String, Vec<String>)>; 2],
+    emb: &BTreeMap<String, Embedded>,
+    live: Side,
+    reference: Side,
+) -> String {
+    let s = [scores(&groups[0], emb, live, reference), scores(&groups[1], emb, live, reference)];
+    let (f3, _) = cross_halves(&s, 1e-3);
+    let (f4, m4) = cross_halves(&s, 1e-4);
+    format!(
+        "{} / {} | {:.2}% | {:.2}% ({m4:.1e}) |",
+        s[0].genuine.len() + s[1].genuine.len(),
+        s[0].impostor.len() + s[1].impostor.len(),
+        f3 * 100.0,
+        f4 * 100.0
+    )
+}
+
 fn embed_one(
     models: &mut Models,
     settings: &check::Settings,
     colour: Option<&mut SFace>,
-    lfw: &Path,
+    cli: &Cli,
     key: &str,
     all: bool,
     scratch: &Path,
 ) -> Result<Embedded> {
-    let path = lfw.join("lfw-deepfunneled").join(format!("{key}.jpg"));
+    let path = cli.lfw.join("lfw-deepfunneled").join(format!("{key}.jpg"));
     let decoded = image::open(&path).with_context(|| format!("reading {}", path.display()))?;
     let img = decoded.to_luma8();
     let plain_img = grey(img.clone())?;
@@ -351,7 +567,14 @@ fn embed_one(
         out.card = check::embed_reference(models, card.view())?;
         let m = masked(&plain_img, &face)?;
         out.masked = check::embed_still(models, m.view())?;
-        let s = session::run(models, &img, key, settings)?;
+        if cli.masks {
+            mask_variants(models, &plain_img, &m, &card, &face, cli.mask_bias.as_ref(), &mut out)?;
+        }
+        let s = if cli.no_sessions {
+            session::Session { frames: Vec::new(), taken: 0 }
+        } else {
+            session::run(models, &img, key, settings)?
+        };
         out.session_frames = (s.taken, s.frames.len());
         out.session = Templates::of(&s, settings.min_good as usize);
         if let Some(colour) = colour {
@@ -490,17 +713,8 @@ fn attribution_rows(
         .iter()
         .map(|(name, live, reference, every)| {
             let groups = if *every { all } else { capped };
-            let s = [scores(&groups[0], emb, *live, *reference), scores(&groups[1], emb, *live, *reference)];
-            let (f3, _) = cross_halves(&s, 1e-3);
-            let (f4, m4) = cross_halves(&s, 1e-4);
-            format!(
-                "| {name} | {} | {} / {} | {:.2}% | {:.2}% ({m4:.1e}) |",
-                if *every { "all" } else { "≤ 10" },
-                s[0].genuine.len() + s[1].genuine.len(),
-                s[0].impostor.len() + s[1].impostor.len(),
-                f3 * 100.0,
-                f4 * 100.0
-            )
+            let cells = rates_cells(groups, emb, *live, *reference);
+            format!("| {name} | {} | {cells}", if *every { "all" } else { "≤ 10" })
         })
         .collect()
 }
@@ -641,6 +855,18 @@ fn main() -> Result<()> {
         keys.len(),
         cli.threads
     );
+    let mut mask_lines = Vec::new();
+    if cli.masks {
+        let train: Vec<String> =
+            read_people(&cli.lfw, 2)?.into_iter().skip(1).step_by(3).flat_map(|(_, _, k)| k).collect();
+        let mut models = Models {
+            detector: Box::new(YuNet::load(&cli.models)?) as Box<dyn FaceDetector + Send>,
+            embedder: Box::new(SFace::load(&cli.models)?) as Box<dyn FaceEmbedder + Send>,
+        };
+        let (bias, lines) = learn_bias(&mut models, &cli.lfw, &train[..train.len().min(1500)])?;
+        cli.mask_bias = Some(bias);
+        mask_lines = lines;
+    }
     let scratch = tempfile::tempdir()?;
     let started = Instant::now();
     let next = Mutex::new(0usize);
@@ -664,7 +890,7 @@ fn main() -> Result<()> {
                         *n - 1
                     };
                     let Some((k, all)) = keys.get(i) else { return Ok(()) };
-                    let e = embed_one(&mut models, &settings, colour.as_mut(), &cli.lfw, k, *all, &scratch)?;
+                    let e = embed_one(&mut models, &settings, colour.as_mut(), cli, k, *all, &scratch)?;
                     let mut r = results.lock().unwrap_or_else(|e| e.into_inner());
                     r.insert(k.clone(), e);
                     if r.len().is_multiple_of(1000) {
@@ -799,8 +1025,24 @@ fn main() -> Result<()> {
         }
         say(String::new());
         say("Thresholds set on one half, FNMR and FMR measured on the other, averaged over both directions.".into());
-        for line in session_section(&groups, &people_keys, &emb, &mut curves) {
+        for line in if cli.no_sessions { Vec::new() } else { session_section(&groups, &people_keys, &emb, &mut curves) }
+        {
             say(line);
+        }
+        if cli.masks {
+            say(String::new());
+            say("### Masked faces: alignment and the upper face (the same identities; each row its own thresholds)"
+                .into());
+            say(String::new());
+            say("| live side / reference side | genuine / impostor | FNMR @ FMR 1e-3 | FNMR @ FMR 1e-4 |".into());
+            say("|---|---|---|---|".into());
+            for row in mask_rows(&groups, &emb) {
+                say(row);
+            }
+            say(String::new());
+            for line in &mask_lines {
+                say(line.clone());
+            }
         }
         if cli.attribution {
             let groups_all: [Vec<(String, Vec<String>)>; 2] = [0, 1].map(|g| {

@@ -433,6 +433,16 @@ pub fn serve_usb(
                         continue;
                     }
                 };
+                // The host may send as soon as it has configured the device, before the state
+                // thread has seen it do so: those are the new connection's first bytes (a
+                // terminal's handshake), kept for it rather than dropped.
+                if peer.is_none() && !data.is_empty() {
+                    let deadline = Instant::now() + Duration::from_secs(2);
+                    while writer.current().is_none() && Instant::now() < deadline {
+                        std::thread::sleep(Duration::from_millis(10));
+                    }
+                    peer = writer.current().map(|id| Peer::new(trust.clone(), id));
+                }
                 let Some(p) = peer.as_mut() else { continue };
                 match p.deliver(&data, Instant::now(), &inputs, &writer) {
                     Verdict::Go => {}

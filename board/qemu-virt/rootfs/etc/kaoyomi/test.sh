@@ -314,11 +314,6 @@ check reader-script-completed $?
 kaoyomi-reader usb-gadget setup --state $rig/usb --functionfs /run/kaoyomi-usb --uid 900 --gid 900 > /tmp/usb-setup.log 2>&1
 check usb-gadget-registered-by-root $?
 start_usb_reader() {
-    # The previous reader's binding undone first, as a cable pulled between two readers: bound
-    # again only once the new reader has written its descriptors, so that the host enumerates
-    # the new reader afresh (the kernel's own unbinding when the old reader closed its
-    # FunctionFS can come late, and a terminal then talked to a function nobody served).
-    for u in $(ls /sys/kernel/config/usb_gadget/*/UDC 2>/dev/null); do echo "" > "$u" 2>/dev/null; done
     su kaoyomi -s /bin/sh -c "RUST_LOG=info RUNTIME_DIRECTORY=$rig/usb exec kaoyomi-reader-sim run --board /etc/kaoyomi/rig-usb.toml --state $rig/usb --script $1" > "$2" 2>&1 &
     usbreader=$!
     kaoyomi-reader usb-gadget bind --timeout-s 60 >> /tmp/usb-setup.log 2>&1

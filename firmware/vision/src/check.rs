@@ -11,6 +11,13 @@
 //! be measured. The threshold comes from [`crate::calibration`], measured for this rule as a
 //! whole (`cargo xtask eval-face`).
 //!
+//! A mask: when `mask_hint_after` compared frames have not matched, the screen asks the patient
+//! to lower the mask, and from then on each compared frame is also aligned with its landmarks
+//! corrected for a mask ([`crate::mask`]) and embedded a second time; windows of those
+//! embeddings are compared too, and the best window of either kind counts. A patient who cannot
+//! or does not lower the mask can still match, at the cost of one more embedding per frame
+//! after the hint; the calibration covers both kinds of window.
+//!
 //! With a 2.5D camera ([`FaceCheck::with_liveness`], [`FaceCheck::frame_25d`]) every good frame
 //! is also scored by [`crate::pad`]; when the check decides, the median score of its good frames
 //! must reach the liveness threshold, and the face must have kept its size in millimetres over
@@ -19,7 +26,7 @@
 
 use crate::calibration::Accuracy;
 use crate::pad::{self, DepthView, PadSettings};
-use crate::{Detection, GreyImage, GreyView, align, pick};
+use crate::{Detection, GreyImage, GreyView, align, mask, pick};
 use kaoyomi_core::FaceHint;
 use kaoyomi_models::{Embedding, FaceDetector, FaceEmbedder, ModelError};
 use zeroize::Zeroizing;
@@ -70,7 +77,8 @@ pub struct Settings {
     /// Minimum contrast (standard deviation) around each eye of the aligned face.
     pub min_eye_contrast: f32,
     /// Compared frames without a match after which a good frame asks the patient to lower a mask
-    /// (the product's rule for masks: try with it, and say so when it does not work).
+    /// (the product's rule for masks: try with it, and say so when it does not work); the frames
+    /// compared after it are also compared as masked faces ([`embed_masked`]).
     pub mask_hint_after: u32,
 }
 
@@ -351,6 +359,13 @@ pub fn gate(image: GreyView<'_>, faces: &[Detection], s: &Settings) -> Result<Go
     Ok(GoodFace { detection: face.clone(), aligned, sharpness: sharp })
 }
 
+/// The embedding of a good frame's face aligned as a masked face: its landmarks corrected for a
+/// mask ([`mask::corrected`]), the face aligned with them and embedded.
+pub fn embed_masked(models: &mut Models, image: GreyView<'_>, good: &GoodFace) -> Result<Embedding, ModelError> {
+    let aligned = align::align(image, &mask::corrected(&good.detection));
+    models.embedder.embed(aligned.view())
+}
+
 /// The embedding of the one face in a still picture (the card photo, an evaluation image): the
 /// patient's face, aligned, embedded; `None` when no face is found.
 pub fn embed_still(models: &mut Models, image: GreyView<'_>) -> Result<Option<Embedding>, ModelError> {
@@ -465,6 +480,8 @@ pub struct Report {
     pub good: u32,
     /// Frames compared with the card photo.
     pub compared: u32,
+    /// Of those, frames also compared as masked faces (after the mask hint).
+    pub compared_masked: u32,
     /// Frames refused, per hint (order of [`HINTS`]).
     pub refused: [u32; HINTS.len()],
     /// Best similarity of a fused window seen (a number about the match, not about the person).
@@ -493,6 +510,8 @@ pub struct FaceCheck {
     decided: Option<Decision>,
     /// The compared frames' embeddings and weights (wiped on drop, never printed).
     compared: Vec<(Embedding, f32)>,
+    /// The same for the frames also compared as masked faces ([`embed_masked`]).
+    compared_masked: Vec<(Embedding, f32)>,
     /// The face's size in mm of each scored frame ([`pad::Cues::size_mm`]), for the motion cue
     /// (a measure of the person: wiped on drop, never printed).
     sizes: Zeroizing<Vec<f32>>,
@@ -508,6 +527,7 @@ impl FaceCheck {
             report: Report::default(),
             decided: None,
             compared: Vec::new(),
+            compared_masked: Vec::new(),
             sizes: Zeroizing::new(Vec::new()),
         }
     }
@@ -569,13 +589,22 @@ impl FaceCheck {
                     self.report.liveness.push(pad::score(cues.as_ref(), &l.settings));
                 }
                 if self.report.compared < s.max_compared {
+                    // Not matched yet (a match decides): past the hint, also as a masked face.
+                    let as_masked = self.report.compared >= s.mask_hint_after;
+                    let weight = quality(&good);
                     let live = models.embedder.embed(good.aligned.view())?;
-                    self.compared.push((live, quality(&good)));
+                    self.compared.push((live, weight));
                     self.report.compared += 1;
+                    if as_masked {
+                        self.compared_masked.push((embed_masked(models, image, &good)?, weight));
+                        self.report.compared_masked += 1;
+                    }
                     let window = s.min_good as usize;
-                    let last = &self.compared[self.compared.len().saturating_sub(window)..];
-                    if let Some(score) = session_score(last, &self.reference, window) {
-                        self.report.best = Some(self.report.best.map_or(score, |b| b.max(score)));
+                    for frames in [&self.compared, &self.compared_masked] {
+                        let last = &frames[frames.len().saturating_sub(window)..];
+                        if let Some(score) = session_score(last, &self.reference, window) {
+                            self.report.best = Some(self.report.best.map_or(score, |b| b.max(score)));
+                        }
                     }
                 }
                 None
@@ -729,15 +758,23 @@ mod tests {
         // A match on the first frame still waits for the third good frame.
         let (d, r) = run(good.clone(), vec![0.9, 0.8, 0.7]);
         assert_eq!((d, r.frames, r.compared), (Decision::Match, 3, 3));
+        // From the fourth compared frame on each is embedded twice, as it is and as a masked
+        // face: the scores below come in that order.
         // One frame that happens to score high is not a match on its own: its window's other
         // frames hold it back.
-        let (d, r) = run(good.clone(), vec![0.1, 0.1, 0.95, 0.1, 0.1, 0.1]);
-        assert_eq!((d, r.compared), (Decision::NoMatch, 6), "{r:?}");
+        let (d, r) = run(good.clone(), vec![0.1, 0.1, 0.95, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1]);
+        assert_eq!((d, r.compared, r.compared_masked), (Decision::NoMatch, 6, 3), "{r:?}");
         // A late match counts: the last three frames fused reach the threshold.
-        let (d, r) = run(good.clone(), vec![0.2, 0.2, 0.2, 0.2, 0.9, 0.9]);
+        let (d, r) = run(good.clone(), vec![0.2, 0.2, 0.2, 0.2, 0.2, 0.9, 0.2, 0.9, 0.2]);
         assert_eq!((d, r.compared), (Decision::Match, 6), "{r:?}");
+        // A face that matches only as a masked face matches once three such frames are fused.
+        let (d, r) = run(good.clone(), vec![0.2, 0.2, 0.2, 0.2, 0.9, 0.2, 0.9, 0.2, 0.9]);
+        assert_eq!((d, r.compared, r.compared_masked), (Decision::Match, 6, 3), "{r:?}");
+        // One such frame is not enough.
+        let (d, r) = run(good.clone(), vec![0.2, 0.2, 0.2, 0.2, 0.1, 0.2, 0.1, 0.2, 0.95]);
+        assert_eq!((d, r.compared), (Decision::NoMatch, 6), "{r:?}");
         // Six below the threshold: no match, at once.
-        let (d, r) = run(good, vec![0.49; 6]);
+        let (d, r) = run(good, vec![0.49; 9]);
         assert_eq!((d, r.frames, r.compared), (Decision::NoMatch, 6, 6));
         assert!(r.best.is_some_and(|b| (b - 0.49).abs() < 1e-4));
         // Nobody: fifty frames, then "not captured", every refusal counted.
@@ -749,7 +786,8 @@ mod tests {
     fn good_frames_that_do_not_match_ask_for_the_mask_to_come_down() {
         let mut models = Models {
             detector: Box::new(Fake { face: Some(face_at(200.0, 100.0, 2.0)) }),
-            embedder: Box::new(Scores([vec![0.1; 3], vec![0.95; 3]].concat())),
+            // Three compared, then (as it is, as a masked face) for each frame.
+            embedder: Box::new(Scores(vec![0.1, 0.1, 0.1, 0.95, 0.1, 0.95, 0.1])),
         };
         let mut check = FaceCheck::new(Embedding::from_raw(vec![1.0, 0.0]), settings());
         let img = frame(640, 480, 90);

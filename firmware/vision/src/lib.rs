@@ -4,6 +4,7 @@
 //!   and the warp to 112x112.
 //! - [`pick`]: which detected face is the patient's.
 //! - [`check`]: one session's face check: quality gate, guidance, comparison, decision.
+//! - [`mask`]: the landmarks of a face behind a mask, corrected for a second comparison.
 //! - [`calibration`]: the threshold for a target false match rate.
 //! - [`pad`]: presentation-attack detection on the 2.5D camera's infrared and depth pictures.
 //!
@@ -15,6 +16,8 @@ pub mod calibration;
 #[cfg(feature = "models")]
 pub mod check;
 pub mod geometry;
+#[cfg(feature = "models")]
+pub mod mask;
 pub mod ocr;
 #[cfg(feature = "models")]
 pub mod pad;

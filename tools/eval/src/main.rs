@@ -36,7 +36,7 @@ use kaoyomi_models::yunet::YuNet;
 use kaoyomi_models::{Detection, Embedding, FaceDetector, FaceEmbedder};
 use kaoyomi_vision::calibration::{Accuracy, RULE};
 use kaoyomi_vision::check::{self, Models};
-use kaoyomi_vision::{GreyImage, align, pick, portrait};
+use kaoyomi_vision::{GreyImage, align, mask, pick, portrait};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -85,13 +85,16 @@ struct Cli {
     /// image embedded eight more ways).
     #[arg(long)]
     masks: bool,
+    /// Make one image in this many (of those the sessions use) a session of masked frames too.
+    #[arg(long, default_value_t = 12)]
+    masked_sessions_every: usize,
     /// Skip the sessions of reader frames (quicker runs of the still-picture protocols; no
     /// calibration table).
     #[arg(long)]
     no_sessions: bool,
     /// `--masks`: the mask's mean effect on the landmarks, learned before the run.
     #[arg(skip)]
-    mask_bias: Option<Offsets>,
+    mask_bias: Option<Correction>,
     /// Write the report (Markdown) here.
     #[arg(long)]
     report: Option<PathBuf>,
@@ -212,6 +215,7 @@ struct Embedded {
     /// (eyes); the card-like reference's upper face (five / eyes), with its mirror.
     masked_oracle: Option<Embedding>,
     masked_corrected: Option<Embedding>,
+    masked_linear: Option<Embedding>,
     masked_eyes: Option<Embedding>,
     masked_upper5: Option<Embedding>,
     masked_upper: Option<Embedding>,
@@ -220,6 +224,8 @@ struct Embedded {
     card_upper: Option<Embedding>,
     /// The image as a session of reader frames: its templates under each rule compared.
     session: Option<Templates>,
+    /// The masked image as a session of reader frames (one image in `--masked-sessions-every`).
+    masked_session: Option<Templates>,
     /// Frames the session took and how many passed the gate.
     session_frames: (usize, usize),
 }
@@ -235,8 +241,11 @@ struct Templates {
     all: Vec<Embedding>,
     /// Each window of `min_good` consecutive good frames fused, equal weights.
     windows_equal: Vec<Embedding>,
-    /// The same windows weighted by each frame's quality (the reader's rule).
+    /// The same windows weighted by each frame's quality (the reader's rule without a mask).
     windows: Vec<Embedding>,
+    /// Those windows and the windows of the frames compared as masked faces after the hint
+    /// (the reader's rule).
+    reader: Vec<Embedding>,
 }
 
 impl Templates {
@@ -254,6 +263,7 @@ impl Templates {
             all: fuse(&s.frames, true).into_iter().collect(),
             windows_equal: s.frames.windows(window).filter_map(|w| fuse(w, true)).collect(),
             windows: s.frames.windows(window).filter_map(|w| fuse(w, false)).collect(),
+            reader: s.frames.windows(window).chain(s.masked.windows(window)).filter_map(|w| fuse(w, false)).collect(),
         })
     }
 }
@@ -362,7 +372,7 @@ fn mask_variants(
     masked: &GreyImage,
     card: &GreyImage,
     face: &Detection,
-    bias: Option<&Offsets>,
+    bias: Option<&Correction>,
     out: &mut Embedded,
 ) -> Result<()> {
     let found = detect(models, masked)?;
@@ -371,7 +381,8 @@ fn mask_variants(
     out.plain_upper = Some(embed(&upper_face(&align_eyes(plain.view(), &face.landmarks)))?);
     if let Some(d) = found {
         if let Some(bias) = bias {
-            out.masked_corrected = Some(embed(&align::align(masked.view(), &correct(&d.landmarks, bias)))?);
+            out.masked_corrected = Some(embed(&align::align(masked.view(), &bias.by_mean(&d)))?);
+            out.masked_linear = Some(embed(&align::align(masked.view(), &bias.by_linear(&d)))?);
         }
         let eyes = align_eyes(masked.view(), &d.landmarks);
         out.masked_eyes = Some(embed(&eyes)?);
@@ -409,25 +420,32 @@ fn upper_face(aligned: &GreyImage) -> GreyImage {
     GreyImage::new(aligned.width(), aligned.height(), pixels).expect("same size")
 }
 
-/// An offset (x, y) for each of the five landmarks, in the aligned face's pixels.
-type Offsets = [(f64, f64); 5];
-
-/// `lm` moved by `bias`, an offset of each landmark in the face's own aligned frame (the
-/// similarity that maps `lm` onto the reference).
-fn correct(lm: &[kaoyomi_vision::Point; 5], bias: &Offsets) -> [kaoyomi_vision::Point; 5] {
-    let s = align::Similarity::estimate(lm, &align::REFERENCE);
-    let back = s.inverse();
-    core::array::from_fn(|i| {
-        let p = s.apply(lm[i]);
-        back.apply(kaoyomi_vision::Point { x: p.x + bias[i].0 as f32, y: p.y + bias[i].1 as f32 })
-    })
+/// What a mask does to the detector's landmarks, learned on other identities: the mean offset
+/// of each landmark, and a linear map (ridge least squares) from [`mask::features`] to the
+/// offsets (the reader's kind of correction, [`mask::CORRECTION`]).
+#[derive(Clone)]
+struct Correction {
+    mean: [(f32, f32); 5],
+    linear: mask::Coefficients,
 }
 
-/// What a mask does to the detector's landmarks, learned on `keys`: the mean offset, in the
-/// masked face's own aligned frame (112x112 pixels), from the masked picture's landmarks to the
-/// unmasked picture's; and report lines with each landmark's RMS error before and after the
-/// correction (in the unmasked face's aligned frame).
-fn learn_bias(models: &mut Models, lfw: &Path, keys: &[String]) -> Result<(Offsets, Vec<String>)> {
+impl Correction {
+    /// `d`'s landmarks moved by the mean offset.
+    fn by_mean(&self, d: &Detection) -> [kaoyomi_vision::Point; 5] {
+        mask::moved(d, &align::Similarity::estimate(&d.landmarks, &align::REFERENCE), &self.mean)
+    }
+
+    /// `d`'s landmarks moved by the linear map's offsets.
+    fn by_linear(&self, d: &Detection) -> [kaoyomi_vision::Point; 5] {
+        mask::corrected_by(d, &self.linear)
+    }
+}
+
+/// What a mask does to the detector's landmarks, learned on `keys` ([`Correction`]: from the
+/// masked picture's detection to the unmasked picture's landmarks, in the masked face's aligned
+/// frame, 112x112 pixels); and report lines with each landmark's RMS error before and after
+/// each correction (in the unmasked face's aligned frame).
+fn learn_bias(models: &mut Models, lfw: &Path, keys: &[String]) -> Result<(Correction, Vec<String>)> {
     let mut pairs = Vec::new();
     for k in keys {
         let path = lfw.join("lfw-deepfunneled").join(format!("{k}.jpg"));
@@ -435,18 +453,36 @@ fn learn_bias(models: &mut Models, lfw: &Path, keys: &[String]) -> Result<(Offse
         let Some(face) = detect(models, &img)? else { continue };
         let m = masked(&img, &face)?;
         let Some(d) = detect(models, &m)? else { continue };
-        pairs.push((d.landmarks, face.landmarks));
+        pairs.push((d, face.landmarks));
     }
-    let mut bias = [(0.0f64, 0.0f64); 5];
-    for (m, o) in &pairs {
-        let s = align::Similarity::estimate(m, &align::REFERENCE);
+    let n = pairs.len().max(1);
+    let mut mean = [(0.0f64, 0.0f64); 5];
+    let mut x = nalgebra::DMatrix::<f64>::zeros(n, mask::FEATURES);
+    let mut y = nalgebra::DMatrix::<f64>::zeros(n, 10);
+    for (row, (d, o)) in pairs.iter().enumerate() {
+        let (s, f) = mask::features(d);
+        for (j, v) in f.iter().enumerate() {
+            x[(row, j)] = f64::from(*v);
+        }
         for i in 0..5 {
-            let (a, b) = (s.apply(m[i]), s.apply(o[i]));
-            bias[i].0 += f64::from(b.x - a.x) / pairs.len() as f64;
-            bias[i].1 += f64::from(b.y - a.y) / pairs.len() as f64;
+            let (a, b) = (s.apply(d.landmarks[i]), s.apply(o[i]));
+            let (dx, dy) = (f64::from(b.x - a.x), f64::from(b.y - a.y));
+            mean[i].0 += dx / n as f64;
+            mean[i].1 += dy / n as f64;
+            y[(row, 2 * i)] = dx;
+            y[(row, 2 * i + 1)] = dy;
         }
     }
-    let rms = |f: &dyn Fn(&[kaoyomi_vision::Point; 5]) -> [kaoyomi_vision::Point; 5]| -> Vec<f64> {
+    // Ridge: a little weight on every coefficient but the constant's, so that the landmarks'
+    // redundant coordinates (a similarity fit leaves six of ten free) stay bounded.
+    let mut gram = x.transpose() * &x;
+    for j in 1..mask::FEATURES {
+        gram[(j, j)] += 0.01 * n as f64;
+    }
+    let w = gram.lu().solve(&(x.transpose() * &y)).context("mask correction: singular system")?;
+    let linear: mask::Coefficients = core::array::from_fn(|r| core::array::from_fn(|j| w[(j, r)] as f32));
+    let correction = Correction { mean: mean.map(|(x, y)| (x as f32, y as f32)), linear };
+    let rms = |f: &dyn Fn(&Detection) -> [kaoyomi_vision::Point; 5]| -> Vec<f64> {
         (0..5)
             .map(|i| {
                 let e: f64 = pairs
@@ -457,31 +493,42 @@ fn learn_bias(models: &mut Models, lfw: &Path, keys: &[String]) -> Result<(Offse
                         f64::from((a.x - b.x).powi(2) + (a.y - b.y).powi(2))
                     })
                     .sum::<f64>()
-                    / pairs.len() as f64;
+                    / n as f64;
                 e.sqrt()
             })
             .collect()
     };
     let fmt = |v: &[f64]| v.iter().map(|x| format!("{x:.1}")).collect::<Vec<_>>().join(" / ");
-    let offsets = bias.iter().map(|(x, y)| format!("({x:+.1}, {y:+.1})")).collect::<Vec<_>>().join(" ");
+    let offsets = correction.mean.iter().map(|(x, y)| format!("({x:+.1}, {y:+.1})")).collect::<Vec<_>>().join(" ");
     let lines = vec![
         format!(
             "The mask's effect on the landmarks, learned on {} images of other identities (one in three of people.txt from the second, at most 2 each; disjoint from the default run's, not from `--full`'s): mean offset (x, y) in the aligned face's pixels, eyes, nose, mouth corners: {offsets}.",
             pairs.len()
         ),
         format!(
-            "RMS error against the unmasked picture's landmarks, before: {}; after the correction: {}.",
-            fmt(&rms(&|m| *m)),
-            fmt(&rms(&|m| correct(m, &bias)))
+            "RMS error against the unmasked picture's landmarks, before: {}; after the mean offset: {}; after the linear map (landmarks and box, ridge): {}.",
+            fmt(&rms(&|m| m.landmarks)),
+            fmt(&rms(&|m| correction.by_mean(m))),
+            fmt(&rms(&|m| correction.by_linear(m)))
         ),
+        String::new(),
+        "The linear map, for `firmware/vision/src/mask.rs`:".into(),
+        String::new(),
+        "```rust".into(),
+        "pub const CORRECTION: Coefficients = [".into(),
     ];
-    Ok((bias, lines))
+    let mut lines = lines;
+    for row in &linear {
+        lines.push(format!("    [{}],", row.iter().map(|v| format!("{v:.5}")).collect::<Vec<_>>().join(", ")));
+    }
+    lines.extend(["];".into(), "```".into()]);
+    Ok((correction, lines))
 }
 
 /// The `--masks` table's rows: masked faces (and, through the upper-face comparison, unmasked
 /// ones) against the card-like reference, each with its own thresholds.
 fn mask_rows(groups: &[Vec<(String, Vec<String>)>; 2], emb: &BTreeMap<String, Embedded>) -> Vec<String> {
-    let cases: [(&str, Side, Side); 8] = [
+    let cases: [(&str, Side, Side); 9] = [
         (
             "masked, its own five landmarks (the masked protocol) / card-like",
             |e| e.masked.as_ref(),
@@ -495,6 +542,11 @@ fn mask_rows(groups: &[Vec<(String, Vec<String>)>; 2], emb: &BTreeMap<String, Em
         (
             "masked, landmarks corrected by the mean offset / card-like",
             |e| e.masked_corrected.as_ref(),
+            |e| e.card.as_ref(),
+        ),
+        (
+            "masked, landmarks corrected by the linear map / card-like",
+            |e| e.masked_linear.as_ref(),
             |e| e.card.as_ref(),
         ),
         ("masked, aligned by its eyes / card-like", |e| e.masked_eyes.as_ref(), |e| e.card.as_ref()),
@@ -547,7 +599,7 @@ fn embed_one(
     colour: Option<&mut SFace>,
     cli: &Cli,
     key: &str,
-    all: bool,
+    (all, masked_session): (bool, bool),
     scratch: &Path,
 ) -> Result<Embedded> {
     let path = cli.lfw.join("lfw-deepfunneled").join(format!("{key}.jpg"));
@@ -570,13 +622,14 @@ fn embed_one(
         if cli.masks {
             mask_variants(models, &plain_img, &m, &card, &face, cli.mask_bias.as_ref(), &mut out)?;
         }
-        let s = if cli.no_sessions {
-            session::Session { frames: Vec::new(), taken: 0 }
-        } else {
-            session::run(models, &img, key, settings)?
-        };
+        let s = if cli.no_sessions { session::Session::default() } else { session::run(models, &img, key, settings)? };
         out.session_frames = (s.taken, s.frames.len());
         out.session = Templates::of(&s, settings.min_good as usize);
+        if masked_session && !cli.no_sessions {
+            let frames = image::GrayImage::from_raw(m.width(), m.height(), m.pixels().to_vec()).context("mask size")?;
+            let s = session::run(models, &frames, &format!("{key}/masked"), settings)?;
+            out.masked_session = Templates::of(&s, settings.min_good as usize);
+        }
         if let Some(colour) = colour {
             attribute(models, colour, &decoded.to_rgb8(), &img, &face, &mut out)?;
         }
@@ -616,6 +669,57 @@ fn scores_by(
     s
 }
 
+/// The masked sessions' rows: each rule's thresholds set on one half's unmasked impostor
+/// sessions (as the reader is calibrated), the masked sessions' errors counted on the other.
+fn masked_session_rows(
+    groups: &[Vec<(String, Vec<String>)>; 2],
+    keys: &BTreeSet<String>,
+    emb: &BTreeMap<String, Embedded>,
+    rules: &[(&str, Rule, [Scores; 2])],
+    every: usize,
+) -> Vec<String> {
+    let made = keys.iter().filter(|k| emb[*k].masked_session.is_some()).count();
+    let mut out = vec![
+        String::new(),
+        format!(
+            "Masked sessions: {made} images (one in {every} of the sessions') with the synthetic mask, made into sessions of reader frames the same way, against the card-like reference; each rule at the thresholds of its unmasked sessions (the calibration), set on one half and counted on the other. In brackets: the false match rate of masked impostor sessions at those thresholds."
+        ),
+        String::new(),
+        "| rule, masked sessions | genuine / impostor comparisons | FNMR @ FMR 1e-3 | FNMR @ FMR 1e-4 | FNMR @ FMR 1e-5 |".into(),
+        "|---|---|---|---|---|".into(),
+    ];
+    for (name, rule, calibration) in rules {
+        let masked = [0, 1].map(|g| {
+            scores_by(&groups[g], emb, &|a, b| {
+                let reference = b.card.as_ref()?;
+                rule(a.masked_session.as_ref()?).iter().map(|t| t.similarity(reference)).max_by(f32::total_cmp)
+            })
+        });
+        let cells: Vec<String> = [1e-3, 1e-4, 1e-5]
+            .iter()
+            .map(|&target| {
+                let (mut fnm, mut g, mut fm, mut i) = (0, 0, 0, 0);
+                for (set, test) in [(0, 1), (1, 0)] {
+                    let t = threshold_at(&calibration[set].impostor, target);
+                    fnm += masked[test].genuine.iter().filter(|&&x| x < t).count();
+                    g += masked[test].genuine.len();
+                    fm += masked[test].impostor.iter().filter(|&&x| x >= t).count();
+                    i += masked[test].impostor.len();
+                }
+                format!("{:.2}% ({:.1e})", fnm as f64 / g.max(1) as f64 * 100.0, fm as f64 / i.max(1) as f64)
+            })
+            .collect();
+        out.push(format!(
+            "| {} | {} / {} | {} |",
+            name.replace("{w}", &RULE.0.to_string()),
+            masked[0].genuine.len() + masked[1].genuine.len(),
+            masked[0].impostor.len() + masked[1].impostor.len(),
+            cells.join(" | ")
+        ));
+    }
+    out
+}
+
 /// A rule's session score: its best template against the card-like reference.
 fn session_rule(a: &Embedded, b: &Embedded, rule: Rule) -> Option<f32> {
     let reference = b.card.as_ref()?;
@@ -626,12 +730,15 @@ fn session_rule(a: &Embedded, b: &Embedded, rule: Rule) -> Option<f32> {
 type Rule = fn(&Templates) -> &[Embedding];
 
 /// The session rules compared, the reader's last (`{w}`: the window, `RULE.0`).
-const RULES: [(&str, Rule); 5] = [
+const RULES: [(&str, Rule); 6] = [
     ("one frame (the first good frame)", |t| &t.first),
     ("best single frame (the reader's rule before fusion)", |t| &t.singles),
     ("all good frames fused, equal weights", |t| &t.all),
     ("windows of {w} fused, equal weights, best window", |t| &t.windows_equal),
-    ("windows of {w} fused, weighted by quality, best window (the reader)", |t| &t.windows),
+    ("windows of {w} fused, weighted by quality, best window (the reader before the masked comparison)", |t| {
+        &t.windows
+    }),
+    ("the same, and after the mask hint windows of frames aligned as masked faces (the reader)", |t| &t.reader),
 ];
 
 /// A Wilson score interval (95%) for `k` successes in `n` trials.
@@ -742,6 +849,7 @@ fn session_section(
     keys: &BTreeSet<String>,
     emb: &BTreeMap<String, Embedded>,
     curves: &mut Vec<(&'static str, Vec<(f64, f64)>)>,
+    masked_every: usize,
 ) -> Vec<String> {
     let mut out =
         vec![String::new(), "## Sessions: the reader's decision against the card-like reference".into(), String::new()];
@@ -758,8 +866,10 @@ fn session_section(
     out.push("| rule | genuine / impostor comparisons | FNMR @ FMR 1e-3 | FNMR @ FMR 1e-4 | FNMR @ FMR 1e-5 |".into());
     out.push("|---|---|---|---|---|".into());
     let mut reader = None;
+    let mut by_rule = Vec::new();
     for (name, rule) in RULES {
         let s = [0, 1].map(|g| scores_by(&groups[g], emb, &|a, b| session_rule(a, b, rule)));
+        by_rule.push((name, rule, [0, 1].map(|g| Scores { genuine: Vec::new(), impostor: s[g].impostor.clone() })));
         let cells: Vec<String> = [1e-3, 1e-4, 1e-5]
             .iter()
             .map(|&t| {
@@ -778,6 +888,7 @@ fn session_section(
     }
     out.push(String::new());
     out.push(session_note());
+    out.extend(masked_session_rows(groups, keys, emb, &by_rule[by_rule.len() - 2..], masked_every));
     let Some(s) = reader else { return out };
     out.push(String::new());
     out.push("### The reader's rule at each accuracy level (95% confidence intervals, Wilson)".into());
@@ -865,6 +976,9 @@ fn main() -> Result<()> {
         };
         let (bias, lines) = learn_bias(&mut models, &cli.lfw, &train[..train.len().min(1500)])?;
         cli.mask_bias = Some(bias);
+        for line in &lines {
+            eprintln!("{line}");
+        }
         mask_lines = lines;
     }
     let scratch = tempfile::tempdir()?;
@@ -890,7 +1004,9 @@ fn main() -> Result<()> {
                         *n - 1
                     };
                     let Some((k, all)) = keys.get(i) else { return Ok(()) };
-                    let e = embed_one(&mut models, &settings, colour.as_mut(), cli, k, *all, &scratch)?;
+                    let masked_session = i.is_multiple_of(cli.masked_sessions_every.max(1));
+                    let e =
+                        embed_one(&mut models, &settings, colour.as_mut(), cli, k, (*all, masked_session), &scratch)?;
                     let mut r = results.lock().unwrap_or_else(|e| e.into_inner());
                     r.insert(k.clone(), e);
                     if r.len().is_multiple_of(1000) {
@@ -1025,8 +1141,11 @@ fn main() -> Result<()> {
         }
         say(String::new());
         say("Thresholds set on one half, FNMR and FMR measured on the other, averaged over both directions.".into());
-        for line in if cli.no_sessions { Vec::new() } else { session_section(&groups, &people_keys, &emb, &mut curves) }
-        {
+        for line in if cli.no_sessions {
+            Vec::new()
+        } else {
+            session_section(&groups, &people_keys, &emb, &mut curves, cli.masked_sessions_every.max(1))
+        } {
             say(line);
         }
         if cli.masks {

@@ -26,9 +26,13 @@ const SCALE: f32 = 1.6;
 
 /// The good frames of one session, in order: each frame's embedding and its weight
 /// ([`check::quality`]).
+#[derive(Default)]
 pub struct Session {
     /// (embedding, quality weight) of each frame that passed the gate.
     pub frames: Vec<(Embedding, f32)>,
+    /// The same for the frames the reader also compares as masked faces (those after
+    /// `mask_hint_after` compared, [`check::embed_masked`]).
+    pub masked: Vec<(Embedding, f32)>,
     /// Frames taken (good or not).
     pub taken: usize,
 }
@@ -81,10 +85,11 @@ fn frame(img: &image::GrayImage, rng: &mut ChaCha8Rng) -> Result<GreyImage> {
 }
 
 /// The session of `img` (keyed `key`): `settings.max_compared` good frames at most, taken as the
-/// reader takes them, `2 * max_compared` frames at most.
+/// reader takes them (the frames after the mask hint also as masked faces), `2 * max_compared`
+/// frames at most. Every session runs to the end: the rules compared decide on its frames later.
 pub fn run(models: &mut Models, img: &image::GrayImage, key: &str, settings: &Settings) -> Result<Session> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed(key));
-    let mut session = Session { frames: Vec::new(), taken: 0 };
+    let mut session = Session::default();
     let wanted = settings.max_compared as usize;
     while session.frames.len() < wanted && session.taken < 2 * wanted {
         let f = frame(img, &mut rng)?;
@@ -92,6 +97,9 @@ pub fn run(models: &mut Models, img: &image::GrayImage, key: &str, settings: &Se
         let faces = check::find_faces(models.detector.as_mut(), f.view(), settings.detect_side, settings.min_score)?;
         if let Ok(good) = check::gate(f.view(), &faces, settings) {
             let e = models.embedder.embed(good.aligned.view())?;
+            if session.frames.len() >= settings.mask_hint_after as usize {
+                session.masked.push((check::embed_masked(models, f.view(), &good)?, check::quality(&good)));
+            }
             session.frames.push((e, check::quality(&good)));
         }
     }

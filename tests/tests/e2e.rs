@@ -58,6 +58,27 @@ fn the_log_scan_finds_a_pin_but_not_digits_inside_a_serial() {
 fn assert_logs_clean() {
     let log = LOG.lock().unwrap_or_else(|e| e.into_inner()).clone();
     assert!(!log.is_empty(), "the reader logged nothing: the scan would prove nothing");
+    assert_clean(&log, "a log line");
+}
+
+/// Fails if the reader's database files in `state` (the database, its write-ahead log) hold a
+/// persona's secrets or identifying data.
+fn assert_database_clean(state: &Path) {
+    let mut scanned = 0;
+    for entry in std::fs::read_dir(state).unwrap() {
+        let path = entry.unwrap().path();
+        if path.file_name().unwrap().to_string_lossy().starts_with(kaoyomi_store::FILE) {
+            let bytes = std::fs::read(&path).unwrap();
+            scanned += bytes.len();
+            assert_clean(&String::from_utf8_lossy(&bytes), &path.display().to_string());
+        }
+    }
+    assert!(scanned > 0, "no database to scan");
+}
+
+/// Fails if `text` holds a persona's secrets or identifying data.
+fn assert_clean(text: &str, what: &str) {
+    let log = text;
     for p in persona::PERSONAS {
         let mut secrets: Vec<String> =
             [p.auth_pin, p.sign_password, p.collation_b].into_iter().flatten().map(String::from).collect();
@@ -66,7 +87,7 @@ fn assert_logs_clean() {
         secrets.extend(p.collation_b.map(|b| b[..6].to_string()));
         secrets.extend(p.face.map(|f| f.birth.to_string()));
         for s in secrets {
-            assert!(!holds_token(&log, &s), "a log line holds personal data of persona {}:\n{log}", p.id);
+            assert!(!holds_token(log, &s), "{what} holds personal data of persona {}:\n{log}", p.id);
         }
     }
 }
@@ -231,6 +252,19 @@ fn pin_session_end_to_end_with_both_signatures() {
     let summary = reader.join().unwrap().unwrap();
     assert_eq!(summary.reports_sent, 1);
     assert_logs_clean();
+    // The operation log on the state partition: what happened, never who.
+    let store = kaoyomi_store::Store::open(state.path(), 0);
+    let kinds: Vec<String> = store.operations(0).unwrap().into_iter().map(|o| o.kind).collect();
+    for kind in ["reader-started", "session-armed", "card-accepted", "session-ended", "reader-stopping"] {
+        assert!(kinds.iter().any(|k| k == kind), "no {kind} in the operation log: {kinds:?}");
+    }
+    let days = store.statistics(0, i64::MAX).unwrap();
+    assert_eq!(days.iter().map(|d| d.sessions).sum::<u32>(), 1, "{days:?}");
+    assert_eq!(days[0].by_method.get("pin"), Some(&1));
+    assert_eq!(days[0].by_outcome.get("verified"), Some(&1));
+    assert!(days[0].mean_ms.is_some(), "the session was timed from its card");
+    drop(store);
+    assert_database_clean(state.path());
 }
 
 #[test]

@@ -349,7 +349,14 @@ pub fn run(options: Options) -> Result<Summary> {
         face_op,
         surface: surface_tx,
         link,
+        store: kaoyomi_store::Store::open(&state, wall_ms()),
+        store_failing: false,
     };
+    if let Some(moved) = out.store.recovered() {
+        log::error!("the log database was damaged: moved to {}, a new one started", moved.display());
+    }
+    out.store(|s, now| s.log_operation(now, &kaoyomi_store::Operation::ReaderStarted));
+    out.store(|s, now| s.purge(now, LOG_RETENTION_DAYS).map(drop));
     out.show(&main.session.screen());
     log::info!("reader {serial} ready on board {}", board.name);
     loop {
@@ -361,7 +368,10 @@ pub fn run(options: Options) -> Result<Summary> {
         match main.step(now(start), input, &mut out) {
             Flow::Continue => {}
             Flow::Quit(Ok(())) => break,
-            Flow::Quit(Err(message)) => bail!("{message}"),
+            Flow::Quit(Err(message)) => {
+                out.store(|s, now| s.log_operation(now, &kaoyomi_store::Operation::ReaderStopping));
+                bail!("{message}")
+            }
         }
         let summary = &main.summary;
         if once
@@ -371,8 +381,12 @@ pub fn run(options: Options) -> Result<Summary> {
             break;
         }
     }
+    out.store(|s, now| s.log_operation(now, &kaoyomi_store::Operation::ReaderStopping));
     Ok(main.summary)
 }
+
+/// How long the operation log keeps its records (the settings will make it a facility's choice).
+const LOG_RETENTION_DAYS: u32 = 90;
 
 /// Writes `text` to a new file at `path` (replacing one there, never following a link), mode 0640.
 fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
@@ -407,9 +421,43 @@ struct Wired {
     face_op: face_service::ActiveOp,
     surface: mpsc::Sender<surface_service::SurfaceJob>,
     link: link::LinkWriter,
+    /// The operation log and the statistics on the state partition.
+    store: kaoyomi_store::Store,
+    /// What the store's last write said, so that a failing store is reported once, not per record.
+    store_failing: bool,
+}
+
+/// Milliseconds since the Unix epoch (the logs' time).
+fn wall_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+impl Wired {
+    /// Writes with `write` into the store; a failure is logged when it starts and when it ends
+    /// (the reader goes on serving patients either way).
+    fn store(&mut self, write: impl FnOnce(&mut kaoyomi_store::Store, i64) -> Result<(), kaoyomi_store::StoreError>) {
+        match write(&mut self.store, wall_ms()) {
+            Ok(()) if self.store_failing => {
+                self.store_failing = false;
+                log::info!("the operation log records again");
+            }
+            Ok(()) => {}
+            Err(e) if !self.store_failing => {
+                self.store_failing = true;
+                log::error!("the operation log is not recording: {e}");
+            }
+            Err(_) => {}
+        }
+    }
 }
 
 impl Outputs for Wired {
+    fn record(&mut self, entry: &kaoyomi_core::LogEntry) {
+        self.store(|s, now| s.log(now, entry));
+    }
+
     fn show(&mut self, state: &kaoyomi_core::ScreenState) {
         if self.show_screens {
             // The demo and the tests print what the patient reads; a device's journal gets only

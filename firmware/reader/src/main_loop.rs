@@ -29,6 +29,8 @@ pub trait Outputs {
     fn send(&mut self, body: Body) -> bool;
     /// Shows (or clears) the pairing code of a terminal that asks to pair, for staff.
     fn pairing(&mut self, _offer: Option<&crate::PairingOffer>) {}
+    /// Records an operation-log entry (the running reader keeps them in its database).
+    fn record(&mut self, _entry: &kaoyomi_core::LogEntry) {}
 }
 
 /// What a step asks of the loop around it.
@@ -169,7 +171,10 @@ impl MainLoop {
                     out.stop_face_check();
                     log::debug!("session data wiped");
                 }
-                Command::Log(entry) => log::info!("{entry:?}"),
+                Command::Log(entry) => {
+                    log::info!("{entry:?}");
+                    out.record(&entry);
+                }
             }
         }
         for event in answers {

@@ -3,7 +3,7 @@
 //! One module per task: `test` (everything CI checks; `.ci/run` calls exactly `cargo xtask test`),
 //! `demo` (the README's first command, the screenshots, the UI bench), `image` (the aarch64 cross
 //! build, the QEMU image and its test, the aarch64 tests), `models` (the model files and the
-//! measurements), `fuzz`, `tidy`; `packages` is the table of every program and Debian package
+//! measurements), `fuzz`, `tidy`, `soak` (the database's power-cut test at length); `packages` is the table of every program and Debian package
 //! they use (`doctor` prints it), `sh` the process plumbing.
 
 use anyhow::Result;
@@ -19,6 +19,24 @@ mod qmp;
 mod sh;
 mod test;
 mod tidy;
+
+/// `cargo xtask soak`: the store's power-cut test with `power_cuts` kills (release build).
+fn soak(power_cuts: u32) -> Result<()> {
+    sh::cargo()
+        .args([
+            "test",
+            "--release",
+            "-p",
+            "kaoyomi-store",
+            "--test",
+            "power_cut",
+            "--",
+            "--nocapture",
+            "killed_writers",
+        ])
+        .env("KAOYOMI_POWER_CUTS", power_cuts.to_string())
+        .run(&format!("killing the database's writer {power_cuts} times"))
+}
 
 /// The workspace root.
 pub(crate) fn root() -> PathBuf {
@@ -114,6 +132,12 @@ enum Task {
     },
     /// The tests of the crates whose results can differ on ARM, built for aarch64, under qemu-aarch64.
     TestAarch64,
+    /// The power-cut test of the reader's database with many more kills than the test suite's 500.
+    Soak {
+        /// Writers killed.
+        #[arg(long, default_value_t = 20_000)]
+        power_cuts: u32,
+    },
 }
 
 fn main() -> Result<()> {
@@ -138,6 +162,7 @@ fn main() -> Result<()> {
         Task::Dist { board } => image::dist(&board).map(drop),
         Task::Image { board } => image::image(&board).map(drop),
         Task::Qemu { .. } => image::qemu_test(),
+        Task::Soak { power_cuts } => soak(power_cuts),
         Task::TestAarch64 => image::test_aarch64(),
     }
 }

@@ -33,6 +33,10 @@ const FORBIDDEN_BELOW: &[(&str, &[&str])] = &[
     ),
     ("kaoyomi-hal", &["kaoyomi-hal-sim", "kaoyomi-hal-linux"]),
     ("kaoyomi-myna", &["kaoyomi-hal-sim", "kaoyomi-hal-linux", "pcsc"]),
+    (
+        "kaoyomi-store",
+        &["slint", "tract-core", "pcsc", "v4l", "usb-gadget", "nusb", "kaoyomi-hal", "kaoyomi-hal-sim", "kaoyomi-myna"],
+    ),
 ];
 
 /// Crates that only the named workspace members may depend on directly.
@@ -40,6 +44,7 @@ const ONLY_NAMED_BY: &[(&str, &[&str])] = &[
     ("tract-onnx", &["kaoyomi-models"]),
     ("tract-core", &["kaoyomi-models"]),
     ("slint", &["kaoyomi-ui", "kaoyomi-reader"]),
+    ("rusqlite", &["kaoyomi-store"]),
 ];
 
 /// Crates a device build of the reader must not contain: the simulator and the test rig.

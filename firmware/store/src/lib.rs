@@ -1,0 +1,422 @@
+//! The reader's records on its state partition: the operation log, the error log and each
+//! patient session's method, outcome and duration (for the statistics), in one SQLite database.
+//!
+//! What may be written is closed by type: core's [`LogEntry`] (what happened, never who), the
+//! reader's own [`Operation`]s, the [`ErrorCode`]s, times and durations. Every text the
+//! database holds is a code spelled in this crate's source, so no card data, PIN, name, number
+//! or picture can reach it, whatever the caller does.
+//!
+//! Losing power: the journal is a write-ahead log with `synchronous = FULL`, so a record is on
+//! the disk when [`Store::log`] returns, and a write cut off half-way is rolled back the next
+//! time the database opens; a session's operation and its statistics row are one transaction
+//! (`tests/power_cut.rs` kills writers at random points and checks both).
+//!
+//! The store never stops the reader from serving patients: [`Store::open`] always gives a
+//! store, and its [`Health`] says whether it records. A file that is not a sound database is
+//! moved aside and a fresh one made (the move is logged as [`ErrorCode::DatabaseRecovered`]); a
+//! full disk (or the store's own size limit, [`Limits`]) and a read-only partition make writes
+//! fail with a [`StoreError`] the caller shows to the engineer and otherwise ignores.
+
+mod codes;
+mod schema;
+mod stats;
+
+pub use codes::{ErrorCode, Operation};
+pub use stats::{DayStatistics, JST_OFFSET_MS, day_of};
+
+use kaoyomi_core::LogEntry;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The database's file name in the state directory.
+pub const FILE: &str = "kaoyomi.db";
+
+/// How large the database may grow (so that logs can never fill the state partition, which also
+/// holds the device key and the paired terminals).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// The largest size of the database file, in bytes.
+    pub max_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_bytes: 64 << 20 }
+    }
+}
+
+/// Whether the store records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Health {
+    /// Recording.
+    Ready,
+    /// The last write found no room (the disk, or [`Limits`]); the next write tries again, and a
+    /// purge of old records makes room.
+    Full,
+    /// The state partition is read-only: what is there can be read, nothing new is recorded.
+    ReadOnly,
+    /// No database could be opened at all (why, in an engineer's words).
+    Unavailable(String),
+}
+
+/// Why a record was not written or read.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// No room for the record.
+    #[error(
+        "the state partition (or the log's size limit) is full: nothing new is recorded until old records are purged"
+    )]
+    Full,
+    /// The partition is read-only.
+    #[error("the state partition is read-only: nothing new is recorded")]
+    ReadOnly,
+    /// No database is open.
+    #[error("no log database is open: {0}")]
+    Unavailable(String),
+    /// The database was made by a newer firmware (after a return to an older slot).
+    #[error("the log database was made by a newer firmware (schema {found}, this firmware knows {known})")]
+    Newer {
+        /// The file's schema version.
+        found: u32,
+        /// The newest this firmware knows.
+        known: u32,
+    },
+    /// Anything else SQLite reported.
+    #[error("the log database failed: {0}")]
+    Sqlite(rusqlite::Error),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::DiskFull) => StoreError::Full,
+            Some(rusqlite::ErrorCode::ReadOnly) => StoreError::ReadOnly,
+            _ => StoreError::Sqlite(e),
+        }
+    }
+}
+
+/// An operation-log record read back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Logged {
+    /// Its number (increasing).
+    pub id: i64,
+    /// When, in milliseconds since the Unix epoch.
+    pub at_ms: i64,
+    /// What ([`Operation::code`]).
+    pub kind: String,
+    /// A number that goes with it (tries left, records purged), if any.
+    pub value: Option<i64>,
+}
+
+/// An error-log record read back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoggedError {
+    /// Its number (increasing).
+    pub id: i64,
+    /// When, in milliseconds since the Unix epoch.
+    pub at_ms: i64,
+    /// The code ([`ErrorCode::code`]).
+    pub code: String,
+}
+
+/// The reader's database.
+pub struct Store {
+    conn: Option<Connection>,
+    health: Health,
+    recovered: Option<PathBuf>,
+    /// When the current patient session's card was accepted (its duration's start).
+    session_start: Option<i64>,
+}
+
+/// Why a connection could not be made.
+enum OpenError {
+    Sqlite(rusqlite::Error),
+    Corrupt(String),
+    Newer(u32),
+}
+
+impl From<rusqlite::Error> for OpenError {
+    fn from(e: rusqlite::Error) -> Self {
+        OpenError::Sqlite(e)
+    }
+}
+
+impl Store {
+    /// Opens (or makes) the database in `dir` with the default [`Limits`]. Never fails: see
+    /// [`Store::health`]. `now_ms` names a corrupt file moved aside and dates its log record.
+    pub fn open(dir: &Path, now_ms: i64) -> Store {
+        Store::open_with(dir, now_ms, Limits::default())
+    }
+
+    /// [`Store::open`] with other limits.
+    pub fn open_with(dir: &Path, now_ms: i64, limits: Limits) -> Store {
+        let path = dir.join(FILE);
+        let mut store = Store { conn: None, health: Health::Ready, recovered: None, session_start: None };
+        match connect(&path, limits, false) {
+            Ok(conn) => store.conn = Some(conn),
+            Err(OpenError::Corrupt(why)) => {
+                log::error!("{}: {why}; moving it aside", path.display());
+                match move_aside(&path, now_ms) {
+                    Ok(moved) => match connect(&path, limits, false) {
+                        Ok(conn) => {
+                            store.conn = Some(conn);
+                            store.recovered = Some(moved);
+                            if let Err(e) = store.log_error(now_ms, ErrorCode::DatabaseRecovered) {
+                                log::error!("recording the recovery: {e}");
+                            }
+                        }
+                        Err(e) => store.health = Health::Unavailable(describe(&e)),
+                    },
+                    Err(e) => {
+                        store.health =
+                            Health::Unavailable(format!("a corrupt log database could not be moved aside: {e}"))
+                    }
+                }
+            }
+            Err(OpenError::Sqlite(e))
+                if matches!(
+                    e.sqlite_error_code(),
+                    Some(rusqlite::ErrorCode::ReadOnly | rusqlite::ErrorCode::CannotOpen)
+                ) =>
+            {
+                match connect(&path, limits, true) {
+                    Ok(conn) => {
+                        store.conn = Some(conn);
+                        store.health = Health::ReadOnly;
+                    }
+                    Err(_) => store.health = Health::Unavailable(describe(&OpenError::Sqlite(e))),
+                }
+            }
+            Err(e) => store.health = Health::Unavailable(describe(&e)),
+        }
+        if let Health::Unavailable(why) = &store.health {
+            log::error!("{why}: the reader runs without its logs and statistics");
+        }
+        store
+    }
+
+    /// Whether the store records.
+    pub fn health(&self) -> &Health {
+        &self.health
+    }
+
+    /// Where a corrupt database found at opening was moved, if one was.
+    pub fn recovered(&self) -> Option<&Path> {
+        self.recovered.as_deref()
+    }
+
+    fn conn(&self) -> Result<&Connection, StoreError> {
+        match (&self.conn, &self.health) {
+            (Some(c), _) => Ok(c),
+            (None, Health::Unavailable(why)) => Err(StoreError::Unavailable(why.clone())),
+            (None, _) => Err(StoreError::Unavailable("not opened".into())),
+        }
+    }
+
+    /// Runs `write` in one transaction, keeping [`Health`] up to date.
+    fn write<T>(
+        &mut self,
+        write: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<T>,
+    ) -> Result<T, StoreError> {
+        if self.health == Health::ReadOnly {
+            return Err(StoreError::ReadOnly);
+        }
+        let conn = match self.conn.as_mut() {
+            Some(c) => c,
+            None => return Err(self.conn().err().unwrap_or(StoreError::Unavailable("not opened".into()))),
+        };
+        let result = conn.transaction().and_then(|tx| {
+            let value = write(&tx)?;
+            tx.commit()?;
+            Ok(value)
+        });
+        match result {
+            Ok(value) => {
+                self.health = Health::Ready;
+                Ok(value)
+            }
+            Err(e) => {
+                let e = StoreError::from(e);
+                match e {
+                    StoreError::Full => self.health = Health::Full,
+                    StoreError::ReadOnly => self.health = Health::ReadOnly,
+                    _ => {}
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Records one of core's operation-log entries at `at_ms` (milliseconds since the Unix
+    /// epoch); a [`LogEntry::SessionEnded`] also records the session for the statistics, in the
+    /// same transaction, with its duration since the card was accepted.
+    pub fn log(&mut self, at_ms: i64, entry: &LogEntry) -> Result<(), StoreError> {
+        let op = Operation::Core(*entry);
+        let session = match entry {
+            LogEntry::CardAccepted(_) => {
+                self.session_start.get_or_insert(at_ms);
+                None
+            }
+            LogEntry::SessionEnded { method, outcome } => {
+                Some((codes::method(*method), codes::outcome(*outcome), self.session_start.map(|s| at_ms - s)))
+            }
+            _ => None,
+        };
+        self.write(|tx| {
+            insert_operation(tx, at_ms, &op)?;
+            if let Some((method, outcome, duration)) = session {
+                tx.execute(
+                    "INSERT INTO session (at_ms, method, outcome, duration_ms) VALUES (?1, ?2, ?3, ?4)",
+                    params![at_ms, method, outcome, duration],
+                )?;
+            }
+            Ok(())
+        })?;
+        if session.is_some() {
+            self.session_start = None;
+        }
+        Ok(())
+    }
+
+    /// Records one of the reader's own operations.
+    pub fn log_operation(&mut self, at_ms: i64, op: &Operation) -> Result<(), StoreError> {
+        self.write(|tx| insert_operation(tx, at_ms, op))
+    }
+
+    /// Records an error.
+    pub fn log_error(&mut self, at_ms: i64, code: ErrorCode) -> Result<(), StoreError> {
+        self.write(|tx| {
+            tx.execute("INSERT INTO error (at_ms, code) VALUES (?1, ?2)", params![at_ms, code.code()])?;
+            Ok(())
+        })
+    }
+
+    /// The operation log from `since_ms` on, oldest first.
+    pub fn operations(&self, since_ms: i64) -> Result<Vec<Logged>, StoreError> {
+        let conn = self.conn()?;
+        let mut q = conn.prepare("SELECT id, at_ms, kind, value FROM operation WHERE at_ms >= ?1 ORDER BY id")?;
+        let rows = q.query_map([since_ms], |r| {
+            Ok(Logged { id: r.get(0)?, at_ms: r.get(1)?, kind: r.get(2)?, value: r.get(3)? })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The error log from `since_ms` on, oldest first.
+    pub fn errors(&self, since_ms: i64) -> Result<Vec<LoggedError>, StoreError> {
+        let conn = self.conn()?;
+        let mut q = conn.prepare("SELECT id, at_ms, code FROM error WHERE at_ms >= ?1 ORDER BY id")?;
+        let rows = q.query_map([since_ms], |r| Ok(LoggedError { id: r.get(0)?, at_ms: r.get(1)?, code: r.get(2)? }))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The number of sessions recorded for the statistics.
+    pub fn session_count(&self) -> Result<u64, StoreError> {
+        let n: i64 = self.conn()?.query_row("SELECT count(*) FROM session", [], |r| r.get(0))?;
+        Ok(n.max(0) as u64)
+    }
+
+    /// Deletes every record older than `keep_days` days before `now_ms` (the retention setting)
+    /// and records the purge; returns how many records went.
+    pub fn purge(&mut self, now_ms: i64, keep_days: u32) -> Result<u64, StoreError> {
+        let before = now_ms - i64::from(keep_days) * 86_400_000;
+        let removed = self.write(|tx| {
+            let mut n = 0;
+            for table in ["operation", "error", "session"] {
+                n += tx.execute(&format!("DELETE FROM {table} WHERE at_ms < ?1"), [before])?;
+            }
+            Ok(n as u64)
+        })?;
+        // The purge is recorded after the room it made, so that a full store can record it.
+        self.log_operation(now_ms, &Operation::Purged { records: removed })?;
+        Ok(removed)
+    }
+
+    /// The newest record's time in the operation log, if any.
+    pub fn last_operation_at(&self) -> Result<Option<i64>, StoreError> {
+        Ok(self.conn()?.query_row("SELECT max(at_ms) FROM operation", [], |r| r.get(0)).optional()?.flatten())
+    }
+}
+
+fn insert_operation(tx: &rusqlite::Transaction<'_>, at_ms: i64, op: &Operation) -> rusqlite::Result<()> {
+    tx.execute(
+        "INSERT INTO operation (at_ms, kind, value) VALUES (?1, ?2, ?3)",
+        params![at_ms, op.code(), op.value()],
+    )?;
+    Ok(())
+}
+
+/// Opens the file at `path`, sets the journal and limits, checks it and brings its schema up to
+/// date.
+fn connect(path: &Path, limits: Limits, read_only: bool) -> Result<Connection, OpenError> {
+    let flags = if read_only {
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    };
+    let mut conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(Duration::from_secs(2))?;
+    let checked = conn.query_row("PRAGMA quick_check", [], |r| r.get::<_, String>(0));
+    match checked {
+        Ok(ok) if ok == "ok" => {}
+        Ok(problem) => return Err(OpenError::Corrupt(format!("the integrity check failed ({problem})"))),
+        Err(e) if is_corrupt(&e) => return Err(OpenError::Corrupt(e.to_string())),
+        Err(e) => return Err(e.into()),
+    }
+    if !read_only {
+        let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            log::warn!("the log database's journal is {mode}, not WAL");
+        }
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        let page: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+        let pages = (limits.max_bytes / page.max(512) as u64).max(16);
+        let _: i64 = conn.pragma_update_and_check(None, "max_page_count", pages as i64, |r| r.get(0))?;
+        match schema::migrate(&mut conn) {
+            Ok(_) => {}
+            Err(schema::MigrateError::Newer(v)) => return Err(OpenError::Newer(v)),
+            Err(schema::MigrateError::Sqlite(e)) if is_corrupt(&e) => return Err(OpenError::Corrupt(e.to_string())),
+            Err(schema::MigrateError::Sqlite(e)) => return Err(e.into()),
+        }
+    } else {
+        let version: u32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if version as usize > schema::VERSION {
+            return Err(OpenError::Newer(version));
+        }
+    }
+    Ok(conn)
+}
+
+fn is_corrupt(e: &rusqlite::Error) -> bool {
+    matches!(e.sqlite_error_code(), Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase))
+}
+
+fn describe(e: &OpenError) -> String {
+    match e {
+        OpenError::Sqlite(e) => match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::DiskFull) => StoreError::Full.to_string(),
+            Some(rusqlite::ErrorCode::ReadOnly) => StoreError::ReadOnly.to_string(),
+            _ => format!("the log database could not be opened: {e}"),
+        },
+        OpenError::Corrupt(why) => format!("the log database is corrupt and a fresh one could not be made: {why}"),
+        OpenError::Newer(v) => StoreError::Newer { found: *v, known: schema::VERSION as u32 }.to_string(),
+    }
+}
+
+/// Moves the database at `path` (and its journal files) aside as `<file>.corrupt-<now_ms>`;
+/// returns the new name of the database.
+fn move_aside(path: &Path, now_ms: i64) -> std::io::Result<PathBuf> {
+    let moved = path.with_file_name(format!("{FILE}.corrupt-{now_ms}"));
+    std::fs::rename(path, &moved)?;
+    for suffix in ["-wal", "-shm"] {
+        let side = path.with_file_name(format!("{FILE}{suffix}"));
+        if side.exists() {
+            std::fs::rename(&side, moved.with_file_name(format!("{FILE}.corrupt-{now_ms}{suffix}")))?;
+        }
+    }
+    Ok(moved)
+}
+
+#[cfg(test)]
+mod tests;

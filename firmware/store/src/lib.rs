@@ -25,7 +25,7 @@ pub use codes::{ErrorCode, Operation};
 pub use stats::{DayStatistics, JST_OFFSET_MS, day_of};
 
 use kaoyomi_core::LogEntry;
-use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use rusqlite::{Connection, OpenFlags, params};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -331,11 +331,6 @@ impl Store {
         // The purge is recorded after the room it made, so that a full store can record it.
         self.log_operation(now_ms, &Operation::Purged { records: removed })?;
         Ok(removed)
-    }
-
-    /// The newest record's time in the operation log, if any.
-    pub fn last_operation_at(&self) -> Result<Option<i64>, StoreError> {
-        Ok(self.conn()?.query_row("SELECT max(at_ms) FROM operation", [], |r| r.get(0)).optional()?.flatten())
     }
 }
 

@@ -186,35 +186,43 @@ pub fn dist(board: &str) -> Result<PathBuf> {
     let dist = out_dir().join(format!("dist-{board}"));
     std::fs::create_dir_all(dist.join("bin"))?;
     std::fs::create_dir_all(dist.join("rig"))?;
-    let build = |what: &str, args: &[&str]| {
-        cross_cargo()
-            .args(["build", "--release", "--target", TARGET])
-            .args(args)
-            .run(&format!("cross-building {what} for {TARGET} (board {board}) with Debian's rustc-web"))
+    // The test rig in the dev profile without debug information, the profile `test-aarch64`
+    // builds its tests in (the dependencies they share are built once); the device's reader in
+    // release.
+    let debug = root().join(format!("target/cross/{TARGET}/debug"));
+    let build = |what: &str, release: bool, args: &[&str]| {
+        let mut c = cross_cargo().args(["build", "--target", TARGET]);
+        if release {
+            c = c.arg("--release");
+        } else {
+            c = c.env("CARGO_PROFILE_DEV_DEBUG", "0").env("CARGO_PROFILE_TEST_DEBUG", "0");
+        }
+        c.args(args).run(&format!("cross-building {what} for {TARGET} (board {board}) with Debian's rustc-web"))
     };
     // The test rig first, so that the device build of the reader is the last one linked.
     // (None of these has default features but the reader, whose face check the rig does not use.)
     build(
         "the test rig",
+        false,
         &["-p", "kaoyomi-terminal", "-p", "kaoyomi-cardsim", "-p", "kaoyomi-reader", "--no-default-features"]
             .into_iter()
             .chain(["--features", "kaoyomi-reader/sim"])
             .collect::<Vec<_>>(),
     )?;
-    std::fs::copy(release.join("kaoyomi-reader"), dist.join("rig/kaoyomi-reader-sim"))?;
+    std::fs::copy(debug.join("kaoyomi-reader"), dist.join("rig/kaoyomi-reader-sim"))?;
     // The scan below must still recognise the simulator in a build that has it.
     if crate::tidy::device_binary_problems(&std::fs::read(dist.join("rig/kaoyomi-reader-sim"))?)?.is_empty() {
         bail!("the scan for the simulator finds nothing in the rig's simulator build: update tidy's markers");
     }
     for bin in ["kaoyomi-term", "kaoyomi-cardsim"] {
-        std::fs::copy(release.join(bin), dist.join("rig").join(bin))?;
+        std::fs::copy(debug.join(bin), dist.join("rig").join(bin))?;
     }
     let features = features.join(",");
     let mut args = vec!["-p", "kaoyomi-reader", "--no-default-features"];
     if !features.is_empty() {
         args.extend(["--features", &features]);
     }
-    build("the reader", &args)?;
+    build("the reader", true, &args)?;
     let reader = dist.join("bin/kaoyomi-reader");
     std::fs::copy(release.join("kaoyomi-reader"), &reader)?;
     let problems = crate::tidy::device_binary_problems(&std::fs::read(&reader)?)?;

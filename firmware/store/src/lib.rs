@@ -21,7 +21,7 @@ mod codes;
 mod schema;
 mod stats;
 
-pub use codes::{ErrorCode, Operation};
+pub use codes::{ErrorCode, Operation, Role, SettingsSource};
 pub use stats::{DayStatistics, JST_OFFSET_MS, day_of};
 
 use kaoyomi_core::LogEntry;
@@ -82,6 +82,12 @@ pub enum StoreError {
         /// The newest this firmware knows.
         known: u32,
     },
+    /// Settings of a version not newer than the stored ones (changed meanwhile by someone else).
+    #[error("the settings changed meanwhile (version {newest} is stored; this change was made from an older one)")]
+    StaleSettings {
+        /// The newest stored version.
+        newest: u32,
+    },
     /// Anything else SQLite reported.
     #[error("the log database failed: {0}")]
     Sqlite(rusqlite::Error),
@@ -121,8 +127,55 @@ pub struct LoggedError {
     pub code: String,
 }
 
+/// A maintenance account as stored: its password's Argon2id hash (PHC string), whether that is
+/// still the initial password, and its failed logins.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AccountRecord {
+    /// Which account.
+    pub role: Role,
+    /// The password's hash as a PHC string (`$argon2id$…`).
+    pub phc: String,
+    /// The password is still the initial one (the next login must change it).
+    pub initial: bool,
+    /// Wrong passwords in a row.
+    pub failures: u32,
+    /// Logins are refused until then (milliseconds since the Unix epoch; 0: not locked).
+    pub locked_until_ms: i64,
+    /// When the password was last changed.
+    pub changed_at_ms: Option<i64>,
+}
+
+impl std::fmt::Debug for AccountRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccountRecord")
+            .field("role", &self.role)
+            .field("initial", &self.initial)
+            .field("failures", &self.failures)
+            .field("locked_until_ms", &self.locked_until_ms)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One version of the settings as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettingsRecord {
+    /// Their version (1, 2, …).
+    pub version: u32,
+    /// When they were made.
+    pub at_ms: i64,
+    /// Where they came from ([`SettingsSource::code`]).
+    pub source: String,
+    /// The settings (JSON, validated by the maintenance crate before they are stored).
+    pub body: String,
+}
+
+/// How many versions of the settings are kept (the newest).
+pub const SETTINGS_KEPT: u32 = 50;
+
 /// The reader's database.
 pub struct Store {
+    dir: PathBuf,
+    limits: Limits,
     conn: Option<Connection>,
     health: Health,
     recovered: Option<PathBuf>,
@@ -153,7 +206,14 @@ impl Store {
     /// [`Store::open`] with other limits.
     pub fn open_with(dir: &Path, now_ms: i64, limits: Limits) -> Store {
         let path = dir.join(FILE);
-        let mut store = Store { conn: None, health: Health::Ready, recovered: None, session_start: None };
+        let mut store = Store {
+            dir: dir.to_path_buf(),
+            limits,
+            conn: None,
+            health: Health::Ready,
+            recovered: None,
+            session_start: None,
+        };
         match connect(&path, limits, false) {
             Ok(conn) => store.conn = Some(conn),
             Err(OpenError::Corrupt(why)) => {
@@ -331,6 +391,116 @@ impl Store {
         // The purge is recorded after the room it made, so that a full store can record it.
         self.log_operation(now_ms, &Operation::Purged { records: removed })?;
         Ok(removed)
+    }
+}
+
+impl Store {
+    /// A maintenance account, if it was ever stored (a fresh database has none: the initial
+    /// passwords apply).
+    pub fn account(&self, role: Role) -> Result<Option<AccountRecord>, StoreError> {
+        let conn = self.conn()?;
+        let mut q =
+            conn.prepare("SELECT phc, initial, failures, locked_until_ms, changed_at_ms FROM account WHERE role = ?1")?;
+        let mut rows = q.query([role.code()])?;
+        let Some(r) = rows.next()? else { return Ok(None) };
+        Ok(Some(AccountRecord {
+            role,
+            phc: r.get(0)?,
+            initial: r.get::<_, i64>(1)? != 0,
+            failures: r.get::<_, i64>(2)?.clamp(0, i64::from(u32::MAX)) as u32,
+            locked_until_ms: r.get(3)?,
+            changed_at_ms: r.get(4)?,
+        }))
+    }
+
+    /// Stores `account` and records `op` with it, in one transaction.
+    pub fn put_account(
+        &mut self,
+        at_ms: i64,
+        account: &AccountRecord,
+        op: Option<&Operation>,
+    ) -> Result<(), StoreError> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO account (role, phc, initial, failures, locked_until_ms, changed_at_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (role) DO UPDATE SET phc = ?2, initial = ?3, failures = ?4,
+                     locked_until_ms = ?5, changed_at_ms = ?6",
+                params![
+                    account.role.code(),
+                    account.phc,
+                    account.initial,
+                    account.failures,
+                    account.locked_until_ms,
+                    account.changed_at_ms
+                ],
+            )?;
+            if let Some(op) = op {
+                insert_operation(tx, at_ms, op)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// The newest settings, if any were ever stored.
+    pub fn settings(&self) -> Result<Option<SettingsRecord>, StoreError> {
+        let conn = self.conn()?;
+        let mut q = conn.prepare("SELECT version, at_ms, source, body FROM settings ORDER BY version DESC LIMIT 1")?;
+        let mut rows = q.query([])?;
+        let Some(r) = rows.next()? else { return Ok(None) };
+        Ok(Some(SettingsRecord { version: r.get(0)?, at_ms: r.get(1)?, source: r.get(2)?, body: r.get(3)? }))
+    }
+
+    /// Stores a new version of the settings and records the change, in one transaction; the
+    /// version must be newer than every stored one. Only the newest [`SETTINGS_KEPT`] versions
+    /// are kept.
+    pub fn put_settings(
+        &mut self,
+        at_ms: i64,
+        source: SettingsSource,
+        version: u32,
+        body: &str,
+    ) -> Result<(), StoreError> {
+        let newest: Option<u32> = self.conn()?.query_row("SELECT max(version) FROM settings", [], |r| r.get(0))?;
+        if let Some(newest) = newest.filter(|n| *n >= version) {
+            return Err(StoreError::StaleSettings { newest });
+        }
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO settings (version, at_ms, source, body) VALUES (?1, ?2, ?3, ?4)",
+                params![version, at_ms, source.code(), body],
+            )?;
+            tx.execute("DELETE FROM settings WHERE version <= ?1", [i64::from(version) - i64::from(SETTINGS_KEPT)])?;
+            insert_operation(tx, at_ms, &Operation::SettingsChanged { source, version })
+        })
+    }
+
+    /// The engineer's recovery: the database file is moved aside (kept, for the vendor) and a
+    /// fresh one made, keeping the accounts and the newest settings when they can still be read.
+    /// Returns where the old file went.
+    pub fn reset(&mut self, now_ms: i64) -> Result<PathBuf, StoreError> {
+        let accounts: Vec<AccountRecord> =
+            Role::ALL.into_iter().filter_map(|r| self.account(r).ok().flatten()).collect();
+        let settings = self.settings().ok().flatten();
+        let path = self.dir.join(FILE);
+        self.conn = None;
+        let moved = move_aside(&path, now_ms)
+            .map_err(|e| StoreError::Unavailable(format!("moving the database aside: {e}")))?;
+        let fresh = Store::open_with(&self.dir, now_ms, self.limits);
+        *self = fresh;
+        for account in &accounts {
+            self.put_account(now_ms, account, None)?;
+        }
+        if let Some(s) = settings {
+            self.write(|tx| {
+                tx.execute(
+                    "INSERT INTO settings (version, at_ms, source, body) VALUES (?1, ?2, ?3, ?4)",
+                    params![s.version, s.at_ms, s.source, s.body],
+                )
+            })?;
+        }
+        self.log_operation(now_ms, &Operation::DatabaseReset)?;
+        Ok(moved)
     }
 }
 

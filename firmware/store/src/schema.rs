@@ -7,7 +7,8 @@
 use rusqlite::Connection;
 
 /// The migrations in order: the database at version `n` has had the first `n`.
-const MIGRATIONS: &[&str] = &["
+const MIGRATIONS: &[&str] = &[
+    "
     CREATE TABLE operation (
         id INTEGER PRIMARY KEY,
         at_ms INTEGER NOT NULL,
@@ -29,7 +30,30 @@ const MIGRATIONS: &[&str] = &["
         duration_ms INTEGER
     );
     CREATE INDEX session_at ON session (at_ms);
-"];
+",
+    "
+    CREATE TABLE account (
+        role TEXT PRIMARY KEY,
+        phc TEXT NOT NULL,
+        initial INTEGER NOT NULL,
+        failures INTEGER NOT NULL DEFAULT 0,
+        locked_until_ms INTEGER NOT NULL DEFAULT 0,
+        changed_at_ms INTEGER
+    );
+    CREATE TABLE settings (
+        version INTEGER PRIMARY KEY,
+        at_ms INTEGER NOT NULL,
+        source TEXT NOT NULL,
+        body TEXT NOT NULL
+    );
+",
+];
+
+/// The first schema (what the first firmware made), for the migration's test.
+#[cfg(test)]
+pub(crate) fn first_for_tests() -> &'static str {
+    MIGRATIONS[0]
+}
 
 /// The newest schema this firmware knows.
 pub const VERSION: usize = MIGRATIONS.len();

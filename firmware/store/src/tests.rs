@@ -196,3 +196,58 @@ fn every_error_code_is_distinct_and_explained() {
         assert!(c.advice().len() > 40);
     }
 }
+
+#[test]
+fn a_first_version_database_is_brought_up_to_date_keeping_its_records() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let conn = Connection::open(dir.path().join(FILE)).unwrap();
+        conn.execute_batch(schema::first_for_tests()).unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        conn.execute("INSERT INTO operation (at_ms, kind) VALUES (?1, 'reader-started')", [T0]).unwrap();
+    }
+    let mut s = Store::open(dir.path(), T0 + 1);
+    assert_eq!(s.health(), &Health::Ready);
+    assert_eq!(s.operations(0).unwrap().len(), 1);
+    assert_eq!(s.account(Role::Engineer).unwrap(), None);
+    s.put_settings(T0 + 2, SettingsSource::Terminal, 1, "{}").unwrap();
+    assert_eq!(s.settings().unwrap().unwrap().version, 1);
+}
+
+#[test]
+fn settings_versions_only_grow_and_the_oldest_go() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Store::open(dir.path(), T0);
+    for v in 1..=SETTINGS_KEPT + 5 {
+        s.put_settings(T0 + i64::from(v), SettingsSource::Menu(Role::Engineer), v, &format!("{{\"v\":{v}}}")).unwrap();
+    }
+    assert!(s.put_settings(T0, SettingsSource::Terminal, 3, "{}").is_err(), "an older version is refused");
+    let newest = s.settings().unwrap().unwrap();
+    assert_eq!((newest.version, newest.source.as_str()), (SETTINGS_KEPT + 5, "menu:engineer"));
+    let kept: i64 = s.conn().unwrap().query_row("SELECT count(*) FROM settings", [], |r| r.get(0)).unwrap();
+    assert_eq!(kept, i64::from(SETTINGS_KEPT));
+}
+
+#[test]
+fn the_engineers_reset_moves_the_file_aside_and_keeps_accounts_and_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Store::open(dir.path(), T0);
+    let account = AccountRecord {
+        role: Role::FacilityAdmin,
+        phc: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+        initial: false,
+        failures: 2,
+        locked_until_ms: 0,
+        changed_at_ms: Some(T0),
+    };
+    s.put_account(T0, &account, Some(&Operation::PasswordChanged(Role::FacilityAdmin))).unwrap();
+    s.put_settings(T0, SettingsSource::Menu(Role::FacilityAdmin), 3, "{\"volume\":3}").unwrap();
+    s.log_operation(T0, &Operation::ReaderStarted).unwrap();
+    let moved = s.reset(T0 + 5).unwrap();
+    assert!(moved.exists());
+    assert_eq!(s.health(), &Health::Ready);
+    assert_eq!(s.account(Role::FacilityAdmin).unwrap(), Some(account));
+    assert_eq!(s.settings().unwrap().unwrap().body, "{\"volume\":3}");
+    let kinds: Vec<String> = s.operations(0).unwrap().into_iter().map(|o| o.kind).collect();
+    assert_eq!(kinds, ["database-reset"], "the old log stays in the moved file");
+}

@@ -26,7 +26,7 @@ pub mod window;
 mod generated {
     slint::include_modules!();
 }
-pub use generated::{PatientWindow, Prefs, StaffWindow, Theme};
+pub use generated::{PatientWindow, Prefs, ScreenKind, StaffWindow, Theme};
 
 /// The patient's languages: code (as the translation bundle names it) and the language's own name.
 pub const LANGUAGES: &[(&str, &str)] = &[

@@ -55,6 +55,7 @@ pub fn all() -> Vec<(&'static str, ScreenState)> {
         ("card-error", plain(Screen::CardError { problem: CardProblem::NoAnswer })),
         ("unknown-card", plain(Screen::UnknownCard)),
         ("card-expired", plain(Screen::CardExpired)),
+        ("maintenance", plain(Screen::Maintenance)),
         ("finished", plain(Screen::Finished { outcome: Outcome::Verified, method: Some(AuthMethod::Face) })),
         (
             "choose-method-no-match",

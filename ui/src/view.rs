@@ -5,7 +5,7 @@
 //! operating system's CSPRNG every time a PIN entry starts (a new entry, or again after a wrong
 //! PIN); the pad never learns which digits were typed beyond their count.
 
-use crate::{PatientWindow, Prefs, StaffWindow};
+use crate::{PatientWindow, Prefs, ScreenKind, StaffWindow};
 use kaoyomi_core::{CardProblem, Event, FaceHint, FaceProblem, MethodOffer, Notice, Screen, ScreenState, StaffReason};
 use kaoyomi_protocol::{AuthMethod, ConsentTopic, Outcome};
 use rand::seq::SliceRandom;
@@ -29,6 +29,29 @@ pub struct Ui {
     last: RefCell<Option<Screen>>,
     /// The pixels of the picture in the preview, held so they can be wiped when it goes.
     shown: RefCell<Option<SharedPixelBuffer<Rgb8Pixel>>>,
+}
+
+/// The one adapter from core's screen to the screens' contract (`ui/contract.slint`).
+pub fn kind(screen: &Screen) -> ScreenKind {
+    match screen {
+        Screen::PlaceCard => ScreenKind::PlaceCard,
+        Screen::WaitForReception => ScreenKind::WaitForReception,
+        Screen::ReadingCard => ScreenKind::ReadingCard,
+        Screen::ChooseMethod { .. } => ScreenKind::ChooseMethod,
+        Screen::ConfirmLastTry => ScreenKind::ConfirmLastTry,
+        Screen::PinEntry { .. } => ScreenKind::PinEntry,
+        Screen::VerifyingPin => ScreenKind::VerifyingPin,
+        Screen::FaceCheck { .. } => ScreenKind::FaceCheck,
+        Screen::CallStaff { .. } => ScreenKind::CallStaff,
+        Screen::VisualCheck => ScreenKind::VisualCheck,
+        Screen::Registration => ScreenKind::Registration,
+        Screen::Consent { .. } => ScreenKind::Consent,
+        Screen::CardError { .. } => ScreenKind::CardError,
+        Screen::UnknownCard => ScreenKind::UnknownCard,
+        Screen::CardExpired => ScreenKind::CardExpired,
+        Screen::Maintenance => ScreenKind::Maintenance,
+        Screen::Finished { .. } => ScreenKind::Finished,
+    }
 }
 
 fn offer(o: MethodOffer) -> &'static str {
@@ -136,7 +159,7 @@ pub fn staff_reason(screen: &Screen) -> &'static str {
 /// The session's step for the staff display: 0 card, 1 identity check, 2 consents, 3 sending, 4 done.
 pub fn step(screen: &Screen) -> i32 {
     match screen {
-        Screen::PlaceCard | Screen::WaitForReception | Screen::ReadingCard => 0,
+        Screen::PlaceCard | Screen::WaitForReception | Screen::ReadingCard | Screen::Maintenance => 0,
         Screen::CardError { .. } | Screen::UnknownCard | Screen::CardExpired => 0,
         Screen::ChooseMethod { .. }
         | Screen::ConfirmLastTry
@@ -298,9 +321,9 @@ impl Ui {
             // No picture of the patient stays in the window once the capture is over.
             self.set_preview(None);
         }
-        p.set_screen(screen.name().into());
+        p.set_screen(kind(&screen));
         let staff = &self.staff;
-        staff.set_screen(screen.name().into());
+        staff.set_screen(kind(&screen));
         staff.set_step(step(&screen));
         staff.set_reason(staff_reason(&screen).into());
         if matches!(screen, Screen::PlaceCard) {

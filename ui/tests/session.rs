@@ -10,6 +10,7 @@ use i_slint_backend_testing::{AccessibleRole, ElementHandle, ElementQuery};
 use kaoyomi_core::{Command, Event};
 use kaoyomi_protocol::{AuthMethod, ConsentAnswer, ConsentRequest, ConsentTopic, Outcome};
 use kaoyomi_tests::Bench;
+use kaoyomi_ui::ScreenKind;
 use kaoyomi_ui::view::Ui;
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -47,8 +48,8 @@ impl Counter {
         }
     }
 
-    fn screen(&self) -> String {
-        self.ui.patient.get_screen().to_string()
+    fn screen(&self) -> ScreenKind {
+        self.ui.patient.get_screen()
     }
 
     /// Every element whose accessible label is `label` or starts with `label (`.
@@ -75,7 +76,7 @@ impl Counter {
             })
             .collect();
         places.dedup();
-        assert_eq!(places.len(), 1, "one button {label:?} on screen {}: {places:?}", self.screen());
+        assert_eq!(places.len(), 1, "one button {label:?} on screen {:?}: {places:?}", self.screen());
         buttons[0].invoke_accessible_default_action();
         self.pump();
     }
@@ -102,17 +103,17 @@ fn sessions_through_the_touch_screen() {
     let dir = tempfile::tempdir().unwrap();
     let mut c = Counter::new(dir.path());
     c.tap("English");
-    assert_eq!(c.screen(), "place-card");
+    assert_eq!(c.screen(), ScreenKind::PlaceCard);
     assert!(c.has_text("Please place your My Number card"));
 
     // PIN path: one wrong PIN, then the right one; consents with a look at "what is this?".
     c.bench.arm(all_consents());
     c.bench.insert("normal");
     c.pump();
-    assert_eq!(c.screen(), "choose-method");
+    assert_eq!(c.screen(), ScreenKind::ChooseMethod);
     assert!(c.find("Face recognition").is_empty(), "face is not offered on a reader without it");
     c.tap("PIN (4 digits)");
-    assert_eq!(c.screen(), "pin-entry");
+    assert_eq!(c.screen(), ScreenKind::PinEntry);
     assert!(c.has_text("Tries left: 3"));
     let first_pad = c.ui.pad();
     c.type_pin("47");
@@ -120,14 +121,14 @@ fn sessions_through_the_touch_screen() {
     c.tap("Delete");
     assert!(c.has_text("1 of 4 digits entered"));
     c.type_pin("000"); // 4000: wrong
-    assert_eq!(c.screen(), "pin-entry");
+    assert_eq!(c.screen(), ScreenKind::PinEntry);
     assert!(c.has_text("The PIN was wrong. Please try again."));
     assert!(c.has_text("Tries left: 2"));
     assert_eq!(c.bench.tries("normal"), 2);
     let second_pad = c.ui.pad();
     assert_ne!(first_pad, second_pad, "a new entry gets a new pad (10! orders: equal by chance once in 3.6 million)");
     c.type_pin("4721");
-    assert_eq!(c.screen(), "consent");
+    assert_eq!(c.screen(), ScreenKind::Consent);
     assert!(c.has_text("Question 1 of 3"));
     c.tap("What is this?");
     assert!(!c.find("Hide details").is_empty(), "the detail is open");
@@ -136,7 +137,7 @@ fn sessions_through_the_touch_screen() {
     assert!(c.find("Hide details").is_empty(), "the next question starts with its detail closed");
     c.tap("No");
     c.tap("Yes, I agree");
-    assert_eq!(c.screen(), "finished");
+    assert_eq!(c.screen(), ScreenKind::Finished);
     assert!(c.has_text("Thank you. You have been confirmed."));
     let report = c.bench.reports.last().expect("a report");
     assert_eq!((report.outcome, report.method), (Outcome::Verified, Some(AuthMethod::Pin)));
@@ -151,7 +152,7 @@ fn sessions_through_the_touch_screen() {
     assert_eq!(c.bench.tries("normal"), 3, "the right PIN resets the counter");
     c.bench.remove();
     c.pump();
-    assert_eq!(c.screen(), "place-card");
+    assert_eq!(c.screen(), ScreenKind::PlaceCard);
     // The next patient finds the reader in Japanese again.
     assert!(c.has_text("マイナンバーカードを置いてください"), "the last patient's language stayed");
     c.tap("English");
@@ -161,17 +162,17 @@ fn sessions_through_the_touch_screen() {
     c.bench.insert("last-try");
     c.pump();
     c.tap("PIN (4 digits)");
-    assert_eq!(c.screen(), "confirm-last-try");
+    assert_eq!(c.screen(), ScreenKind::ConfirmLastTry);
     c.tap("Choose another way");
-    assert_eq!(c.screen(), "choose-method");
+    assert_eq!(c.screen(), ScreenKind::ChooseMethod);
     assert_eq!(c.bench.tries("last-try"), 1);
     assert_eq!(c.bench.verifies(), 2, "only the two PINs typed above reached a card");
     c.tap("PIN (4 digits)");
     c.tap("Enter the PIN");
-    assert_eq!(c.screen(), "pin-entry");
+    assert_eq!(c.screen(), ScreenKind::PinEntry);
     assert!(c.has_text("Tries left: 1 (last try)"));
     c.type_pin("1357");
-    assert_eq!(c.screen(), "consent");
+    assert_eq!(c.screen(), ScreenKind::Consent);
     c.bench.remove();
     c.pump();
     assert!(c.has_text("Please place your My Number card"), "a card taken away mid-session keeps the language");
@@ -180,7 +181,7 @@ fn sessions_through_the_touch_screen() {
     c.bench.arm(all_consents());
     c.bench.insert("pinless");
     c.pump();
-    assert!(c.find("PIN (4 digits)").is_empty(), "screen {}", c.screen());
+    assert!(c.find("PIN (4 digits)").is_empty(), "screen {:?}", c.screen());
     c.bench.remove();
     c.pump();
 
@@ -189,7 +190,7 @@ fn sessions_through_the_touch_screen() {
     c.bench.arm(all_consents());
     c.bench.insert("normal");
     c.pump();
-    assert_eq!(c.screen(), "choose-method");
+    assert_eq!(c.screen(), ScreenKind::ChooseMethod);
     assert!(c.find("I am still here").is_empty(), "no warning yet");
     c.bench.wait(46_000);
     c.pump();
@@ -198,14 +199,14 @@ fn sessions_through_the_touch_screen() {
     c.pump();
     assert!(c.has_text("Are you still there? This screen closes in 9 seconds."));
     c.tap("I am still here");
-    assert_eq!(c.screen(), "choose-method");
+    assert_eq!(c.screen(), ScreenKind::ChooseMethod);
     assert!(c.find("I am still here").is_empty(), "the warning went away");
     c.bench.wait(50_000);
     c.pump();
-    assert_eq!(c.screen(), "choose-method", "a whole minute started again");
+    assert_eq!(c.screen(), ScreenKind::ChooseMethod, "a whole minute started again");
     c.bench.wait(10_000);
     c.pump();
-    assert_eq!(c.screen(), "finished", "left alone, the session ends");
+    assert_eq!(c.screen(), ScreenKind::Finished, "left alone, the session ends");
     assert!(c.has_text("Please take your card."));
     c.bench.remove();
     c.pump();

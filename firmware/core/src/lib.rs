@@ -258,6 +258,11 @@ pub enum Event {
     StaffVisualConfirm(bool),
     /// Staff cancelled the session at the reader.
     StaffCancel,
+    /// Someone logged in to the maintenance menu and asks for the reader: granted only when no
+    /// patient session is armed (answered with [`Command::Maintenance`]).
+    MaintenanceRequested,
+    /// The maintenance menu was left.
+    MaintenanceEnded,
     /// The patient touched "I am still here" on the time-out warning: the patient's time starts
     /// again (ignored when no warning is showing).
     StillHere,
@@ -345,6 +350,19 @@ pub enum Command {
     Wipe,
     /// Write to the operation log.
     Log(LogEntry),
+    /// The answer to the maintenance menu.
+    Maintenance(MaintenanceAnswer),
+}
+
+/// Core's answer about the maintenance menu.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MaintenanceAnswer {
+    /// The reader is in maintenance: no patient session starts, the patient panel says so.
+    Started,
+    /// Refused: a patient session is armed; try again when it has ended.
+    Busy,
+    /// The reader serves patients again.
+    Ended,
 }
 
 /// Where the session is.
@@ -417,6 +435,7 @@ pub struct Session {
     next_session: u32,
     deadline: Option<u64>,
     warned: bool,
+    maintenance: bool,
     now: Now,
     out: Vec<Command>,
 }
@@ -434,6 +453,7 @@ impl Session {
             next_session: 1,
             deadline: None,
             warned: false,
+            maintenance: false,
             now: Now::default(),
             out: Vec::new(),
         }
@@ -444,8 +464,16 @@ impl Session {
         self.visual_mode
     }
 
+    /// Whether the reader is in maintenance.
+    pub fn in_maintenance(&self) -> bool {
+        self.maintenance
+    }
+
     /// The screen the session shows now.
     pub fn screen(&self) -> ScreenState {
+        if self.maintenance {
+            return ScreenState { screen: Screen::Maintenance, timeout_warning_s: None };
+        }
         let screen = match &self.state {
             State::Idle | State::WaitingForCard => Screen::PlaceCard,
             State::CardWithoutRequest => Screen::WaitForReception,
@@ -553,6 +581,21 @@ impl Session {
                     self.finish(Outcome::Cancelled(CancelReason::Staff));
                 }
             }
+            Event::MaintenanceRequested => {
+                let answer = if self.armed.is_some() {
+                    MaintenanceAnswer::Busy
+                } else {
+                    self.maintenance = true;
+                    MaintenanceAnswer::Started
+                };
+                self.out.push(Command::Maintenance(answer));
+            }
+            Event::MaintenanceEnded => {
+                if self.maintenance {
+                    self.maintenance = false;
+                    self.out.push(Command::Maintenance(MaintenanceAnswer::Ended));
+                }
+            }
         }
         let after = self.screen();
         if after != before {
@@ -658,7 +701,12 @@ impl Session {
     fn terminal(&mut self, seq: u32, request: Request) {
         let response = match request {
             Request::StartSession(request) => {
-                if self.armed.is_some() {
+                if self.maintenance {
+                    Response::Error {
+                        code: kaoyomi_protocol::ErrorCode::InMaintenance,
+                        message: "the reader is in maintenance: no patient session starts until it ends".into(),
+                    }
+                } else if self.armed.is_some() {
                     Response::Error {
                         code: kaoyomi_protocol::ErrorCode::Busy,
                         message: "a session is already running".into(),

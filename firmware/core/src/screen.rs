@@ -170,6 +170,8 @@ pub enum Screen {
     UnknownCard,
     /// The card is past its expiry date: please talk to staff.
     CardExpired,
+    /// The reader is in maintenance: please wait or ask at reception.
+    Maintenance,
     /// The session ended: the outcome, then "remove your card".
     Finished {
         /// Outcome.
@@ -208,6 +210,7 @@ impl Screen {
             Screen::UnknownCard => "unknown-card",
             Screen::CardExpired => "card-expired",
             Screen::Finished { .. } => "finished",
+            Screen::Maintenance => "maintenance",
         }
     }
 }

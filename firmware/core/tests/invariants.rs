@@ -80,15 +80,33 @@ fn pin_rules_hold_on_random_walks() {
                     12 => Event::StaffVisualMode(rng.r#gen::<bool>()),
                     13 => Event::StaffVisualConfirm(rng.r#gen::<bool>()),
                     14 => Event::Tick,
-                    _ => [Event::StaffCancel, Event::TerminalDisconnected, Event::PinDelete, Event::StillHere]
-                        [rng.gen_range(0..4)]
+                    _ => [
+                        Event::StaffCancel,
+                        Event::TerminalDisconnected,
+                        Event::PinDelete,
+                        Event::StillHere,
+                        Event::MaintenanceRequested,
+                        Event::MaintenanceEnded,
+                    ][rng.gen_range(0..6)]
                     .clone(),
                 }
             };
             if event == Event::LastTryConfirmed {
                 confirmed_since_last_verify = true;
             }
+            // In maintenance nothing of a patient session may start.
+            let held = s.in_maintenance() && event != Event::MaintenanceEnded;
             for command in s.handle(Now { monotonic_ms: now, unix_ms: now }, event) {
+                if held {
+                    assert!(
+                        !matches!(
+                            command,
+                            Command::Card(CardJob::Read { .. })
+                                | Command::Respond { response: Response::SessionStarted { .. }, .. }
+                        ),
+                        "seed {seed}: a patient session started in maintenance: {command:?}"
+                    );
+                }
                 match command {
                     Command::Card(CardJob::Read { op }) => {
                         if let Some(c) = &card {

@@ -440,3 +440,18 @@ fn face_guidance_shows_then_the_camera_fails_and_pin_is_offered() {
     h.ev(Event::CardRemoved);
     insta::assert_snapshot!(h.done());
 }
+
+#[test]
+fn maintenance_waits_for_the_patient_and_holds_off_the_next() {
+    let mut h = Harness::new(false);
+    // Asked during a session: refused, the session goes on.
+    h.arm(NONE, false).ev(Event::MaintenanceRequested);
+    h.card(PinState::Tries(3)).ev(Event::StaffCancel).ev(Event::CardRemoved);
+    // Asked at rest: the patient panel says so, the terminal's next session is refused, a card
+    // placed meanwhile is not read.
+    h.at(1_000).ev(Event::MaintenanceRequested);
+    h.arm(NONE, false).ev(Event::CardPlaced).at(200_000).ev(Event::Tick);
+    // Left: the card lying there waits for reception as usual; a session starts again.
+    h.ev(Event::MaintenanceEnded).ev(Event::MaintenanceEnded).arm(NONE, false);
+    insta::assert_snapshot!(h.done());
+}

@@ -193,6 +193,9 @@ pub enum ErrorCode {
     WrongCode,
     /// Too many wrong pairing codes: pairing is refused for a while.
     PairingLocked,
+    /// The reader is in maintenance (the engineer or the facility's administrator is at its
+    /// maintenance menu): no patient session starts until they leave it.
+    InMaintenance,
 }
 
 /// Reader identity.

@@ -31,6 +31,8 @@ pub trait Outputs {
     fn pairing(&mut self, _offer: Option<&crate::PairingOffer>) {}
     /// Records an operation-log entry (the running reader keeps them in its database).
     fn record(&mut self, _entry: &kaoyomi_core::LogEntry) {}
+    /// Core's answer to the maintenance menu (entered, refused while a patient is served, left).
+    fn maintenance(&mut self, _answer: kaoyomi_core::MaintenanceAnswer) {}
 }
 
 /// What a step asks of the loop around it.
@@ -174,6 +176,10 @@ impl MainLoop {
                 Command::Log(entry) => {
                     log::info!("{entry:?}");
                     out.record(&entry);
+                }
+                Command::Maintenance(answer) => {
+                    log::info!("maintenance: {answer:?}");
+                    out.maintenance(answer);
                 }
             }
         }

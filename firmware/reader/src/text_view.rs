@@ -118,6 +118,9 @@ pub fn render(state: &ScreenState) -> String {
             };
             format!("Please call staff ({why}). 職員をお呼びください")
         }
+        Screen::Maintenance => {
+            "The reader is being serviced: please ask at reception. ただいまメンテナンス中です。受付にお申し出ください".to_string()
+        }
         Screen::VisualCheck => "Staff are checking your face against the card. 職員が確認しています".to_string(),
         Screen::Registration => "Register this card for health insurance use? 健康保険証として利用登録しますか？".to_string(),
         Screen::Consent { topic, index, total } => {

@@ -8,12 +8,13 @@
 use kaoyomi_core::{Command, Config, Event, Now, ScreenState, Timeouts};
 use kaoyomi_hal::card::{CardReader, Transmit};
 use kaoyomi_hal_sim::{CounterStore, Fault, SimCardReader, SimCardSlot, VirtualCard, persona};
+use kaoyomi_maintenance::contract::{Action, View};
 use kaoyomi_myna::card::Card;
 use kaoyomi_protocol::{Body, ConsentRequest, Request, Response, SessionReport, SessionRequest};
 use kaoyomi_reader::card_service::{self, Work};
 use kaoyomi_reader::device_key::DeviceKey;
 use kaoyomi_reader::surface_service::SurfaceJob;
-use kaoyomi_reader::{MainLoop, Outputs};
+use kaoyomi_reader::{Input, MainLoop, Outputs};
 use std::time::Duration;
 
 /// Records every APDU on the way to the card.
@@ -48,6 +49,8 @@ struct Recorder {
     commands: Vec<Command>,
     reports: Vec<SessionReport>,
     jobs: Vec<Work>,
+    responses: Vec<Response>,
+    views: Vec<View>,
 }
 
 impl Outputs for Recorder {
@@ -65,9 +68,14 @@ impl Outputs for Recorder {
         false
     }
     fn stop_face_check(&mut self) {}
-    fn respond(&mut self, _: u32, _: Response) {}
+    fn respond(&mut self, _: u32, response: Response) {
+        self.responses.push(response);
+    }
     fn send(&mut self, _: Body) -> bool {
         true
+    }
+    fn maintenance_view(&mut self, view: &View) {
+        self.views.push(view.clone());
     }
 }
 
@@ -88,6 +96,10 @@ pub struct Bench {
     pub commands: Vec<Command>,
     /// Reports core sent.
     pub reports: Vec<SessionReport>,
+    /// The terminal's answers, in order.
+    pub responses: Vec<Response>,
+    /// The maintenance pages shown, in order.
+    pub views: Vec<View>,
     now: u64,
     present: bool,
 }
@@ -107,9 +119,51 @@ impl Bench {
             received: 0,
             commands: Vec::new(),
             reports: Vec::new(),
+            responses: Vec::new(),
+            views: Vec::new(),
             now: 0,
             present: false,
         }
+    }
+
+    /// Gives the main loop its desk (the database and the maintenance menu) in `dir`, as the
+    /// running reader does at start.
+    pub fn attach_desk(&mut self, dir: &std::path::Path) {
+        self.attach_desk_with(dir, kaoyomi_store::Limits::default());
+    }
+
+    /// [`Bench::attach_desk`] with the database's size limit `limits`.
+    pub fn attach_desk_with(&mut self, dir: &std::path::Path, limits: kaoyomi_store::Limits) {
+        let key = DeviceKey::load_or_create(dir).expect("device key");
+        let now = self.clock();
+        let desk = kaoyomi_reader::desk::Desk::open_with(dir, &key, "bench", now.unix_ms as i64, limits);
+        let mut out = Recorder::default();
+        self.main.attach_desk(now, desk, &mut out);
+        self.absorb(out);
+    }
+
+    /// The bench's time now (a fixed day, 2026-11-18, so that card expiry is judged the same way
+    /// on every run).
+    pub fn clock(&self) -> Now {
+        Now { monotonic_ms: self.now, unix_ms: 1_795_000_000_000 + self.now }
+    }
+
+    fn absorb(&mut self, mut out: Recorder) -> Vec<Work> {
+        self.commands.append(&mut out.commands);
+        self.reports.append(&mut out.reports);
+        self.responses.append(&mut out.responses);
+        self.views.append(&mut out.views);
+        out.jobs
+    }
+
+    /// Staff do `action` on the maintenance pages; returns the page shown after it.
+    pub fn act(&mut self, action: Action) -> View {
+        self.now += 100;
+        let mut out = Recorder::default();
+        self.main.step(self.clock(), Input::Maintenance(action), &mut out);
+        let jobs = self.absorb(out);
+        assert!(jobs.is_empty(), "a maintenance action started card work");
+        self.views.last().cloned().unwrap_or_default()
     }
 
     /// Arms a session.
@@ -174,13 +228,9 @@ impl Bench {
         self.now += 100;
         let mut queue = vec![event];
         while let Some(event) = queue.pop() {
-            // A fixed day (2026-11-18) so that card expiry is judged the same way on every run.
-            let now = Now { monotonic_ms: self.now, unix_ms: 1_795_000_000_000 + self.now };
             let mut out = Recorder::default();
-            self.main.step(now, kaoyomi_reader::Input::Core(event), &mut out);
-            self.commands.append(&mut out.commands);
-            self.reports.append(&mut out.reports);
-            for work in out.jobs {
+            self.main.step(self.clock(), Input::Core(event), &mut out);
+            for work in self.absorb(out) {
                 let Work::Core { job, .. } = work else { continue };
                 let signs = matches!(job, card_service::Job::VerifyPinAndSign { .. });
                 let mut card = Card::new(Recording { reader: &mut self.reader, sent: &mut self.apdus, received: 0 });

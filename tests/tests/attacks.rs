@@ -63,6 +63,9 @@ fn start_reader(state: &Path, script: &str) -> std::thread::JoinHandle<anyhow::R
         preview: None,
         taps: None,
         pairing_view: None,
+        maintenance: None,
+        maintenance_view: None,
+        settings_view: None,
         pace: Duration::ZERO,
     };
     std::thread::spawn(move || kaoyomi_reader::run(options))

@@ -4,7 +4,9 @@
 use kaoyomi_board::Board;
 use kaoyomi_hal_sim::{persona, pki};
 use kaoyomi_protocol::channel::StaticKey;
-use kaoyomi_protocol::{AuthMethod, ConsentRequest, Notification, Outcome, Progress, SessionRequest, SignedReport};
+use kaoyomi_protocol::{
+    AuthMethod, ConsentRequest, Notification, Outcome, Progress, Request, Response, SessionRequest, SignedReport,
+};
 use kaoyomi_reader::{InputSource, Options, Summary};
 use kaoyomi_terminal::{CardSignature, ChainCheck, Client, ClientError, Expected, VerifyError, verify_report};
 use std::os::unix::net::UnixStream;
@@ -127,6 +129,9 @@ fn start_reader_with(
         preview,
         taps: None,
         pairing_view: None,
+        maintenance: None,
+        maintenance_view: None,
+        settings_view: None,
         pace: std::time::Duration::ZERO,
     };
     std::thread::spawn(move || kaoyomi_reader::run(options))
@@ -498,4 +503,120 @@ fn a_card_the_camera_cannot_read_never_reaches_the_card_and_the_pin_remains() {
         assert_eq!(card.tries("surface", 0x0012), Some(10), "{view}: no 照合番号B was presented");
     }
     assert_logs_clean();
+}
+
+/// The engineer's password set as the maintenance menu would, before the reader starts.
+fn set_engineer_password(state: &Path, password: &str) {
+    use kaoyomi_maintenance::{Accounts, Password, Role};
+    let key = kaoyomi_reader::device_key::DeviceKey::load_or_create(state).unwrap();
+    let mut accounts = Accounts::new(key.serial(), key.derive(kaoyomi_reader::desk::ACCOUNTS_LABEL));
+    let mut store = kaoyomi_store::Store::open(state, 0);
+    let initial = accounts.initial_password(Role::Engineer);
+    let new = Password::new(password);
+    accounts.change_password(&mut store, now_ms() as i64, Role::Engineer, &initial, &new, &new).unwrap();
+}
+
+fn import(client: &mut Client<UnixStream>, serial: &str, password: &str, file: Vec<u8>) -> Response {
+    let credential = kaoyomi_protocol::Credential { device_id: serial.into(), password: password.into() };
+    match client.request(Request::ImportSettings { credential, file }, T) {
+        Ok(response) => response,
+        Err(ClientError::Refused { code, message }) => Response::Error { code, message },
+        Err(e) => panic!("{e}"),
+    }
+}
+
+fn refused(response: Response, code: kaoyomi_protocol::ErrorCode) -> String {
+    match response {
+        Response::Error { code: c, message } if c == code => message,
+        other => panic!("expected {code:?}, got {other:?}"),
+    }
+}
+
+#[test]
+fn the_terminal_collects_logs_statistics_and_settings_and_the_engineer_changes_them() {
+    use kaoyomi_maintenance::settings::{self, Current, OutputEncoding, Settings};
+    use kaoyomi_protocol::{ErrorCode, LogKind, TextEncoding};
+    capture_logs();
+    let state = tempfile::tempdir().unwrap();
+    set_engineer_password(state.path(), "Engineer-Pass-2026");
+    let reader = start_reader(state.path(), include_str!("../../board/scripts/exports.script"));
+    let mut client = connect(state.path());
+    let one = ConsentRequest { medical: true, checkup: false, limit: false };
+    let (v, _) = session(&mut client, one);
+    assert_eq!(v.report.outcome, Outcome::Verified);
+    let serial = client.device_info(T).unwrap().serial;
+    let mut exported: Vec<u8> = Vec::new();
+
+    // The operation log, page by page, as CSV in the reader's encoding (UTF-8 by default).
+    let mut csv = Vec::new();
+    let mut after = 0;
+    loop {
+        match client.request(Request::ExportLog { log: LogKind::Operations, after_id: after }, T).unwrap() {
+            Response::LogPage { csv: page, last_id, more, encoding, .. } => {
+                assert_eq!(encoding, TextEncoding::Utf8);
+                csv.extend(page);
+                if !more {
+                    break;
+                }
+                after = last_id;
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    let text = String::from_utf8(csv.clone()).unwrap();
+    assert!(text.starts_with("id,time_jst,operation,value\r\n"), "{text}");
+    for kind in ["reader-started", "password-changed:engineer", "session-ended"] {
+        assert!(text.contains(kind), "no {kind} in the exported log:\n{text}");
+    }
+    exported.extend(csv);
+    // The statistics: today's row counts the session.
+    let Response::Statistics { csv, .. } = client.request(Request::ExportStatistics { days: 7 }, T).unwrap() else {
+        panic!("no statistics")
+    };
+    let text = String::from_utf8(csv.clone()).unwrap();
+    assert_eq!(text.lines().count(), 8, "a header and seven days:\n{text}");
+    let today = text.lines().last().unwrap();
+    assert!(today.split(',').nth(1) == Some("1") && today.split(',').nth(3) == Some("1"), "{today}");
+    exported.extend(csv);
+
+    // The settings file, signed by the reader: imported back by the engineer only.
+    let Response::SettingsFile { version, file } = client.request(Request::ExportSettings, T).unwrap() else {
+        panic!("no settings file")
+    };
+    assert_eq!(version, 0);
+    exported.extend(&file);
+    let why = refused(import(&mut client, &serial, "wrong-password-1", file.clone()), ErrorCode::LoginRefused);
+    assert!(why.contains("wrong password"), "{why}");
+    let altered = String::from_utf8(file.clone()).unwrap().replace("\"volume\": 6", "\"volume\": 9");
+    let why =
+        refused(import(&mut client, &serial, "Engineer-Pass-2026", altered.into_bytes()), ErrorCode::SettingsRefused);
+    assert!(why.contains("signature"), "{why}");
+    assert_eq!(import(&mut client, &serial, "Engineer-Pass-2026", file), Response::SettingsChanged { version: 1 });
+    // A file from another reader (the engineer copies a facility's settings): Shift_JIS output.
+    let other = ed25519_dalek::SigningKey::from_bytes(&[9; 32]);
+    let sjis =
+        Current { version: 4, settings: Settings { output_encoding: OutputEncoding::ShiftJis, ..Settings::default() } };
+    let file = settings::export(&other, &kaoyomi_protocol::serial_for(other.verifying_key().as_bytes()), &sjis, 0);
+    assert_eq!(import(&mut client, &serial, "Engineer-Pass-2026", file), Response::SettingsChanged { version: 2 });
+    match client.request(Request::ExportLog { log: LogKind::Errors, after_id: 0 }, T).unwrap() {
+        Response::LogPage { encoding: TextEncoding::ShiftJis, csv, .. } => {
+            assert!(csv.starts_with(b"id,time_jst,code,advice\r\n"));
+            exported.extend(csv);
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // The next session ends the script.
+    let _ = client.start_session(SessionRequest { nonce: [1; 32], consents: one, registration_needed: false }, T);
+    reader.join().unwrap().unwrap();
+    assert_clean(&String::from_utf8_lossy(&exported), "an export");
+    assert_logs_clean();
+    // The settings changes are in the database with their source.
+    let store = kaoyomi_store::Store::open(state.path(), 0);
+    let kinds: Vec<(String, Option<i64>)> =
+        store.operations(0).unwrap().into_iter().map(|o| (o.kind, o.value)).collect();
+    assert!(kinds.contains(&("settings-changed:terminal".into(), Some(2))), "{kinds:?}");
+    assert!(kinds.contains(&("login-refused:engineer".into(), Some(1))), "{kinds:?}");
+    drop(store);
+    assert_database_clean(state.path());
 }

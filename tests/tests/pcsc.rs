@@ -144,6 +144,9 @@ fn reader_pin_session(state: &Path) {
         preview: None,
         taps: None,
         pairing_view: None,
+        maintenance: None,
+        maintenance_view: None,
+        settings_view: None,
         pace: std::time::Duration::ZERO,
     };
     let reader = std::thread::spawn(move || kaoyomi_reader::run(options));

@@ -16,9 +16,11 @@ pub mod headless;
 pub mod inspect;
 #[cfg(feature = "kms")]
 pub mod kms;
+pub mod maintenance;
 pub mod samples;
 pub mod view;
 pub mod window;
+pub mod wording;
 
 /// The code Slint generates from `ui/app.slint` (its items carry no docs of their own; the
 /// Slint files document them).
@@ -26,7 +28,10 @@ pub mod window;
 mod generated {
     slint::include_modules!();
 }
-pub use generated::{PatientWindow, Prefs, ScreenKind, StaffWindow, Theme};
+pub use generated::{
+    DayBar, InfoRow, LogRow, MaintenanceDesk, MaintenancePage, PatientWindow, Prefs, ScreenKind, StaffWindow,
+    StorageState, Theme, Words,
+};
 
 /// The patient's languages: code (as the translation bundle names it) and the language's own name.
 pub const LANGUAGES: &[(&str, &str)] = &[

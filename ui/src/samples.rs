@@ -2,6 +2,9 @@
 //! (`cargo xtask demo --screenshots DIR` and the screenshot test).
 
 use kaoyomi_core::{CardProblem, FaceHint, FaceProblem, MethodOffer, Notice, Screen, ScreenState, StaffReason};
+use kaoyomi_maintenance::Role;
+use kaoyomi_maintenance::contract::{DayLine, LogLine, Message, Page, Storage, View};
+use kaoyomi_maintenance::settings::{Current, Settings};
 use kaoyomi_protocol::{AuthMethod, CancelReason, ConsentTopic, Outcome};
 use slint::ComponentHandle;
 
@@ -75,9 +78,99 @@ pub fn all() -> Vec<(&'static str, ScreenState)> {
     ]
 }
 
+/// One example of every maintenance page (and of the database's problem banner), with the
+/// language its picture is drawn in.
+pub fn maintenance() -> Vec<(&'static str, &'static str, View)> {
+    let base = View {
+        role: Some(Role::Engineer),
+        device_id: "KY-0123456789".into(),
+        terminals: 1,
+        settings: Some(Current { version: 3, settings: Settings::default() }),
+        ..View::default()
+    };
+    let device = vec![
+        ("device-serial", "KY-0123456789".to_string()),
+        ("device-firmware", "0.1.0".to_string()),
+        ("device-board", "rk3399".to_string()),
+        ("device-uptime", "26 h 05 min".to_string()),
+        ("device-database", "0.4 MB".to_string()),
+        ("device-sessions", "1234".to_string()),
+        ("device-settings-version", "3".to_string()),
+    ];
+    let log = |time: &str, code: &str, value: &str, error: bool| LogLine {
+        time: time.into(),
+        code: code.into(),
+        value: value.into(),
+        error,
+    };
+    let days = (0..14u32)
+        .map(|i| DayLine {
+            day: if i < 7 { format!("11-{}", 24 + i) } else { format!("12-{:02}", i - 6) },
+            face: 20 + (i * 7) % 13,
+            pin: 5 + (i * 3) % 7,
+            visual: i % 3,
+            none: (i * 5) % 4,
+            face_rate: format!("{}%", 90 + i % 9),
+            mean_s: format!("{}.{}", 9 + i % 4, i % 10),
+            p95_s: format!("{}.{}", 20 + i % 6, i % 10),
+            not_verified: i % 2,
+            cancelled: (i * 5) % 4,
+        })
+        .collect();
+    vec![
+        (
+            "login",
+            "ja",
+            View {
+                page: Page::Login,
+                role: None,
+                message: Message::bad("login-wrong-password", "4"),
+                settings: None,
+                ..base.clone()
+            },
+        ),
+        (
+            "change-password",
+            "ja",
+            View { page: Page::ChangePassword, message: Message::ok("password-must-change", ""), ..base.clone() },
+        ),
+        ("device", "ja", View { page: Page::Device, device: device.clone(), ..base.clone() }),
+        (
+            "device-storage",
+            "ja",
+            View {
+                page: Page::Device,
+                device,
+                storage: Storage::Unavailable,
+                storage_problem: "the log database could not be opened: unable to open database file".into(),
+                ..base.clone()
+            },
+        ),
+        ("settings", "ja", View { page: Page::Settings, message: Message::ok("settings-saved", "3"), ..base.clone() }),
+        (
+            "logs",
+            "ja",
+            View {
+                page: Page::Logs,
+                logs: vec![
+                    log("2026-12-07 09:31:05", "session-ended", "", false),
+                    log("2026-12-07 09:30:52", "pin-wrong", "2", false),
+                    log("2026-12-07 09:30:40", "card-accepted", "", false),
+                    log("2026-12-07 08:02:11", "E101", "", true),
+                    log("2026-12-07 08:00:00", "reader-started", "", false),
+                ],
+                ..base.clone()
+            },
+        ),
+        ("statistics", "ja", View { page: Page::Statistics, days, ..base.clone() }),
+        ("pairing", "ja", View { page: Page::Pairing, ..base.clone() }),
+        ("login-en", "en", View { page: Page::Login, role: None, settings: None, ..base }),
+    ]
+}
+
 /// Draws every sample state in every language, and the staff display of each state, handing
-/// each picture to `each` as `(<state>.<language>.png | staff-<state>.png, pixels)`; returns the
-/// names. Installs the headless platform, so call it once per process, before any other window
+/// each picture to `each` as `(<state>.<language>.png | staff-<state>.png, pixels)`, then every
+/// maintenance page (`staff-maintenance-<page>.png`); returns the names. Installs the headless platform, so call it once per process, before any other window
 /// exists.
 pub fn render_all(mut each: impl FnMut(&str, image::RgbaImage) -> anyhow::Result<()>) -> anyhow::Result<Vec<String>> {
     crate::headless::install()?;
@@ -109,6 +202,15 @@ pub fn render_all(mut each: impl FnMut(&str, image::RgbaImage) -> anyhow::Result
         each(&file, crate::headless::snapshot(ui.staff.window())?)?;
         names.push(file);
     }
+    ui.show(&ScreenState { screen: Screen::Maintenance, timeout_warning_s: None });
+    for (name, lang, view) in maintenance() {
+        ui.staff.global::<crate::Words>().set_lang(lang.into());
+        ui.show_maintenance(&view);
+        let file = format!("staff-maintenance-{name}.png");
+        each(&file, crate::headless::snapshot(ui.staff.window())?)?;
+        names.push(file);
+    }
+    ui.show_maintenance(&View::default());
     Ok(names)
 }
 

@@ -5,7 +5,8 @@
 //! operating system's CSPRNG every time a PIN entry starts (a new entry, or again after a wrong
 //! PIN); the pad never learns which digits were typed beyond their count.
 
-use crate::{PatientWindow, Prefs, ScreenKind, StaffWindow};
+use crate::wording::Wording;
+use crate::{PatientWindow, Prefs, ScreenKind, StaffWindow, Words};
 use kaoyomi_core::{CardProblem, Event, FaceHint, FaceProblem, MethodOffer, Notice, Screen, ScreenState, StaffReason};
 use kaoyomi_protocol::{AuthMethod, ConsentTopic, Outcome};
 use rand::seq::SliceRandom;
@@ -29,6 +30,10 @@ pub struct Ui {
     last: RefCell<Option<Screen>>,
     /// The pixels of the picture in the preview, held so they can be wiped when it goes.
     shown: RefCell<Option<SharedPixelBuffer<Rgb8Pixel>>>,
+    /// The staff display's words.
+    wording: Rc<RefCell<Wording>>,
+    /// The facility's notes on the consent screens (the settings).
+    notes: Rc<RefCell<Vec<kaoyomi_maintenance::settings::Wording>>>,
 }
 
 /// The one adapter from core's screen to the screens' contract (`ui/contract.slint`).
@@ -111,47 +116,38 @@ pub fn hint(h: Option<FaceHint>) -> &'static str {
     }
 }
 
-/// Why the session needs staff, in staff words (Japanese: the staff display is not translated).
+/// Why the session needs staff: a key of the staff wording catalogue (`ui/wording/staff.toml`),
+/// in staff words there (Japanese: the staff display is not translated with the patient's).
 pub fn staff_reason(screen: &Screen) -> &'static str {
     match screen {
-        Screen::CallStaff { reason: StaffReason::FaceFailed } => {
-            "顔認証で本人と確認できませんでした。暗証番号は使えません。目視確認をお願いします。"
-        }
-        Screen::CallStaff { reason: StaffReason::PinBlocked } => {
-            "暗証番号がロックされています（解除は市区町村の窓口）。目視確認をお願いします。"
-        }
-        Screen::CallStaff { reason: StaffReason::NoMethod } => {
-            "このカードで使える本人確認方法がこのリーダーにありません（暗証番号のないカード等）。目視確認をお願いします。"
-        }
+        Screen::CallStaff { reason: StaffReason::FaceFailed } => "staff.reason.face-failed",
+        Screen::CallStaff { reason: StaffReason::PinBlocked } => "staff.reason.pin-blocked",
+        Screen::CallStaff { reason: StaffReason::NoMethod } => "staff.reason.no-method",
         Screen::ChooseMethod { notice: Some(n), .. } | Screen::PinEntry { notice: Some(n), .. } => match n {
-            Notice::PinWrong => "暗証番号が一致しませんでした（患者さんが再入力中）。",
-            Notice::PinNowBlocked => "暗証番号がロックされました（解除は市区町村の窓口）。",
-            Notice::PinBlocked => "このカードの暗証番号はロックされています。",
-            Notice::FaceFailed => "顔認証で一致しませんでした。",
-            Notice::FaceLocked => "照合番号Bがロックされており、顔認証は使えません（解除は市区町村の窓口）。",
+            Notice::PinWrong => "staff.notice.pin-wrong",
+            Notice::PinNowBlocked => "staff.notice.pin-now-blocked",
+            Notice::PinBlocked => "staff.notice.pin-blocked",
+            Notice::FaceFailed => "staff.notice.face-failed",
+            Notice::FaceLocked => "staff.notice.face-locked",
             Notice::FaceUnavailable(p) => match p {
-                FaceProblem::Camera => "顔認証カメラから映像が来ません（接続を確認してください）。",
-                FaceProblem::Models => "顔認証のモデルを読み込めません（保守が必要です）。",
-                FaceProblem::CardNumbers => {
-                    "券面の照合番号Bを読み取れませんでした（カードの向き・反射・券面カメラの汚れを確認）。"
-                }
-                FaceProblem::CardRefused => "カードが照合番号Bを受け付けませんでした（同じ値は再送しません）。",
-                FaceProblem::CardPhoto => "カードの顔写真を顔認証に使えませんでした。",
-                FaceProblem::CardNotGenuine => {
-                    "カードの真正性を確認できませんでした。券面と本人を慎重に確認してください。"
-                }
-                FaceProblem::NotCaptured => "顔を十分に撮影できませんでした（マスク・帽子・逆光を確認）。",
-                FaceProblem::TimedOut => "顔認証が時間切れになりました。",
+                FaceProblem::Camera => "staff.face.camera",
+                FaceProblem::Models => "staff.face.models",
+                FaceProblem::CardNumbers => "staff.face.card-numbers",
+                FaceProblem::CardRefused => "staff.face.card-refused",
+                FaceProblem::CardPhoto => "staff.face.card-photo",
+                FaceProblem::CardNotGenuine => "staff.face.not-genuine",
+                FaceProblem::NotCaptured => "staff.face.not-captured",
+                FaceProblem::TimedOut => "staff.face.timed-out",
             },
         },
         Screen::CardError { problem } => match problem {
-            CardProblem::NoAnswer => "カードが応答しなくなりました（置き直しを案内中）。",
-            CardProblem::BadAnswer => "カードが想定外の応答をしました（置き直しを案内中）。",
-            CardProblem::NotMyNumberCard => "マイナンバーカードではありません。",
-            CardProblem::Expired => "カードの有効期限が切れています。",
+            CardProblem::NoAnswer => "staff.card.no-answer",
+            CardProblem::BadAnswer => "staff.card.bad-answer",
+            CardProblem::NotMyNumberCard => "staff.card.not-my-number-card",
+            CardProblem::Expired => "staff.card.expired",
         },
-        Screen::UnknownCard => "マイナンバーカードではないカードが置かれました。",
-        Screen::CardExpired => "有効期限切れのカードです。受付で対応してください。",
+        Screen::UnknownCard => "staff.unknown-card",
+        Screen::CardExpired => "staff.card-expired",
         _ => "",
     }
 }
@@ -230,16 +226,18 @@ impl Ui {
         staff.on_visual_confirm(move |yes| s(Event::StaffVisualConfirm(yes)));
         let s = sink;
         staff.on_cancel_session(move || s(Event::StaffCancel));
-        let weak = staff.as_weak();
-        staff.on_maintenance(move |password| {
-            // The maintenance menu and its password store come with the maintenance issue; the
-            // typed text is dropped here without being looked at or logged.
-            drop(password);
-            if let Some(staff) = weak.upgrade() {
-                staff.set_maintenance_message("メンテナンスメニューはまだありません。".into());
-            }
+        let wording = Rc::new(RefCell::new(Wording::bundled()));
+        crate::maintenance::install_wording(&staff, wording.clone());
+        let notes: Rc<RefCell<Vec<kaoyomi_maintenance::settings::Wording>>> = Rc::default();
+        let n = notes.clone();
+        patient.global::<Prefs>().on_facility_note(move |topic, language, _revision| {
+            n.borrow()
+                .iter()
+                .find(|w| w.topic == topic.as_str() && w.language.code() == language.as_str())
+                .map(|w| SharedString::from(w.text.as_str()))
+                .unwrap_or_default()
         });
-        Ok(Self { patient, staff, last: RefCell::new(None), shown: RefCell::new(None) })
+        Ok(Self { patient, staff, last: RefCell::new(None), shown: RefCell::new(None), wording, notes })
     }
 
     /// Shows a screen state on both windows.
@@ -326,9 +324,41 @@ impl Ui {
         staff.set_screen(kind(&screen));
         staff.set_step(step(&screen));
         staff.set_reason(staff_reason(&screen).into());
-        if matches!(screen, Screen::PlaceCard) {
-            staff.set_maintenance_message(SharedString::default());
+    }
+
+    /// Takes the facility's staff wording (the bundled catalogue with its changes).
+    pub fn set_wording(&self, wording: Wording) {
+        *self.wording.borrow_mut() = wording;
+        let words = self.staff.global::<Words>();
+        words.set_revision(words.get_revision().wrapping_add(1));
+    }
+
+    /// Sends the maintenance pages' actions to `actions`.
+    pub fn connect_maintenance(&self, actions: crate::maintenance::Actions) {
+        crate::maintenance::connect(&self.staff, actions);
+    }
+
+    /// Takes the facility's settings for the patient's screens: the languages offered (Japanese
+    /// always) and its notes on the consent screens.
+    pub fn apply_settings(&self, settings: &kaoyomi_maintenance::Settings) {
+        use kaoyomi_maintenance::Language;
+        let prefs = self.patient.global::<Prefs>();
+        let offered = |l| settings.languages.contains(&l);
+        prefs.set_offer_en(offered(Language::English));
+        prefs.set_offer_zh(offered(Language::Chinese));
+        prefs.set_offer_ko(offered(Language::Korean));
+        prefs.set_offer_vi(offered(Language::Vietnamese));
+        prefs.set_offer_pt(offered(Language::Portuguese));
+        if !settings.languages.iter().any(|l| l.code() == prefs.get_language().as_str()) {
+            self.set_language(DEFAULT_LANGUAGE);
         }
+        *self.notes.borrow_mut() = settings.consent_wording.clone();
+        prefs.set_notes_revision(prefs.get_notes_revision().wrapping_add(1));
+    }
+
+    /// Shows the maintenance pages' state.
+    pub fn show_maintenance(&self, view: &kaoyomi_maintenance::contract::View) {
+        crate::maintenance::show(&self.staff, view, &self.wording.borrow());
     }
 
     /// Shows the patient's screen in `code` (a code of [`crate::LANGUAGES`]), and tells the staff.
@@ -433,7 +463,9 @@ mod tests {
 
     #[test]
     fn staff_see_why_and_where() {
-        assert!(staff_reason(&Screen::CallStaff { reason: StaffReason::PinBlocked }).contains("ロック"));
+        let words = Wording::bundled();
+        let reason = staff_reason(&Screen::CallStaff { reason: StaffReason::PinBlocked });
+        assert!(words.text(reason, "", "ja").contains("ロック"));
         assert_eq!(staff_reason(&Screen::PlaceCard), "");
         assert_eq!(step(&Screen::Registration), 2);
         assert_eq!(hint(Some(FaceHint::MoveCloser)), "move-closer");

@@ -56,18 +56,44 @@ fn preview_sender() -> Preview {
     })
 }
 
+/// Shows the maintenance pages' state on the staff display; callable from any thread.
+pub type MaintenanceView = Box<dyn Fn(&kaoyomi_maintenance::contract::View) + Send>;
+
+/// What `work` gets to show things with.
+pub struct Views {
+    /// The screen states.
+    pub screen: View,
+    /// The face camera's preview.
+    pub preview: Preview,
+    /// The maintenance pages.
+    pub maintenance: MaintenanceView,
+    /// The facility's settings for the patient's screens.
+    pub settings: SettingsView,
+}
+
+/// Gives the patient's screens the facility's settings; callable from any thread.
+pub type SettingsView = Box<dyn Fn(&kaoyomi_maintenance::Settings) + Send>;
+
 /// Opens the patient's window and the staff display on the platform Slint chose (a desktop
 /// window with the `window` feature, DRM/KMS with `linuxkms`), runs `work` on its own thread
-/// with a [`View`] of them and a [`Preview`] for the face camera, sends the windows' taps to `taps`, and returns `work`'s result once
-/// it has finished (the windows close then). Closing the patient's window ends the event loop
-/// early; `work` still runs to its end (it should stop when its input ends).
+/// with [`Views`] of them, sends the windows' taps to `taps` and the maintenance pages' actions
+/// to `actions`, and returns `work`'s result once it has finished (the windows close then).
+/// `wording` is the staff display's catalogue (with the facility's changes). Closing the
+/// patient's window ends the event loop early; `work` still runs to its end (it should stop when
+/// its input ends).
 pub fn run<R: Send + 'static>(
     taps: mpsc::Sender<Event>,
-    work: impl FnOnce(View, Preview) -> R + Send + 'static,
+    actions: mpsc::Sender<kaoyomi_maintenance::contract::Action>,
+    wording: crate::wording::Wording,
+    work: impl FnOnce(Views) -> R + Send + 'static,
 ) -> anyhow::Result<R> {
     let ui = Ui::new(std::rc::Rc::new(move |e| {
         let _ = taps.send(e);
     }))?;
+    ui.set_wording(wording);
+    ui.connect_maintenance(std::rc::Rc::new(move |a| {
+        let _ = actions.send(a);
+    }));
     ui.patient.show().map_err(|e| anyhow::anyhow!("showing the patient's window: {e}"))?;
     if ONE_OUTPUT {
         log::warn!(
@@ -87,9 +113,29 @@ pub fn run<R: Send + 'static>(
             })
         });
     });
-    let preview = preview_sender();
+    let maintenance: MaintenanceView = Box::new(|v: &kaoyomi_maintenance::contract::View| {
+        let v = v.clone();
+        let _ = slint::invoke_from_event_loop(move || {
+            UI.with(|u| {
+                if let Some(ui) = u.borrow().as_ref() {
+                    ui.show_maintenance(&v);
+                }
+            })
+        });
+    });
+    let settings: SettingsView = Box::new(|s: &kaoyomi_maintenance::Settings| {
+        let s = s.clone();
+        let _ = slint::invoke_from_event_loop(move || {
+            UI.with(|u| {
+                if let Some(ui) = u.borrow().as_ref() {
+                    ui.apply_settings(&s);
+                }
+            })
+        });
+    });
+    let views = Views { screen: view, preview: preview_sender(), maintenance, settings };
     let worker = std::thread::Builder::new().name("reader".into()).spawn(move || {
-        let result = work(view, preview);
+        let result = work(views);
         let _ = slint::quit_event_loop();
         result
     })?;

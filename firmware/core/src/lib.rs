@@ -24,8 +24,13 @@ pub use secret::{Pin, PinBuffer};
 
 /// Today's date in Japan (UTC+9) as `YYYYMMDD`, from Unix milliseconds.
 pub fn today_jst(unix_ms: u64) -> u32 {
-    // Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
-    let days = ((unix_ms / 1000 + 9 * 3600) / 86_400) as i64 + 719_468;
+    let (year, month, day) = civil_from_days(((unix_ms / 1000 + 9 * 3600) / 86_400) as i64);
+    (year * 10_000 + month * 100 + day) as u32
+}
+
+/// Days since 1970-01-01 to a civil date: (year, month, day) (Howard Hinnant's algorithm).
+pub fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let days = days + 719_468;
     let era = days.div_euclid(146_097);
     let doe = days - era * 146_097;
     let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
@@ -33,8 +38,7 @@ pub fn today_jst(unix_ms: u64) -> u32 {
     let mp = (5 * doy + 2) / 153;
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year * 10_000 + month * 100 + day) as u32
+    (yoe + era * 400 + i64::from(month <= 2), month, day)
 }
 
 /// The time, passed in with every event.
@@ -464,6 +468,11 @@ impl Session {
         self.visual_mode
     }
 
+    /// Takes new time-outs (the settings changed); a running deadline keeps its time.
+    pub fn set_timeouts(&mut self, timeouts: Timeouts) {
+        self.config.timeouts = timeouts;
+    }
+
     /// Whether the reader is in maintenance.
     pub fn in_maintenance(&self) -> bool {
         self.maintenance
@@ -758,6 +767,13 @@ impl Session {
             Request::Pair { .. } | Request::Unpair => Response::Error {
                 code: kaoyomi_protocol::ErrorCode::NotNow,
                 message: "pairing is answered by the link".into(),
+            },
+            Request::ExportLog { .. }
+            | Request::ExportStatistics { .. }
+            | Request::ExportSettings
+            | Request::ImportSettings { .. } => Response::Error {
+                code: kaoyomi_protocol::ErrorCode::NotNow,
+                message: "logs, statistics and settings are answered by the reader's desk".into(),
             },
         };
         self.out.push(Command::Respond { to: seq, response });

@@ -58,12 +58,18 @@ pub enum LoginError {
 }
 
 /// The accounts, over the store.
-#[derive(Debug)]
 pub struct Accounts {
     device_id: String,
     device_secret: [u8; 32],
     /// Failures and locks kept in memory when the store cannot record them.
     memory: BTreeMap<Role, (u32, i64)>,
+}
+
+impl std::fmt::Debug for Accounts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the device secret: it gives both initial passwords.
+        f.debug_struct("Accounts").field("device_id", &self.device_id).finish_non_exhaustive()
+    }
 }
 
 impl Drop for Accounts {
@@ -90,15 +96,10 @@ impl Accounts {
         password::initial_password(&self.device_secret, role)
     }
 
-    /// The account as stored, or as a fresh database has it (the initial password).
-    fn record(&self, store: &Store, role: Role) -> Option<AccountRecord> {
-        match store.account(role) {
-            Ok(found) => found,
-            Err(e) => {
-                log::warn!("reading the {} account: {e}", role.code());
-                None
-            }
-        }
+    /// The account as stored (`Ok(None)`: a fresh database, the initial password applies), or
+    /// `Err` when the accounts cannot be read at all.
+    fn record(&self, store: &Store, role: Role) -> Result<Option<AccountRecord>, ()> {
+        store.account(role).map_err(|e| log::warn!("reading the {} account: {e}", role.code()))
     }
 
     fn is_initial(&self, role: Role, typed: &Password) -> bool {
@@ -113,8 +114,24 @@ impl Accounts {
         a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
     }
 
-    /// Logs `role` in at `now_ms` with `device_id` and `typed`.
+    /// Logs `role` in at `now_ms` with `device_id` and `typed` (the maintenance menu: recorded
+    /// as a maintenance start).
     pub fn login(
+        &mut self,
+        store: &mut Store,
+        now_ms: i64,
+        device_id: &str,
+        role: Role,
+        typed: &Password,
+    ) -> Result<Login, LoginError> {
+        let login = self.authenticate(store, now_ms, device_id, role, typed)?;
+        self.log(store, now_ms, &Operation::MaintenanceStarted(role));
+        Ok(login)
+    }
+
+    /// Checks `role`'s password as [`Accounts::login`] does (the same count of failures and the
+    /// same lock), without starting maintenance: a request from the terminal.
+    pub fn authenticate(
         &mut self,
         store: &mut Store,
         now_ms: i64,
@@ -125,30 +142,38 @@ impl Accounts {
         if !device_id.trim().eq_ignore_ascii_case(&self.device_id) {
             return Err(LoginError::WrongDeviceId);
         }
-        let record = self.record(store, role);
+        // Accounts that cannot be read are not a fresh database: a changed password must not
+        // give way to the initial one. Only the engineer's initial password then opens the menu,
+        // and only for the database's recovery (the desk allows nothing else while nothing is
+        // recorded and the password is the initial one).
+        let readable = self.record(store, role);
+        let unreadable = readable.is_err();
+        let record = readable.unwrap_or(None);
         let (mem_failures, mem_locked) = self.memory.get(&role).copied().unwrap_or((0, 0));
         let failures = record.as_ref().map_or(0, |r| r.failures).max(mem_failures);
-        let locked_until = record.as_ref().map_or(0, |r| r.locked_until_ms).max(mem_locked);
+        let mut locked_until = record.as_ref().map_or(0, |r| r.locked_until_ms).max(mem_locked);
+        if locked_until - now_ms > MAX_LOCK_MS {
+            // The clock went back (a device without a battery-backed clock, before its time is
+            // set): a lock never lasts longer than the longest lock from now.
+            locked_until = now_ms + lock_ms(failures).max(FIRST_LOCK_MS);
+        }
         if now_ms < locked_until {
             return Err(LoginError::Locked { remaining_s: ((locked_until - now_ms + 999) / 1000) as u32 });
         }
         let (ok, initial) = match &record {
             Some(r) if !r.initial => (password::verify(typed, &r.phc), false),
+            _ if unreadable && role != Role::Engineer => (false, true),
             // A fresh database, or the initial password not yet changed.
             _ => (self.is_initial(role, typed), true),
         };
         if ok {
             self.memory.remove(&role);
-            if failures > 0 || locked_until > 0 {
-                if let Some(mut r) = record {
-                    r.failures = 0;
-                    r.locked_until_ms = 0;
-                    self.save(store, now_ms, &r, Some(&Operation::MaintenanceStarted(role)));
-                } else {
-                    self.log(store, now_ms, &Operation::MaintenanceStarted(role));
-                }
-            } else {
-                self.log(store, now_ms, &Operation::MaintenanceStarted(role));
+            if (failures > 0 || locked_until > 0)
+                && let Some(mut r) = record
+            {
+                r.failures = 0;
+                r.locked_until_ms = 0;
+                self.save(store, now_ms, &r, None);
             }
             return Ok(Login { role, must_change: initial });
         }
@@ -205,7 +230,7 @@ impl Accounts {
         if self.is_initial(role, new) {
             return Err(ChangeError::Refused(PasswordRefusal::IsInitial));
         }
-        let record = self.record(store, role);
+        let record = self.record(store, role).map_err(|()| ChangeError::Store("the accounts cannot be read".into()))?;
         let current_ok = match &record {
             Some(r) if !r.initial => password::verify(current, &r.phc),
             _ => self.is_initial(role, current),

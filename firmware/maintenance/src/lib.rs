@@ -7,6 +7,8 @@
 //! prints a password.
 
 pub mod accounts;
+pub mod contract;
+pub mod export;
 pub mod password;
 pub mod settings;
 

@@ -168,7 +168,13 @@ pub enum Reason {
     TooLong,
     /// A wording with control characters (other than line breaks).
     ControlCharacters,
+    /// The settings as a whole are larger than [`MAX_SETTINGS_BYTES`] (too much wording to send
+    /// to or from the terminal in one message).
+    TooLarge,
 }
+
+/// The largest settings (compact JSON): a settings file then fits in one protocol frame.
+pub const MAX_SETTINGS_BYTES: usize = 8 * 1024;
 
 /// One refused value: the field and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -197,6 +203,13 @@ impl std::fmt::Display for Refusal {
                 self.field
             ),
             Reason::ControlCharacters => write!(f, "{}: the wording holds control characters", self.field),
+            Reason::TooLarge => {
+                write!(
+                    f,
+                    "{}: the settings are larger than {MAX_SETTINGS_BYTES} bytes (shorten the wording)",
+                    self.field
+                )
+            }
         }
     }
 }
@@ -213,7 +226,7 @@ impl Settings {
         let mut out = Vec::new();
         range(&mut out, "patient-timeout-s", self.patient_timeout_s, 20, 300);
         range(&mut out, "timeout-warning-s", self.timeout_warning_s, 5, 60);
-        if self.timeout_warning_s + 5 > self.patient_timeout_s {
+        if self.timeout_warning_s.saturating_add(5) > self.patient_timeout_s {
             out.push(Refusal { field: "timeout-warning-s".into(), reason: Reason::WarningNotBeforeTimeout });
         }
         range(&mut out, "face-timeout-s", self.face_timeout_s, 20, 180);
@@ -247,6 +260,9 @@ impl Settings {
         range(&mut out, "volume", u32::from(self.volume), 0, 10);
         range(&mut out, "brightness", u32::from(self.brightness), 20, 100);
         range(&mut out, "log-retention-days", self.log_retention_days, 30, 1825);
+        if serde_json::to_vec(self).map_or(true, |v| v.len() > MAX_SETTINGS_BYTES) {
+            out.push(Refusal { field: "consent-wording".into(), reason: Reason::TooLarge });
+        }
         out
     }
 
@@ -434,6 +450,11 @@ pub fn import(bytes: &[u8], own: &VerifyingKey, role: Role) -> Result<Imported, 
     let sig_bytes: [u8; 64] =
         hex::decode(&file.signature).ok().and_then(|b| b.try_into().ok()).ok_or(ImportError::BadSignature)?;
     key.verify(&signed_bytes(&file.body), &Signature::from_bytes(&sig_bytes)).map_err(|_| ImportError::BadSignature)?;
+    // The Device ID a file names is the one its key gives: a file cannot claim to come from a
+    // reader whose key did not sign it.
+    if file.body.device_id != kaoyomi_protocol::serial_for(&key_bytes) {
+        return Err(ImportError::BadSignature);
+    }
     let from_this_reader = key == *own;
     if !from_this_reader && role != Role::Engineer {
         return Err(ImportError::OtherReader(file.body.device_id));

@@ -156,6 +156,17 @@ fn wrong_passwords_lock_out_with_back_off_across_restarts() {
     assert_eq!(e, LoginError::WrongPassword { left: FREE_FAILURES - 1, locked_s: 0 });
     let errors: Vec<String> = store.errors(0).unwrap().into_iter().map(|e| e.code).collect();
     assert_eq!(errors.iter().filter(|c| *c == ErrorCode::MaintenanceLockedOut.code()).count(), 2);
+    // A clock set back by a year after a lock: the lock lasts no longer than a lock from now.
+    for _ in 0..FREE_FAILURES {
+        let _ = a.login(&mut store, now + 2, ID, Role::Engineer, &wrong);
+    }
+    let year_ago = now - 365 * 86_400_000;
+    match a.login(&mut store, year_ago, ID, Role::Engineer, &initial) {
+        Err(LoginError::Locked { remaining_s }) => {
+            assert!(i64::from(remaining_s) <= MAX_LOCK_MS / 1000, "{remaining_s}")
+        }
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]
@@ -170,9 +181,15 @@ fn lockout_holds_in_memory_when_the_database_is_gone() {
     }
     let initial = a.initial_password(Role::Engineer);
     assert!(matches!(a.login(&mut store, 2_000, ID, Role::Engineer, &initial), Err(LoginError::Locked { .. })));
-    // The initial password still opens the menu once the lock is over, so that the engineer
-    // can reach the recovery page.
+    // The engineer's initial password still opens the menu once the lock is over, so that the
+    // engineer can reach the recovery page; the facility administrator's does not (the accounts
+    // cannot be read: a changed password must not give way to the initial one).
     assert!(a.login(&mut store, 2_000 + FIRST_LOCK_MS, ID, Role::Engineer, &initial).unwrap().must_change);
+    let admin = a.initial_password(Role::FacilityAdmin);
+    assert!(matches!(
+        a.login(&mut store, 2_000 + FIRST_LOCK_MS, ID, Role::FacilityAdmin, &admin),
+        Err(LoginError::WrongPassword { .. })
+    ));
 }
 
 #[test]
@@ -248,8 +265,9 @@ fn settings_are_versioned_and_survive_reopening() {
 fn settings_files_are_signed_and_checked() {
     let key = SigningKey::from_bytes(&[3; 32]);
     let other = SigningKey::from_bytes(&[4; 32]);
+    let id = kaoyomi_protocol::serial_for(key.verifying_key().as_bytes());
     let current = Current { version: 4, settings: Settings { volume: 2, ..Settings::default() } };
-    let file = settings::export(&key, ID, &current, 9_000);
+    let file = settings::export(&key, &id, &current, 9_000);
     let text = String::from_utf8(file.clone()).unwrap();
     assert!(text.contains("\"volume\": 2"), "readable JSON: {text}");
     let imported = settings::import(&file, &key.verifying_key(), Role::FacilityAdmin).unwrap();
@@ -265,8 +283,11 @@ fn settings_files_are_signed_and_checked() {
     // Another reader's file: only the engineer may import it.
     assert_eq!(
         settings::import(&file, &other.verifying_key(), Role::FacilityAdmin),
-        Err(ImportError::OtherReader(ID.into()))
+        Err(ImportError::OtherReader(id.clone()))
     );
+    // A file claiming another reader's Device ID than its key gives: refused, even re-signed.
+    let claimed = settings::export(&other, &id, &current, 9_000);
+    assert_eq!(settings::import(&claimed, &key.verifying_key(), Role::Engineer), Err(ImportError::BadSignature));
     assert!(!settings::import(&file, &other.verifying_key(), Role::Engineer).unwrap().from_this_reader);
     // Not a settings file, a future format, too large.
     assert!(matches!(
@@ -285,6 +306,46 @@ fn settings_files_are_signed_and_checked() {
     assert_eq!(settings::import(&vec![b' '; 70_000], &key.verifying_key(), Role::Engineer), Err(ImportError::TooLarge));
     // A file signed by its maker but holding invalid values: refused with the reason.
     let bad = Current { version: 1, settings: Settings { log_retention_days: 1, ..Settings::default() } };
-    let e = settings::import(&settings::export(&key, ID, &bad, 0), &key.verifying_key(), Role::Engineer).unwrap_err();
+    let e = settings::import(&settings::export(&key, &id, &bad, 0), &key.verifying_key(), Role::Engineer).unwrap_err();
     assert_eq!(e, ImportError::Invalid("log-retention-days: must be from 30 to 1825".into()));
+}
+
+#[test]
+fn exported_times_read_in_japan() {
+    use crate::export::jst;
+    // 2026-12-07 00:31:05 UTC is 09:31:05 in Japan; just before midnight UTC is the next morning.
+    assert_eq!(jst(1_796_603_465_000), "2026-12-07 09:31:05");
+    assert_eq!(jst(1_796_687_999_000), "2026-12-08 08:59:59");
+}
+
+#[test]
+fn log_pages_cover_every_record_once_in_either_encoding() {
+    use crate::export::{PAGE_BYTES, log_page};
+    use kaoyomi_protocol::LogKind;
+    let (_d, mut store, _a) = fresh();
+    for i in 0..3_000 {
+        store.log_operation(1_796_603_465_000 + i, &kaoyomi_store::Operation::ReaderStarted).unwrap();
+    }
+    store.log_error(1_796_603_465_000, ErrorCode::MaintenanceLockedOut).unwrap();
+    let mut after = 0;
+    let mut rows = 0;
+    let mut pages = 0;
+    loop {
+        let page = log_page(&store, LogKind::Operations, after, OutputEncoding::Utf8).unwrap();
+        assert!(page.csv.len() <= PAGE_BYTES);
+        let text = String::from_utf8(page.csv).unwrap();
+        rows += text.lines().filter(|l| !l.starts_with("id,")).count();
+        pages += 1;
+        if !page.more {
+            break;
+        }
+        assert!(page.last_id > after, "a page moves on");
+        after = page.last_id;
+    }
+    assert_eq!(rows, 3_000);
+    assert!(pages > 1, "3,000 records need several pages");
+    let errors = log_page(&store, LogKind::Errors, 0, OutputEncoding::ShiftJis).unwrap();
+    let (text, _, bad) = encoding_rs::SHIFT_JIS.decode(&errors.csv);
+    assert!(!bad);
+    assert!(text.contains("E701") && text.contains("パスワード"), "{text}");
 }

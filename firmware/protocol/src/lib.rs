@@ -149,6 +149,87 @@ pub enum Request {
     },
     /// Forget this terminal's key (the reader then serves it only for pairing again).
     Unpair,
+    /// A page of the operation log or the error log, oldest first, after the record numbered
+    /// `after_id` (0: from the start). Answered with [`Response::LogPage`].
+    ExportLog {
+        /// Which log.
+        log: LogKind,
+        /// The last record number already received.
+        after_id: u64,
+    },
+    /// The statistics of the last `days` days (at most [`MAX_STATISTICS_DAYS`]), one CSV row per
+    /// day. Answered with [`Response::Statistics`].
+    ExportStatistics {
+        /// How many days, today included.
+        days: u16,
+    },
+    /// The settings as a file signed by the reader. Answered with [`Response::SettingsFile`].
+    ExportSettings,
+    /// New settings from a signed settings file, by the field engineer (their account's
+    /// password; wrong passwords count towards the same lockout as at the reader). Answered with
+    /// [`Response::SettingsChanged`].
+    ImportSettings {
+        /// The engineer's Device ID and password.
+        credential: Credential,
+        /// The settings file (JSON, as [`Response::SettingsFile`] gives it).
+        file: Vec<u8>,
+    },
+}
+
+/// A reader's serial (its Device ID) from its Ed25519 device key: `KY-` and the first five bytes
+/// of the key's SHA-256 in capital hex.
+pub fn serial_for(device_key: &[u8; 32]) -> String {
+    use core::fmt::Write;
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(device_key);
+    let mut serial = String::from("KY-");
+    for b in &digest[..5] {
+        let _ = write!(serial, "{b:02X}");
+    }
+    serial
+}
+
+/// The most days [`Request::ExportStatistics`] covers in one answer.
+pub const MAX_STATISTICS_DAYS: u16 = 120;
+
+/// Which log [`Request::ExportLog`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LogKind {
+    /// The operation log (start and stop, sessions, settings changes, logins).
+    Operations,
+    /// The error log (codes with the engineer's advice).
+    Errors,
+}
+
+/// The encoding of a text document the reader sends (the facility's output setting).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TextEncoding {
+    /// UTF-8.
+    Utf8,
+    /// Shift_JIS (Windows-31J).
+    ShiftJis,
+}
+
+/// A maintenance account's Device ID and password, sent only inside the sealed channel: the
+/// password is wiped on drop and never printed.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Credential {
+    /// The reader's Device ID (its serial).
+    pub device_id: String,
+    /// The password.
+    pub password: String,
+}
+
+impl core::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Credential").field("device_id", &self.device_id).finish_non_exhaustive()
+    }
+}
+
+impl Drop for Credential {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.password);
+    }
 }
 
 /// Answers to [`Request`]s.
@@ -172,6 +253,38 @@ pub enum Response {
     },
     /// Paired: the reader has pinned this terminal's key.
     Paired,
+    /// Answer to [`Request::ExportLog`].
+    LogPage {
+        /// Which log.
+        log: LogKind,
+        /// The document's encoding.
+        encoding: TextEncoding,
+        /// CSV rows (with the header line when the page is the first).
+        csv: Vec<u8>,
+        /// The last record number on this page (ask again after it when `more`).
+        last_id: u64,
+        /// More records follow.
+        more: bool,
+    },
+    /// Answer to [`Request::ExportStatistics`].
+    Statistics {
+        /// The document's encoding.
+        encoding: TextEncoding,
+        /// CSV, a header line and one row per day.
+        csv: Vec<u8>,
+    },
+    /// Answer to [`Request::ExportSettings`]: the signed settings file.
+    SettingsFile {
+        /// The settings' version.
+        version: u32,
+        /// The file (JSON).
+        file: Vec<u8>,
+    },
+    /// Answer to [`Request::ImportSettings`]: the settings now in force.
+    SettingsChanged {
+        /// Their new version.
+        version: u32,
+    },
 }
 
 /// Why a request was refused.
@@ -196,6 +309,12 @@ pub enum ErrorCode {
     /// The reader is in maintenance (the engineer or the facility's administrator is at its
     /// maintenance menu): no patient session starts until they leave it.
     InMaintenance,
+    /// The maintenance login was refused (wrong Device ID or password, or locked after too many).
+    LoginRefused,
+    /// The settings were refused (the message names each field and why).
+    SettingsRefused,
+    /// The reader's database cannot answer (the message says why).
+    StorageUnavailable,
 }
 
 /// Reader identity.

@@ -127,8 +127,7 @@ impl DeviceKey {
             }
             Err(e) => return Err(e).with_context(|| format!("reading device key {}", path.display())),
         };
-        let digest = Sha256::digest(key.verifying_key().as_bytes());
-        let serial = format!("KY-{}", hex_upper(&digest[..5]));
+        let serial = kaoyomi_protocol::serial_for(key.verifying_key().as_bytes());
         Ok(DeviceKey { key, serial })
     }
 
@@ -150,14 +149,22 @@ impl DeviceKey {
         kaoyomi_protocol::channel::StaticKey::from_secret(secret)
     }
 
+    /// A secret derived from the device key under `label` (e.g. the maintenance accounts'
+    /// initial passwords): known only to whoever holds the key.
+    pub fn derive(&self, label: &[u8]) -> [u8; 32] {
+        Sha256::new().chain_update(label).chain_update(self.key.as_bytes()).finalize().into()
+    }
+
+    /// The key that signs the settings files this reader exports (the device key itself: the
+    /// files' own context string keeps their signatures apart from the reports').
+    pub fn settings_signer(&self) -> SigningKey {
+        self.key.clone()
+    }
+
     /// Signs `message`.
     pub fn sign(&self, message: &[u8]) -> Vec<u8> {
         self.key.sign(message).to_bytes().to_vec()
     }
-}
-
-fn hex_upper(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02X}")).collect()
 }
 
 #[cfg(test)]

@@ -86,11 +86,48 @@ pub type OpenCamera = Box<dyn FnMut() -> Result<Box<dyn FaceSource>, String> + S
 /// check was abandoned (the card was removed while it was read) never starts the camera.
 pub type ActiveOp = Arc<AtomicU32>;
 
-/// Starts the face thread: the comparison's settings and the liveness check's, the camera, …
+/// The face check's accuracy setting: changed by the main loop (the maintenance settings) and
+/// read by the face thread when a check starts.
+#[derive(Debug, Clone, Default)]
+pub struct AccuracySetting(Arc<std::sync::atomic::AtomicU8>);
+
+impl AccuracySetting {
+    /// Takes the setting.
+    pub fn set(&self, accuracy: kaoyomi_maintenance::FaceAccuracy) {
+        let v = match accuracy {
+            kaoyomi_maintenance::FaceAccuracy::Standard => 0,
+            kaoyomi_maintenance::FaceAccuracy::Relaxed => 1,
+            kaoyomi_maintenance::FaceAccuracy::Strict => 2,
+        };
+        self.0.store(v, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// The setting now.
+    pub fn get(&self) -> kaoyomi_maintenance::FaceAccuracy {
+        match self.0.load(std::sync::atomic::Ordering::SeqCst) {
+            1 => kaoyomi_maintenance::FaceAccuracy::Relaxed,
+            2 => kaoyomi_maintenance::FaceAccuracy::Strict,
+            _ => kaoyomi_maintenance::FaceAccuracy::Standard,
+        }
+    }
+
+    /// The comparison's settings for the accuracy set now.
+    #[cfg(feature = "face")]
+    pub fn settings(&self) -> Settings {
+        use kaoyomi_vision::calibration::Accuracy;
+        Settings::for_accuracy(match self.get() {
+            kaoyomi_maintenance::FaceAccuracy::Relaxed => Accuracy::Relaxed,
+            kaoyomi_maintenance::FaceAccuracy::Standard => Accuracy::Standard,
+            kaoyomi_maintenance::FaceAccuracy::Strict => Accuracy::Strict,
+        })
+    }
+}
+
+/// Starts the face thread: the accuracy setting and the liveness check's settings, the camera, …
 #[cfg(feature = "face")]
 pub fn spawn(
     mut models: Models,
-    (settings, liveness): (Settings, Liveness),
+    (accuracy, liveness): (AccuracySetting, Liveness),
     mut open: OpenCamera,
     active: ActiveOp,
     jobs: Receiver<FaceJob>,
@@ -112,6 +149,7 @@ pub fn spawn(
                 log::debug!("face check {op} was abandoned before its photo arrived");
                 continue;
             }
+            let settings = accuracy.settings();
             let mut run = Run {
                 models: &mut models,
                 settings: &settings,

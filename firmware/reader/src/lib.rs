@@ -7,6 +7,7 @@
 
 pub mod card_info;
 pub mod card_service;
+pub mod desk;
 pub mod device_key;
 mod devices;
 pub mod face_service;
@@ -30,10 +31,7 @@ use kaoyomi_board::{Board, FaceDevice, TerminalLink};
 use kaoyomi_core::{Config, Event, Now, Timeouts};
 use kaoyomi_protocol::{Body, Response};
 #[cfg(feature = "face")]
-use kaoyomi_vision::{
-    calibration::Accuracy,
-    check::{Liveness, Models, Settings},
-};
+use kaoyomi_vision::check::{Liveness, Models};
 pub use main_loop::{Flow, MainLoop, Outputs, Summary};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -63,6 +61,15 @@ pub enum Input {
     Pairing(Option<PairingOffer>),
     /// Stop; an error message if a script failed.
     Quit(Result<(), String>),
+    /// Staff on the maintenance pages.
+    Maintenance(kaoyomi_maintenance::contract::Action),
+    /// A paired terminal asks for the logs, the statistics or the settings (answered by the desk).
+    Desk {
+        /// Request sequence number.
+        seq: u32,
+        /// The request.
+        request: kaoyomi_protocol::Request,
+    },
 }
 
 /// A terminal asking to pair: the code of its handshake, which the staff display shows so that
@@ -108,6 +115,12 @@ pub struct Options {
     pub taps: Option<mpsc::Receiver<Event>>,
     /// Where a pairing code is shown to staff besides the log (the staff window).
     pub pairing_view: Option<PairingView>,
+    /// Staff's actions on the maintenance pages.
+    pub maintenance: Option<mpsc::Receiver<kaoyomi_maintenance::contract::Action>>,
+    /// Where the maintenance pages are shown (the staff window).
+    pub maintenance_view: Option<MaintenanceView>,
+    /// Where the facility's settings for the patient's screens go (the patient window).
+    pub settings_view: Option<SettingsView>,
     /// A pause before each scripted action (for someone watching the windows).
     pub pace: Duration,
 }
@@ -124,6 +137,7 @@ impl std::fmt::Debug for Options {
             .field("preview", &self.preview.is_some())
             .field("taps", &self.taps.is_some())
             .field("pairing_view", &self.pairing_view.is_some())
+            .field("maintenance", &self.maintenance.is_some())
             .field("pace", &self.pace)
             .finish()
     }
@@ -161,6 +175,7 @@ struct FaceWiring {
     events: mpsc::Sender<Event>,
     deliver: surface_service::Deliver,
     preview: Option<PreviewView>,
+    accuracy: face_service::AccuracySetting,
 }
 
 /// Loads the models and starts the face and card-surface threads for the board's cameras; their
@@ -212,7 +227,7 @@ fn start_face_threads(models_dir: &Path, open: face_service::OpenCamera, wiring:
     )?;
     face_service::spawn(
         models,
-        (Settings::for_accuracy(Accuracy::Standard), Liveness::default()),
+        (wiring.accuracy, Liveness::default()),
         open,
         wiring.active,
         wiring.jobs,
@@ -237,7 +252,21 @@ fn forward(name: &str, from: mpsc::Receiver<Event>, to: mpsc::Sender<Input>) -> 
 
 /// Runs the reader until the input ends (script `quit`, EOF) or `once` is satisfied.
 pub fn run(options: Options) -> Result<Summary> {
-    let Options { board, state, input, once, show_screens, view, preview, taps, pairing_view, pace } = options;
+    let Options {
+        board,
+        state,
+        input,
+        once,
+        show_screens,
+        view,
+        preview,
+        taps,
+        pairing_view,
+        maintenance,
+        maintenance_view,
+        settings_view,
+        pace,
+    } = options;
     #[cfg(not(feature = "sim"))]
     if let Some(device) = board.simulated_devices().first() {
         return Err(devices::without_simulator(device));
@@ -269,7 +298,9 @@ pub fn run(options: Options) -> Result<Summary> {
             let _ = inputs_tx.send(Input::CardNumbers { op, collation });
         })
     };
+    let accuracy = face_service::AccuracySetting::default();
     let wiring = FaceWiring {
+        accuracy: accuracy.clone(),
         card_camera,
         active: face_op.clone(),
         jobs: face_rx,
@@ -280,6 +311,7 @@ pub fn run(options: Options) -> Result<Summary> {
     };
     let face_available = start_face(&board.face, &mut hands, wiring)?;
 
+    let pairing_store = Arc::new(pairing::Pairing::load(&state)?);
     let trust = link::Trust {
         key: Arc::new(key.link_key()),
         hello: kaoyomi_protocol::channel::ReaderHello {
@@ -287,7 +319,7 @@ pub fn run(options: Options) -> Result<Summary> {
             device_key: key.public(),
             paired: false,
         },
-        pairing: Arc::new(pairing::Pairing::load(&state)?),
+        pairing: pairing_store.clone(),
     };
     let link = match socket_path(&board, &state) {
         Some(path) => {
@@ -306,9 +338,19 @@ pub fn run(options: Options) -> Result<Summary> {
         }
     };
 
-    // Taps on the windows join the same queue.
+    // Taps on the windows join the same queue, and so do the maintenance pages' actions.
     if let Some(taps) = taps {
         forward("taps", taps, inputs_tx.clone())?;
+    }
+    if let Some(actions) = maintenance {
+        let to = inputs_tx.clone();
+        std::thread::Builder::new().name("maintenance".into()).spawn(move || {
+            for action in actions {
+                if to.send(Input::Maintenance(action)).is_err() {
+                    return;
+                }
+            }
+        })?;
     }
 
     // Scripted or typed input (simulated board): the script waits on the screens shown.
@@ -338,6 +380,7 @@ pub fn run(options: Options) -> Result<Summary> {
     let _ = (input, pace, hands);
 
     let start = Instant::now();
+    let desk = desk::Desk::open(&state, &key, &board.name, wall_ms());
     let mut main = MainLoop::new(Config { timeouts: Timeouts::default(), face_available, serial }, key, &board.name);
     let mut out = Wired {
         pairing_view,
@@ -349,14 +392,15 @@ pub fn run(options: Options) -> Result<Summary> {
         face_op,
         surface: surface_tx,
         link,
-        store: kaoyomi_store::Store::open(&state, wall_ms()),
-        store_failing: false,
+        maintenance_view,
+        settings_view,
+        accuracy,
+        pairing: pairing_store,
     };
-    if let Some(moved) = out.store.recovered() {
-        log::error!("the log database was damaged: moved to {}, a new one started", moved.display());
-    }
-    out.store(|s, now| s.log_operation(now, &kaoyomi_store::Operation::ReaderStarted));
-    out.store(|s, now| s.purge(now, LOG_RETENTION_DAYS).map(drop));
+    let mut desk = desk;
+    desk.operation(wall_ms(), &kaoyomi_store::Operation::ReaderStarted);
+    desk.purge(wall_ms());
+    main.attach_desk(now(start), desk, &mut out);
     out.show(&main.session.screen());
     log::info!("reader {serial} ready on board {}", board.name);
     loop {
@@ -369,7 +413,9 @@ pub fn run(options: Options) -> Result<Summary> {
             Flow::Continue => {}
             Flow::Quit(Ok(())) => break,
             Flow::Quit(Err(message)) => {
-                out.store(|s, now| s.log_operation(now, &kaoyomi_store::Operation::ReaderStopping));
+                if let Some(desk) = main.desk() {
+                    desk.operation(wall_ms(), &kaoyomi_store::Operation::ReaderStopping);
+                }
                 bail!("{message}")
             }
         }
@@ -381,12 +427,11 @@ pub fn run(options: Options) -> Result<Summary> {
             break;
         }
     }
-    out.store(|s, now| s.log_operation(now, &kaoyomi_store::Operation::ReaderStopping));
+    if let Some(desk) = main.desk() {
+        desk.operation(wall_ms(), &kaoyomi_store::Operation::ReaderStopping);
+    }
     Ok(main.summary)
 }
-
-/// How long the operation log keeps its records (the settings will make it a facility's choice).
-const LOG_RETENTION_DAYS: u32 = 90;
 
 /// Writes `text` to a new file at `path` (replacing one there, never following a link), mode 0640.
 fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
@@ -421,11 +466,21 @@ struct Wired {
     face_op: face_service::ActiveOp,
     surface: mpsc::Sender<surface_service::SurfaceJob>,
     link: link::LinkWriter,
-    /// The operation log and the statistics on the state partition.
-    store: kaoyomi_store::Store,
-    /// What the store's last write said, so that a failing store is reported once, not per record.
-    store_failing: bool,
+    /// Where the maintenance pages go (the staff display).
+    maintenance_view: Option<MaintenanceView>,
+    /// Where the settings for the patient's screens go.
+    settings_view: Option<SettingsView>,
+    /// The face check's accuracy setting, read by the face thread at each check.
+    accuracy: face_service::AccuracySetting,
+    /// The paired terminals (counted for the maintenance pages).
+    pairing: Arc<pairing::Pairing>,
 }
+
+/// Shows the maintenance pages (the staff display); callable from the reader's thread.
+pub type MaintenanceView = Box<dyn Fn(&kaoyomi_maintenance::contract::View) + Send>;
+
+/// Gives the patient's screens the facility's settings (languages offered, consent notes).
+pub type SettingsView = Box<dyn Fn(&kaoyomi_maintenance::Settings) + Send>;
 
 /// Milliseconds since the Unix epoch (the logs' time).
 fn wall_ms() -> i64 {
@@ -434,28 +489,26 @@ fn wall_ms() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
-impl Wired {
-    /// Writes with `write` into the store; a failure is logged when it starts and when it ends
-    /// (the reader goes on serving patients either way).
-    fn store(&mut self, write: impl FnOnce(&mut kaoyomi_store::Store, i64) -> Result<(), kaoyomi_store::StoreError>) {
-        match write(&mut self.store, wall_ms()) {
-            Ok(()) if self.store_failing => {
-                self.store_failing = false;
-                log::info!("the operation log records again");
-            }
-            Ok(()) => {}
-            Err(e) if !self.store_failing => {
-                self.store_failing = true;
-                log::error!("the operation log is not recording: {e}");
-            }
-            Err(_) => {}
+impl Outputs for Wired {
+    fn maintenance_view(&mut self, view: &kaoyomi_maintenance::contract::View) {
+        #[cfg(feature = "sim")]
+        if self.show_screens {
+            println!("[staff] maintenance page {:?} {}", view.page, view.message.key);
+        }
+        if let Some(show) = &self.maintenance_view {
+            show(view);
         }
     }
-}
 
-impl Outputs for Wired {
-    fn record(&mut self, entry: &kaoyomi_core::LogEntry) {
-        self.store(|s, now| s.log(now, entry));
+    fn apply_settings(&mut self, settings: &kaoyomi_maintenance::Settings) {
+        self.accuracy.set(settings.face_accuracy);
+        if let Some(show) = &self.settings_view {
+            show(settings);
+        }
+    }
+
+    fn paired_terminals(&self) -> usize {
+        self.pairing.count()
     }
 
     fn show(&mut self, state: &kaoyomi_core::ScreenState) {

@@ -688,6 +688,13 @@ impl Peer {
                         Verdict::Go
                     }
                     (true, Request::GetDeviceInfo) => self.input(Input::DeviceInfo { seq }, inputs),
+                    (
+                        true,
+                        request @ (Request::ExportLog { .. }
+                        | Request::ExportStatistics { .. }
+                        | Request::ExportSettings
+                        | Request::ImportSettings { .. }),
+                    ) => self.input(Input::Desk { seq, request }, inputs),
                     (true, request) => self.input(Input::Core(Event::Terminal { seq, request }), inputs),
                 }
             }

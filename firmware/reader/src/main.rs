@@ -51,6 +51,13 @@ enum Cmd {
         #[arg(long, default_value = "/var/lib/kaoyomi")]
         state: PathBuf,
     },
+    /// Print the maintenance accounts' initial passwords (for the sheet that goes with the
+    /// device; each must be changed at its first login). Needs the device key: root on a device.
+    InitialPasswords {
+        /// State directory.
+        #[arg(long, default_value = "/var/lib/kaoyomi")]
+        state: PathBuf,
+    },
     /// The privileged halves of the USB set-up, so the reader itself never runs as root.
     UsbGadget {
         #[command(subcommand)]
@@ -272,6 +279,9 @@ fn main() -> Result<()> {
                 preview: None,
                 taps: None,
                 pairing_view: None,
+                maintenance: None,
+                maintenance_view: None,
+                settings_view: None,
                 pace,
             };
             let summary = if window { run_windowed(options)? } else { kaoyomi_reader::run(options)? };
@@ -370,6 +380,19 @@ fn main() -> Result<()> {
             kaoyomi_hal_linux::usb::bind_when_ready(std::time::Duration::from_secs(timeout_s))?;
             println!("usb-gadget: bound to the USB device controller");
         }
+        Cmd::InitialPasswords { state } => {
+            let key = kaoyomi_reader::device_key::DeviceKey::path(&state);
+            if !key.exists() {
+                anyhow::bail!("no device key at {}: start the reader once first", key.display());
+            }
+            let key = kaoyomi_reader::device_key::DeviceKey::load_or_create(&state)?;
+            let accounts =
+                kaoyomi_maintenance::Accounts::new(key.serial(), key.derive(kaoyomi_reader::desk::ACCOUNTS_LABEL));
+            println!("Device ID {}", key.serial());
+            for role in kaoyomi_maintenance::Role::ALL {
+                println!("{:<15} {}", role.code(), accounts.initial_password(role).expose());
+            }
+        }
         Cmd::Unpair { state } => {
             let n = kaoyomi_reader::pairing::unpair_all(&state)?;
             println!("unpaired {n} terminal(s); a running reader forgets them when restarted");
@@ -435,8 +458,18 @@ fn run_windowed(options: Options) -> Result<kaoyomi_reader::Summary> {
     #[cfg(feature = "kms")]
     start_displays()?;
     let (taps, taps_rx) = std::sync::mpsc::channel();
-    kaoyomi_ui::window::run(taps, move |view, preview| {
-        kaoyomi_reader::run(Options { view: Some(view), preview: Some(preview), taps: Some(taps_rx), ..options })
+    let (actions, actions_rx) = std::sync::mpsc::channel();
+    let wording = kaoyomi_ui::wording::Wording::for_facility(&options.state);
+    kaoyomi_ui::window::run(taps, actions, wording, move |views| {
+        kaoyomi_reader::run(Options {
+            view: Some(views.screen),
+            preview: Some(views.preview),
+            taps: Some(taps_rx),
+            maintenance: Some(actions_rx),
+            maintenance_view: Some(views.maintenance),
+            settings_view: Some(views.settings),
+            ..options
+        })
     })?
 }
 

@@ -5,6 +5,7 @@
 
 use crate::Input;
 use crate::card_service::Work;
+use crate::desk::Desk;
 use crate::device_key::DeviceKey;
 use crate::surface_service::SurfaceJob;
 use kaoyomi_core::{Command, Config, Event, Now, ScreenState, Session};
@@ -29,10 +30,15 @@ pub trait Outputs {
     fn send(&mut self, body: Body) -> bool;
     /// Shows (or clears) the pairing code of a terminal that asks to pair, for staff.
     fn pairing(&mut self, _offer: Option<&crate::PairingOffer>) {}
-    /// Records an operation-log entry (the running reader keeps them in its database).
-    fn record(&mut self, _entry: &kaoyomi_core::LogEntry) {}
-    /// Core's answer to the maintenance menu (entered, refused while a patient is served, left).
-    fn maintenance(&mut self, _answer: kaoyomi_core::MaintenanceAnswer) {}
+    /// Shows the maintenance pages (the staff display).
+    fn maintenance_view(&mut self, _view: &kaoyomi_maintenance::contract::View) {}
+    /// The settings changed (or were read at start): apply what core does not hold (the face
+    /// check's accuracy, the speaker's volume).
+    fn apply_settings(&mut self, _settings: &kaoyomi_maintenance::Settings) {}
+    /// How many terminals are paired (for the maintenance pages).
+    fn paired_terminals(&self) -> usize {
+        0
+    }
 }
 
 /// What a step asks of the loop around it.
@@ -67,6 +73,8 @@ pub struct MainLoop {
     placement: u64,
     /// The face check running now, whose 照合番号B may open the card photo.
     face_op: Option<u32>,
+    /// The records and the maintenance menu (none: nothing is recorded, as in most tests).
+    desk: Option<Desk>,
 }
 
 impl MainLoop {
@@ -80,6 +88,35 @@ impl MainLoop {
             chip_expiry: None,
             placement: 0,
             face_op: None,
+            desk: None,
+        }
+    }
+
+    /// Gives the loop its desk (the database and the maintenance menu) and applies the stored
+    /// settings: core's time-outs and visual-check default here, the rest through `out`.
+    pub fn attach_desk(&mut self, now: Now, desk: Desk, out: &mut dyn Outputs) {
+        let settings = desk.settings().clone();
+        self.desk = Some(desk);
+        self.apply(&settings, out);
+        if settings.visual_check_default && !self.session.visual_mode() {
+            self.step(now, Input::Core(Event::StaffVisualMode(true)), out);
+        }
+    }
+
+    fn apply(&mut self, settings: &kaoyomi_maintenance::Settings, out: &mut dyn Outputs) {
+        self.session.set_timeouts(crate::desk::timeouts(settings));
+        out.apply_settings(settings);
+    }
+
+    /// The desk, if attached.
+    pub fn desk(&mut self) -> Option<&mut Desk> {
+        self.desk.as_mut()
+    }
+
+    fn show_desk(&self, now: Now, out: &mut dyn Outputs) {
+        if let Some(desk) = &self.desk {
+            let view = desk.view(now, out.paired_terminals());
+            out.maintenance_view(&view);
         }
     }
 
@@ -117,7 +154,55 @@ impl MainLoop {
                 return Flow::Continue;
             }
             Input::Quit(result) => return Flow::Quit(result),
+            Input::Desk { seq, request } => {
+                let Some(desk) = self.desk.as_mut() else {
+                    out.respond(
+                        seq,
+                        Response::Error {
+                            code: kaoyomi_protocol::ErrorCode::StorageUnavailable,
+                            message: "this reader keeps no records".into(),
+                        },
+                    );
+                    return Flow::Continue;
+                };
+                let (response, changed) = desk.terminal(request, now);
+                if changed {
+                    let settings = desk.settings().clone();
+                    self.apply(&settings, out);
+                }
+                out.respond(seq, response);
+                return Flow::Continue;
+            }
+            Input::Maintenance(action) => {
+                let Some(desk) = self.desk.as_mut() else {
+                    log::warn!("maintenance: no database desk in this reader");
+                    return Flow::Continue;
+                };
+                let outcome = desk.act(action, now);
+                if outcome.settings_changed {
+                    let settings = desk.settings().clone();
+                    self.apply(&settings, out);
+                }
+                if let Some(event) = outcome.event {
+                    self.step(now, Input::Core(event), out);
+                }
+                self.show_desk(now, out);
+                return Flow::Continue;
+            }
         };
+        if event == Event::Tick
+            && let Some(desk) = self.desk.as_mut()
+        {
+            let open = desk.open_page();
+            let ended = desk.tick(now);
+            let closed = open != desk.open_page();
+            if let Some(ended) = ended {
+                self.step(now, Input::Core(ended), out);
+            }
+            if closed {
+                self.show_desk(now, out);
+            }
+        }
         match &event {
             Event::CardRead { summary, .. } => self.chip_expiry = summary.expiry,
             Event::CardPlaced => {
@@ -175,11 +260,16 @@ impl MainLoop {
                 }
                 Command::Log(entry) => {
                     log::info!("{entry:?}");
-                    out.record(&entry);
+                    if let Some(desk) = self.desk.as_mut() {
+                        desk.record(now.unix_ms as i64, &entry);
+                    }
                 }
                 Command::Maintenance(answer) => {
                     log::info!("maintenance: {answer:?}");
-                    out.maintenance(answer);
+                    if let Some(desk) = self.desk.as_mut() {
+                        desk.answer(answer, now);
+                    }
+                    self.show_desk(now, out);
                 }
             }
         }

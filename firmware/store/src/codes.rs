@@ -252,6 +252,34 @@ impl ErrorCode {
         }
     }
 
+    /// What happened and what to do, in a Japanese field engineer's words (the exports for the
+    /// terminal carry this one).
+    pub fn advice_ja(self) -> &'static str {
+        match self {
+            ErrorCode::CardReaderLost => {
+                "カードリーダーが応答しなくなりました。ケーブルを確認し、繰り返す場合はカードリーダーの自己診断を行ってください。"
+            }
+            ErrorCode::FaceCameraLost => {
+                "顔認証カメラの映像が止まりました。ケーブルを確認してください。その間も暗証番号と目視確認は使えます。"
+            }
+            ErrorCode::CardCameraLost => {
+                "券面カメラの映像が止まりました。ケーブルを確認してください。その間は顔認証でカードの顔写真を開けません。"
+            }
+            ErrorCode::TerminalLinkLost => {
+                "受付中に端末とのUSB接続が切れました。ケーブルと端末のソフトウェアを確認してください。"
+            }
+            ErrorCode::TerminalBadInput => {
+                "端末から規約にない通信があり、リーダーは拒否しました。端末ソフトウェアの版を確認してください。"
+            }
+            ErrorCode::DatabaseRecovered => {
+                "ログのデータベースが壊れていたため（停電の後など）、別名で保存して新しく作り直しました。古いログは保存したファイルにあります。"
+            }
+            ErrorCode::MaintenanceLockedOut => {
+                "メンテナンスのパスワードの誤りが続いたため、ログインをしばらく止めています。施設の誰も試していない場合は、不正なログインの試みの可能性があります。"
+            }
+        }
+    }
+
     /// The code from its recorded spelling.
     pub fn from_code(code: &str) -> Option<ErrorCode> {
         ErrorCode::ALL.into_iter().find(|c| c.code() == code)

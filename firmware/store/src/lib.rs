@@ -222,6 +222,9 @@ impl Store {
                     Ok(moved) => match connect(&path, limits, false) {
                         Ok(conn) => {
                             store.conn = Some(conn);
+                            // The maintenance accounts, if the damaged file still gives them: a
+                            // changed password must not turn back into the initial one.
+                            store.carry_accounts(&moved);
                             store.recovered = Some(moved);
                             if let Err(e) = store.log_error(now_ms, ErrorCode::DatabaseRecovered) {
                                 log::error!("recording the recovery: {e}");
@@ -363,6 +366,27 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// At most `limit` operation-log records numbered after `after_id`, oldest first (an export's
+    /// pages).
+    pub fn operations_after(&self, after_id: i64, limit: usize) -> Result<Vec<Logged>, StoreError> {
+        let conn = self.conn()?;
+        let mut q = conn.prepare("SELECT id, at_ms, kind, value FROM operation WHERE id > ?1 ORDER BY id LIMIT ?2")?;
+        let rows = q.query_map(params![after_id, limit as i64], |r| {
+            Ok(Logged { id: r.get(0)?, at_ms: r.get(1)?, kind: r.get(2)?, value: r.get(3)? })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// At most `limit` error-log records numbered after `after_id`, oldest first.
+    pub fn errors_after(&self, after_id: i64, limit: usize) -> Result<Vec<LoggedError>, StoreError> {
+        let conn = self.conn()?;
+        let mut q = conn.prepare("SELECT id, at_ms, code FROM error WHERE id > ?1 ORDER BY id LIMIT ?2")?;
+        let rows = q.query_map(params![after_id, limit as i64], |r| {
+            Ok(LoggedError { id: r.get(0)?, at_ms: r.get(1)?, code: r.get(2)? })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// The error log from `since_ms` on, oldest first.
     pub fn errors(&self, since_ms: i64) -> Result<Vec<LoggedError>, StoreError> {
         let conn = self.conn()?;
@@ -395,6 +419,48 @@ impl Store {
 }
 
 impl Store {
+    /// Copies the maintenance accounts from the database file at `from` (moved aside), as far as
+    /// they can be read.
+    fn carry_accounts(&mut self, from: &Path) {
+        let read = || -> rusqlite::Result<Vec<AccountRecord>> {
+            let old = Connection::open_with_flags(from, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+            let mut q =
+                old.prepare("SELECT role, phc, initial, failures, locked_until_ms, changed_at_ms FROM account")?;
+            let rows = q.query_map([], |r| {
+                let role: String = r.get(0)?;
+                Ok(Role::from_code(&role).map(|role| (role, r)).map(|(role, r)| -> rusqlite::Result<AccountRecord> {
+                    Ok(AccountRecord {
+                        role,
+                        phc: r.get(1)?,
+                        initial: r.get::<_, i64>(2)? != 0,
+                        failures: r.get::<_, i64>(3)?.clamp(0, i64::from(u32::MAX)) as u32,
+                        locked_until_ms: r.get(4)?,
+                        changed_at_ms: r.get(5)?,
+                    })
+                }))
+            })?;
+            let mut accounts = Vec::new();
+            for row in rows {
+                if let Some(account) = row? {
+                    accounts.push(account?);
+                }
+            }
+            Ok(accounts)
+        };
+        match read() {
+            Ok(accounts) => {
+                for account in accounts {
+                    if let Err(e) = self.put_account(0, &account, None) {
+                        log::error!("carrying the {} account over: {e}", account.role.code());
+                    }
+                }
+            }
+            Err(e) => log::warn!(
+                "the damaged database's maintenance accounts could not be read ({e}): the initial passwords apply"
+            ),
+        }
+    }
+
     /// A maintenance account, if it was ever stored (a fresh database has none: the initial
     /// passwords apply).
     pub fn account(&self, role: Role) -> Result<Option<AccountRecord>, StoreError> {
@@ -483,11 +549,17 @@ impl Store {
             Role::ALL.into_iter().filter_map(|r| self.account(r).ok().flatten()).collect();
         let settings = self.settings().ok().flatten();
         let path = self.dir.join(FILE);
+        // Closed first (its journal goes into the file), then moved; when the move fails the file
+        // is opened again as it was, so the store never ends up without a connection.
         self.conn = None;
-        let moved = move_aside(&path, now_ms)
-            .map_err(|e| StoreError::Unavailable(format!("moving the database aside: {e}")))?;
-        let fresh = Store::open_with(&self.dir, now_ms, self.limits);
-        *self = fresh;
+        let moved = match move_aside(&path, now_ms) {
+            Ok(moved) => moved,
+            Err(e) => {
+                *self = Store::open_with(&self.dir, now_ms, self.limits);
+                return Err(StoreError::Unavailable(format!("moving the database aside: {e}")));
+            }
+        };
+        *self = Store::open_with(&self.dir, now_ms, self.limits);
         for account in &accounts {
             self.put_account(now_ms, account, None)?;
         }

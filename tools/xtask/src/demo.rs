@@ -68,19 +68,23 @@ pub fn demo(demo: Demo) -> Result<()> {
     let _ = std::fs::remove_dir_all(state.join("terminal"));
     let _ = std::fs::remove_file(state.join("paired-terminals"));
     std::fs::create_dir_all(&state)?;
+    // Each session is judged by the terminal: `kaoyomi-term session --expect` exits 0 only when
+    // the verified result and the session's progress are the ones expected.
     if demo.face {
-        let (code, screens) = session("sim-face", "board/scripts/demo-face.script", demo.window)?;
-        if code != Some(0) || !screens.contains("by face") {
+        let code = session("sim-face", "board/scripts/demo-face.script", demo.window, &["verified:face", ""])?;
+        if code != Some(0) {
             bail!("the card holder was not verified by face (kaoyomi-term exit {code:?})");
         }
         eprintln!("xtask: demo: the card holder was verified by face; now somebody else with the same card");
-        let (code, screens) = session("sim-face", "board/scripts/demo-face-impostor.script", demo.window)?;
-        if code != Some(2) || !screens.contains("The face did not match") {
+        let expect = ["not-verified:visual", "checking-face,choosing-method,checking-visual"];
+        let code = session("sim-face", "board/scripts/demo-face-impostor.script", demo.window, &expect)?;
+        if code != Some(0) {
             bail!("the impostor was not refused by the face check (kaoyomi-term exit {code:?})");
         }
         eprintln!("xtask: demo: now somebody holds a printed photograph of the card holder to the camera");
-        let (code, screens) = session("sim-face", "board/scripts/demo-face-photo.script", demo.window)?;
-        if code != Some(2) || !screens.contains("Please call staff (the face check failed)") {
+        let expect = ["not-verified:visual", "checking-face,staff-needed,checking-visual"];
+        let code = session("sim-face", "board/scripts/demo-face-photo.script", demo.window, &expect)?;
+        if code != Some(0) {
             bail!("the photograph was not refused (kaoyomi-term exit {code:?})");
         }
         eprintln!(
@@ -88,8 +92,12 @@ pub fn demo(demo: Demo) -> Result<()> {
         );
         return Ok(());
     }
-    let script = if demo.visual { "board/scripts/demo-visual.script" } else { "board/scripts/demo-pin.script" };
-    let (code, _) = session("sim", script, demo.window)?;
+    let (script, expect) = if demo.visual {
+        ("board/scripts/demo-visual.script", ["verified:visual", "staff-needed,checking-visual"])
+    } else {
+        ("board/scripts/demo-pin.script", ["verified:pin", "checking-pin,consents"])
+    };
+    let code = session("sim", script, demo.window, &expect)?;
     if code != Some(0) {
         bail!("kaoyomi-term did not verify a successful session (exit {code:?})");
     }
@@ -97,9 +105,10 @@ pub fn demo(demo: Demo) -> Result<()> {
     Ok(())
 }
 
-/// One scripted session of the reader on `board` with the terminal: the terminal's exit code and
-/// the screens the reader showed (also printed).
-fn session(board: &str, script: &str, window: bool) -> Result<(Option<i32>, String)> {
+/// One scripted session of the reader on `board` with the terminal, which expects the outcome and
+/// progress `expect` (`kaoyomi-term session --expect`): the terminal's exit code. The reader's
+/// screens are printed as they come.
+fn session(board: &str, script: &str, window: bool, expect: &[&str; 2]) -> Result<Option<i32>> {
     let root = root();
     let bin = root.join("target/debug");
     let state = root.join("target/demo-state");
@@ -125,13 +134,9 @@ fn session(board: &str, script: &str, window: bool) -> Result<(Option<i32>, Stri
     let out = reader.stdout.take().context("reader stdout")?;
     let screens = std::thread::spawn(move || {
         use std::io::BufRead;
-        let mut all = String::new();
         for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
             println!("{line}");
-            all.push_str(&line);
-            all.push('\n');
         }
-        all
     });
     // The first session of a run pairs the terminal: the reader shows the code (printed with its
     // screens), the terminal's side types it.
@@ -151,7 +156,7 @@ fn session(board: &str, script: &str, window: bool) -> Result<(Option<i32>, Stri
         .arg(state.join("reader.sock"))
         .arg("--store")
         .arg(state.join("terminal"))
-        .args(["session", "--trust-anchor"])
+        .args(["session", "--expect", expect[0], "--expect-progress", expect[1], "--trust-anchor"])
         .arg(&ca)
         .status("the terminal's side of the session");
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -165,10 +170,10 @@ fn session(board: &str, script: &str, window: bool) -> Result<(Option<i32>, Stri
         }
         std::thread::sleep(Duration::from_millis(50));
     };
-    let screens = screens.join().map_err(|_| anyhow::anyhow!("reading the reader's screens"))?;
+    screens.join().map_err(|_| anyhow::anyhow!("reading the reader's screens"))?;
     let term = term?;
     if !reader_status.success() {
         bail!("the reader failed ({reader_status})");
     }
-    Ok((term.code(), screens))
+    Ok(term.code())
 }

@@ -37,6 +37,10 @@ const FORBIDDEN_BELOW: &[(&str, &[&str])] = &[
         "kaoyomi-store",
         &["slint", "tract-core", "pcsc", "v4l", "usb-gadget", "nusb", "kaoyomi-hal", "kaoyomi-hal-sim", "kaoyomi-myna"],
     ),
+    (
+        "kaoyomi-maintenance",
+        &["slint", "tract-core", "pcsc", "v4l", "usb-gadget", "nusb", "kaoyomi-hal", "kaoyomi-hal-sim", "kaoyomi-myna"],
+    ),
 ];
 
 /// Crates that only the named workspace members may depend on directly.
@@ -45,6 +49,7 @@ const ONLY_NAMED_BY: &[(&str, &[&str])] = &[
     ("tract-core", &["kaoyomi-models"]),
     ("slint", &["kaoyomi-ui", "kaoyomi-reader"]),
     ("rusqlite", &["kaoyomi-store"]),
+    ("argon2", &["kaoyomi-maintenance"]),
 ];
 
 /// Crates a device build of the reader must not contain: the simulator and the test rig.

@@ -6,8 +6,8 @@
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use kaoyomi_protocol::{
-    AuthMethod, ConsentRequest, ConsentTopic, Notification, Outcome, PairingCode, Progress, Request, Response,
-    SessionRequest,
+    AuthMethod, ConsentRequest, ConsentTopic, Credential, LogKind, Notification, Outcome, PairingCode, Progress,
+    Request, Response, SessionRequest,
 };
 use kaoyomi_terminal::verify::describe_certificate;
 use kaoyomi_terminal::{CardSignature, ChainCheck, Client, Expected, Store, verify_report};
@@ -81,12 +81,62 @@ enum Cmd {
         /// Give up after this many seconds.
         #[arg(long, default_value_t = 300)]
         timeout: u64,
+        /// The outcome expected, with the method if one decided: `verified:face`,
+        /// `not-verified:visual`, `cancelled`. Exit 0 when the verified result matches, 3 when not.
+        #[arg(long)]
+        expect: Option<String>,
+        /// Progress the session must pass through, in this order (comma-separated names:
+        /// `checking-face,staff-needed`); checked with `--expect`.
+        #[arg(long, default_value = "")]
+        expect_progress: String,
     },
     /// Switch the staff visual check on or off.
     Visual {
         /// on or off.
         state: String,
     },
+    /// Collect a log as CSV (in the reader's output encoding), every page of it.
+    Logs {
+        /// operations or errors.
+        #[arg(long, default_value = "operations")]
+        log: String,
+        /// Write it here (otherwise to standard output).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Collect the statistics per day as CSV (in the reader's output encoding).
+    Stats {
+        /// How many days, today included.
+        #[arg(long, default_value_t = 30)]
+        days: u16,
+        /// Write it here (otherwise to standard output).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Save the reader's settings as the file it signs.
+    SettingsExport {
+        /// Where to write the file.
+        out: PathBuf,
+    },
+    /// Send a settings file to the reader, as its field engineer.
+    SettingsImport {
+        /// The settings file as `settings-export` made it (from this reader, or from another one
+        /// to copy its settings; a file changed after export is refused).
+        file: PathBuf,
+        /// A file whose first line is the engineer's password (otherwise it is read from
+        /// standard input).
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+    },
+}
+
+/// Writes `bytes` to `out`, or to standard output.
+fn emit(out: &Option<PathBuf>, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    match out {
+        Some(path) => std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display())),
+        None => std::io::stdout().write_all(bytes).context("writing to standard output"),
+    }
 }
 
 /// Retries `open` until it works or the connect time-out passes (a reader that is still starting).
@@ -238,6 +288,62 @@ fn command<S: kaoyomi_terminal::client::Link>(cli: &Cli, mut client: Client<S>, 
             println!("device key {}", hex::encode(info.device_key));
             println!("visual mode {}", if info.visual_mode { "on" } else { "off" });
         }
+        Cmd::Logs { log, out } => {
+            let kind = match log.as_str() {
+                "operations" => LogKind::Operations,
+                "errors" => LogKind::Errors,
+                other => bail!("--log operations|errors, got {other:?}"),
+            };
+            let (mut all, mut after, mut pages) = (Vec::new(), 0u64, 0);
+            loop {
+                match client.request(Request::ExportLog { log: kind, after_id: after }, t)? {
+                    Response::LogPage { csv, last_id, more, .. } => {
+                        all.extend_from_slice(&csv);
+                        pages += 1;
+                        if !more || last_id == after {
+                            break;
+                        }
+                        after = last_id;
+                    }
+                    other => bail!("the reader answered {other:?} to a log export"),
+                }
+            }
+            emit(out, &all)?;
+            eprintln!("{log} log of reader {serial}: {} bytes in {pages} page(s)", all.len());
+        }
+        Cmd::Stats { days, out } => match client.request(Request::ExportStatistics { days: *days }, t)? {
+            Response::Statistics { csv, encoding } => {
+                emit(out, &csv)?;
+                eprintln!("statistics of reader {serial}: {days} days ({encoding:?})");
+            }
+            other => bail!("the reader answered {other:?} to a statistics export"),
+        },
+        Cmd::SettingsExport { out } => match client.request(Request::ExportSettings, t)? {
+            Response::SettingsFile { version, file } => {
+                emit(&Some(out.clone()), &file)?;
+                println!("settings version {version} of reader {serial} written to {}", out.display());
+            }
+            other => bail!("the reader answered {other:?} to a settings export"),
+        },
+        Cmd::SettingsImport { file, password_file } => {
+            let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+            let mut password = match password_file {
+                Some(path) => std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
+                None => {
+                    let mut line = String::new();
+                    std::io::stdin().read_line(&mut line).context("reading the password")?;
+                    line
+                }
+            };
+            let credential =
+                Credential { device_id: serial.clone(), password: password.lines().next().unwrap_or_default().into() };
+            zeroize::Zeroize::zeroize(&mut password);
+            match client.request(Request::ImportSettings { credential, file: bytes }, t)? {
+                Response::SettingsChanged { version } => println!("reader {serial} now has settings version {version}"),
+                Response::Error { code, message } => bail!("the reader refused the settings ({code:?}): {message}"),
+                other => bail!("the reader answered {other:?} to a settings import"),
+            }
+        }
         Cmd::Visual { state } => {
             let enabled = match state.as_str() {
                 "on" => true,
@@ -247,7 +353,8 @@ fn command<S: kaoyomi_terminal::client::Link>(cli: &Cli, mut client: Client<S>, 
             client.request(Request::SetVisualMode { enabled }, t)?;
             println!("visual mode {state}");
         }
-        Cmd::Session { consents: wanted, register, trust_anchor, json, timeout } => {
+        Cmd::Session { consents: wanted, register, trust_anchor, json, timeout, expect, expect_progress } => {
+            let mut seen: Vec<&'static str> = Vec::new();
             let info = client.device_info(t)?;
             if info.device_key != device_key || info.serial != serial {
                 bail!("reader {serial} describes itself with another key or serial than the one pinned: refusing it");
@@ -266,6 +373,7 @@ fn command<S: kaoyomi_terminal::client::Link>(cli: &Cli, mut client: Client<S>, 
                 let left = deadline.saturating_duration_since(Instant::now());
                 match client.next_notification(left)? {
                     Notification::Progress { progress, .. } => {
+                        seen.push(progress_name(progress));
                         if !json {
                             eprintln!("  progress: {}", progress_text(progress));
                         }
@@ -339,12 +447,64 @@ fn command<S: kaoyomi_terminal::client::Link>(cli: &Cli, mut client: Client<S>, 
                 }
                 println!("  duration:         {:.1} s", r.finished_ms.saturating_sub(r.started_ms) as f64 / 1000.0);
             }
-            if r.outcome != Outcome::Verified {
+            if let Some(expect) = expect {
+                let got = match r.method {
+                    Some(m) => format!("{}:{}", outcome_name(r.outcome), method_name(m)),
+                    None => outcome_name(r.outcome).to_string(),
+                };
+                let wanted: Vec<&str> = expect_progress.split(',').map(str::trim).filter(|w| !w.is_empty()).collect();
+                let mut rest = seen.iter();
+                let missing: Vec<&str> = wanted.iter().copied().filter(|w| !rest.any(|s| s == w)).collect();
+                if &got != expect || !missing.is_empty() {
+                    eprintln!(
+                        "kaoyomi-term: expected {expect} through [{expect_progress}], got {got} through [{}]",
+                        seen.join(",")
+                    );
+                    std::process::exit(3);
+                }
+                eprintln!("kaoyomi-term: as expected: {got}");
+            } else if r.outcome != Outcome::Verified {
                 std::process::exit(2);
             }
         }
     }
     Ok(())
+}
+
+/// The name `--expect-progress` gives a progress.
+fn progress_name(p: Progress) -> &'static str {
+    match p {
+        Progress::WaitingForCard => "waiting-for-card",
+        Progress::CardPlaced => "card-placed",
+        Progress::CardRemoved => "card-removed",
+        Progress::ChoosingMethod => "choosing-method",
+        Progress::Checking(AuthMethod::Face) => "checking-face",
+        Progress::Checking(AuthMethod::Pin) => "checking-pin",
+        Progress::Checking(AuthMethod::Visual) => "checking-visual",
+        Progress::PinWrong { .. } => "pin-wrong",
+        Progress::StaffNeeded => "staff-needed",
+        Progress::Consents => "consents",
+        Progress::RemoveCard => "remove-card",
+        Progress::CardRejected(_) => "card-rejected",
+    }
+}
+
+/// The name `--expect` gives an outcome.
+fn outcome_name(o: Outcome) -> &'static str {
+    match o {
+        Outcome::Verified => "verified",
+        Outcome::NotVerified => "not-verified",
+        Outcome::Cancelled(_) => "cancelled",
+    }
+}
+
+/// The name `--expect` gives a method.
+fn method_name(m: AuthMethod) -> &'static str {
+    match m {
+        AuthMethod::Face => "face",
+        AuthMethod::Pin => "pin",
+        AuthMethod::Visual => "visual",
+    }
 }
 
 fn progress_text(p: Progress) -> String {

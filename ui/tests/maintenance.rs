@@ -1,0 +1,198 @@
+//! The maintenance pages on the staff display, driven by accessible label with Slint's testing
+//! backend against the reader's own main loop and desk (`kaoyomi_tests::Bench`): the login, the
+//! forced change of the initial password, the pages, a setting saved, English, and nothing typed
+//! left in the window.
+
+use i_slint_backend_testing::{AccessibleRole, ElementHandle, ElementQuery};
+use kaoyomi_core::Command;
+use kaoyomi_maintenance::Role;
+use kaoyomi_maintenance::contract::Action;
+use kaoyomi_tests::Bench;
+use kaoyomi_ui::view::Ui;
+use kaoyomi_ui::{MaintenanceDesk, MaintenancePage, ScreenKind};
+use slint::{ComponentHandle, Model};
+use std::cell::RefCell;
+use std::rc::Rc;
+
+struct Staff {
+    bench: Bench,
+    ui: Ui,
+    actions: Rc<RefCell<Vec<Action>>>,
+    shown: usize,
+}
+
+impl Staff {
+    fn new(dir: &std::path::Path) -> Staff {
+        i_slint_backend_testing::init_no_event_loop();
+        let ui = Ui::new(Rc::new(|_| {})).unwrap();
+        let actions: Rc<RefCell<Vec<Action>>> = Rc::default();
+        let sink = actions.clone();
+        ui.connect_maintenance(Rc::new(move |a| sink.borrow_mut().push(a)));
+        let mut bench = Bench::new(dir, false);
+        bench.attach_desk(dir);
+        Staff { bench, ui, actions, shown: 0 }
+    }
+
+    /// Carries the pages' actions to the reader and what it shows back, as the reader does.
+    fn pump(&mut self) {
+        let actions: Vec<Action> = self.actions.borrow_mut().drain(..).collect();
+        for a in actions {
+            let view = self.bench.act(a);
+            self.ui.show_maintenance(&view);
+        }
+        let new: Vec<_> = self.bench.commands[self.shown..].to_vec();
+        self.shown = self.bench.commands.len();
+        for c in new {
+            if let Command::Show(state) = c {
+                self.ui.show(&state);
+            }
+        }
+    }
+
+    fn find(&self, label: &str) -> Vec<ElementHandle> {
+        let label = label.to_string();
+        ElementQuery::from_root(&self.ui.staff)
+            .match_descendants()
+            .match_predicate(move |e| e.accessible_label().is_some_and(|l| l == label.as_str()))
+            .find_all()
+    }
+
+    fn has(&self, label: &str) -> bool {
+        !self.find(label).is_empty()
+    }
+
+    fn press(&mut self, label: &str, role: AccessibleRole) {
+        let found: Vec<_> = self.find(label).into_iter().filter(|e| e.accessible_role() == Some(role)).collect();
+        assert!(!found.is_empty(), "no {role:?} {label:?} on the staff display");
+        found[0].invoke_accessible_default_action();
+        self.pump();
+    }
+
+    fn button(&mut self, label: &str) {
+        self.press(label, AccessibleRole::Button);
+    }
+
+    fn field(&self, label: &str) -> ElementHandle {
+        self.find(label)
+            .into_iter()
+            .find(|e| e.accessible_role() == Some(AccessibleRole::TextInput))
+            .unwrap_or_else(|| panic!("no field {label:?}"))
+    }
+
+    fn type_in(&self, label: &str, text: &str) {
+        self.field(label).set_accessible_value(text);
+    }
+
+    fn page(&self) -> MaintenancePage {
+        self.ui.staff.global::<MaintenanceDesk>().get_page()
+    }
+}
+
+#[test]
+fn an_engineer_logs_in_changes_the_password_and_uses_the_pages() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Staff::new(dir.path());
+    let id = s.bench.main.serial().to_string();
+    let initial = s.bench.main.desk().unwrap().accounts().initial_password(Role::Engineer).expose().to_string();
+
+    s.button("メンテナンス");
+    assert_eq!(s.page(), MaintenancePage::Login);
+    s.type_in("デバイスID", &id);
+    s.press("保守技術者", AccessibleRole::RadioButton);
+    s.type_in("パスワード", "wrong-password-1");
+    s.button("ログイン");
+    assert!(s.has("パスワードが違います（あと4回間違えるとしばらくログインできません）。"));
+    assert_eq!(
+        s.field("パスワード").accessible_value().unwrap_or_default(),
+        "",
+        "the typed password leaves the window"
+    );
+    s.type_in("パスワード", &initial);
+    s.button("ログイン");
+    assert_eq!(s.page(), MaintenancePage::ChangePassword);
+    assert!(s.has("初期パスワードのままです。新しいパスワードに変更してください。"));
+    assert_eq!(s.ui.patient.get_screen(), ScreenKind::Maintenance, "the patient panel says maintenance");
+
+    s.type_in("現在のパスワード", &initial);
+    s.type_in("新しいパスワード", "short");
+    s.type_in("新しいパスワード（確認）", "short");
+    s.button("変更する");
+    assert!(s.has("新しいパスワードが短すぎます（10文字以上）。"));
+    s.type_in("現在のパスワード", &initial);
+    s.type_in("新しいパスワード", "Kaoyomi-Field-2026");
+    s.type_in("新しいパスワード（確認）", "Kaoyomi-Field-2026");
+    s.button("変更する");
+    assert_eq!(s.page(), MaintenancePage::Device);
+    assert!(s.has(&format!("シリアル番号（デバイスID）: {id}")));
+
+    s.press("設定", AccessibleRole::Tab);
+    assert_eq!(s.page(), MaintenancePage::Settings);
+    assert_eq!(s.field("音量（0〜10）").accessible_value().unwrap_or_default(), "6");
+    s.type_in("音量（0〜10）", "11");
+    s.button("保存する");
+    assert!(s.has("保存できない値があります: volume: must be from 0 to 10"));
+    s.type_in("音量（0〜10）", "3");
+    s.button("保存する");
+    assert!(s.has("設定を保存しました（第1版）。"));
+
+    s.press("統計", AccessibleRole::Tab);
+    assert_eq!(s.page(), MaintenancePage::Statistics);
+    s.press("ログ", AccessibleRole::Tab);
+    assert_eq!(s.page(), MaintenancePage::Logs);
+    assert!(
+        s.ui.staff.global::<MaintenanceDesk>().get_logs().iter().any(|l| l.code == "settings-changed:menu:engineer"),
+        "the settings change is in the log"
+    );
+
+    // In English.
+    s.button("English");
+    assert!(s.has("Settings"));
+    s.button("Log out");
+    assert_eq!(s.page(), MaintenancePage::Closed);
+    assert_eq!(s.ui.patient.get_screen(), ScreenKind::PlaceCard);
+    let d = s.ui.staff.global::<MaintenanceDesk>();
+    assert!(d.get_password().is_empty() && d.get_new_password().is_empty() && d.get_current_password().is_empty());
+}
+
+#[test]
+fn the_facilitys_languages_and_consent_notes_reach_the_patient_screen() {
+    use kaoyomi_core::{Screen, ScreenState};
+    use kaoyomi_maintenance::Settings;
+    use kaoyomi_maintenance::settings::{Language, Wording};
+    use kaoyomi_protocol::ConsentTopic;
+    i_slint_backend_testing::init_no_event_loop();
+    let ui = Ui::new(Rc::new(|_| {})).unwrap();
+    let labels = |ui: &Ui| -> Vec<String> {
+        ElementQuery::from_root(&ui.patient)
+            .match_descendants()
+            .find_all()
+            .into_iter()
+            .filter_map(|e| e.accessible_label().map(|l| l.to_string()))
+            .collect()
+    };
+    ui.show(&ScreenState {
+        screen: Screen::Consent { topic: ConsentTopic::Medical, index: 0, total: 1 },
+        timeout_warning_s: None,
+    });
+    let before = labels(&ui);
+    assert!(before.iter().any(|l| l == "中文") && before.iter().any(|l| l == "Português"));
+    ui.set_language("zh_CN");
+    let note = "当院では処方の確認のためにお薬の情報を見ます。";
+    let settings = Settings {
+        languages: vec![Language::Japanese, Language::English],
+        consent_wording: vec![Wording { topic: "medical".into(), language: Language::Japanese, text: note.into() }],
+        ..Settings::default()
+    };
+    ui.apply_settings(&settings);
+    let after = labels(&ui);
+    assert!(after.iter().any(|l| l == "English"), "{after:?}");
+    assert!(!after.iter().any(|l| l == "中文" || l == "Português"), "{after:?}");
+    assert_eq!(
+        ui.patient.global::<kaoyomi_ui::Prefs>().get_language(),
+        "ja",
+        "a language no longer offered falls back to Japanese"
+    );
+    assert!(after.iter().any(|l| l == note), "the facility's note is on the consent screen: {after:?}");
+    ui.set_language("en");
+    assert!(!labels(&ui).iter().any(|l| l == note), "the Japanese note is not shown in English");
+}

@@ -85,11 +85,15 @@ pub fn log_page(store: &Store, log: LogKind, after_id: u64, encoding: OutputEnco
             .collect(),
     };
     let full = rows.len() == PAGE_RECORDS;
+    // The page's encoded size, kept as rows are added (each row encoded once).
+    let mut size = encode(&text, encoding).len();
     for (id, row) in rows {
-        if encode(&text, encoding).len() + encode(&row, encoding).len() > PAGE_BYTES {
+        let row_size = encode(&row, encoding).len();
+        if size + row_size > PAGE_BYTES {
             more = true;
             break;
         }
+        size += row_size;
         text.push_str(&row);
         last = u64::try_from(id).unwrap_or(0);
     }

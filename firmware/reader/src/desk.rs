@@ -446,8 +446,8 @@ impl Desk {
 
     fn log_lines(&self) -> Vec<LogLine> {
         let mut lines: Vec<(i64, LogLine)> = Vec::new();
-        if let Ok(ops) = self.store.operations(0) {
-            lines.extend(ops.into_iter().rev().take(LOG_LINES).map(|o| {
+        if let Ok(ops) = self.store.newest_operations(LOG_LINES) {
+            lines.extend(ops.into_iter().map(|o| {
                 (
                     o.at_ms,
                     LogLine {
@@ -459,9 +459,9 @@ impl Desk {
                 )
             }));
         }
-        if let Ok(errors) = self.store.errors(0) {
+        if let Ok(errors) = self.store.newest_errors(LOG_LINES) {
             lines.extend(
-                errors.into_iter().rev().take(LOG_LINES).map(|e| {
+                errors.into_iter().map(|e| {
                     (e.at_ms, LogLine { time: jst(e.at_ms), code: e.code, value: String::new(), error: true })
                 }),
             );
@@ -479,9 +479,9 @@ impl Desk {
                 let s = stats.iter().find(|s| s.day == day).cloned().unwrap_or_default();
                 let count = |k: &str| s.by_method.get(k).copied().unwrap_or(0);
                 let outcome = |k: &str| s.by_outcome.get(k).copied().unwrap_or(0);
-                let date = kaoyomi_core::today_jst((day * 86_400_000 - kaoyomi_store::JST_OFFSET_MS).max(0) as u64);
+                let (_, month, date) = kaoyomi_core::civil_from_days(day);
                 DayLine {
-                    day: format!("{:02}-{:02}", date / 100 % 100, date % 100),
+                    day: format!("{month:02}-{date:02}"),
                     face: count("face"),
                     pin: count("pin"),
                     visual: count("visual"),

@@ -387,6 +387,25 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// The newest `limit` operation-log records, newest first (the maintenance page).
+    pub fn newest_operations(&self, limit: usize) -> Result<Vec<Logged>, StoreError> {
+        let conn = self.conn()?;
+        let mut q = conn.prepare("SELECT id, at_ms, kind, value FROM operation ORDER BY id DESC LIMIT ?1")?;
+        let rows = q.query_map([limit as i64], |r| {
+            Ok(Logged { id: r.get(0)?, at_ms: r.get(1)?, kind: r.get(2)?, value: r.get(3)? })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The newest `limit` error-log records, newest first.
+    pub fn newest_errors(&self, limit: usize) -> Result<Vec<LoggedError>, StoreError> {
+        let conn = self.conn()?;
+        let mut q = conn.prepare("SELECT id, at_ms, code FROM error ORDER BY id DESC LIMIT ?1")?;
+        let rows =
+            q.query_map([limit as i64], |r| Ok(LoggedError { id: r.get(0)?, at_ms: r.get(1)?, code: r.get(2)? }))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// The error log from `since_ms` on, oldest first.
     pub fn errors(&self, since_ms: i64) -> Result<Vec<LoggedError>, StoreError> {
         let conn = self.conn()?;
@@ -428,22 +447,11 @@ impl Store {
                 old.prepare("SELECT role, phc, initial, failures, locked_until_ms, changed_at_ms FROM account")?;
             let rows = q.query_map([], |r| {
                 let role: String = r.get(0)?;
-                Ok(Role::from_code(&role).map(|role| (role, r)).map(|(role, r)| -> rusqlite::Result<AccountRecord> {
-                    Ok(AccountRecord {
-                        role,
-                        phc: r.get(1)?,
-                        initial: r.get::<_, i64>(2)? != 0,
-                        failures: r.get::<_, i64>(3)?.clamp(0, i64::from(u32::MAX)) as u32,
-                        locked_until_ms: r.get(4)?,
-                        changed_at_ms: r.get(5)?,
-                    })
-                }))
+                Role::from_code(&role).map(|role| account_from(role, r, 1)).transpose()
             })?;
             let mut accounts = Vec::new();
             for row in rows {
-                if let Some(account) = row? {
-                    accounts.push(account?);
-                }
+                accounts.extend(row?);
             }
             Ok(accounts)
         };
@@ -469,14 +477,7 @@ impl Store {
             conn.prepare("SELECT phc, initial, failures, locked_until_ms, changed_at_ms FROM account WHERE role = ?1")?;
         let mut rows = q.query([role.code()])?;
         let Some(r) = rows.next()? else { return Ok(None) };
-        Ok(Some(AccountRecord {
-            role,
-            phc: r.get(0)?,
-            initial: r.get::<_, i64>(1)? != 0,
-            failures: r.get::<_, i64>(2)?.clamp(0, i64::from(u32::MAX)) as u32,
-            locked_until_ms: r.get(3)?,
-            changed_at_ms: r.get(4)?,
-        }))
+        Ok(Some(account_from(role, r, 0)?))
     }
 
     /// Stores `account` and records `op` with it, in one transaction.
@@ -574,6 +575,19 @@ impl Store {
         self.log_operation(now_ms, &Operation::DatabaseReset)?;
         Ok(moved)
     }
+}
+
+/// An account from a row whose columns from `first` on are phc, initial, failures,
+/// locked_until_ms, changed_at_ms.
+fn account_from(role: Role, r: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<AccountRecord> {
+    Ok(AccountRecord {
+        role,
+        phc: r.get(first)?,
+        initial: r.get::<_, i64>(first + 1)? != 0,
+        failures: r.get::<_, i64>(first + 2)?.clamp(0, i64::from(u32::MAX)) as u32,
+        locked_until_ms: r.get(first + 3)?,
+        changed_at_ms: r.get(first + 4)?,
+    })
 }
 
 fn insert_operation(tx: &rusqlite::Transaction<'_>, at_ms: i64, op: &Operation) -> rusqlite::Result<()> {

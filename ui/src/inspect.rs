@@ -8,6 +8,9 @@
 //! host draws it ten times, turned by one key each time, so that it knows how every digit looks on
 //! every key (a key's place falls between pixels differently from its neighbour's), and reads the
 //! guest's shuffled pad against them.
+//!
+//! The staff display's buttons, choices and tabs ([`locate_staff`]) are found the same way, for the
+//! QEMU test's mouse clicks on the staff display and its maintenance pages.
 
 use crate::samples;
 use anyhow::{Context, bail};
@@ -26,10 +29,16 @@ pub struct Button {
 /// The patient window's buttons in the tree's order, each once (the query meets an element once
 /// per path to it).
 fn buttons(ui: &crate::view::Ui) -> Vec<(String, [u32; 4])> {
+    clickable(&ui.patient, &[AccessibleRole::Button])
+}
+
+/// The elements of `window` with one of `roles`, in the tree's order, each once.
+fn clickable(window: &impl ComponentHandle, roles: &[AccessibleRole]) -> Vec<(String, [u32; 4])> {
     let mut found: Vec<(String, [u32; 4])> = Vec::new();
-    for button in ElementQuery::from_root(&ui.patient)
+    let roles = roles.to_vec();
+    for button in ElementQuery::from_root(window)
         .match_descendants()
-        .match_predicate(|e: &ElementHandle| e.accessible_role() == Some(AccessibleRole::Button))
+        .match_predicate(move |e: &ElementHandle| e.accessible_role().is_some_and(|r| roles.contains(&r)))
         .find_all()
         .into_iter()
         .map(|e| {
@@ -78,4 +87,43 @@ pub fn locate(name: &str, code: &str, pad: &[u8]) -> anyhow::Result<(Vec<Button>
     }
     let found = english.into_iter().zip(local).map(|((label, _), (_, rect))| Button { label, rect }).collect();
     Ok((found, picture))
+}
+
+/// The staff display's buttons, toggles, choices and tabs for `name`: a sample screen's staff
+/// display, or `maintenance-<page>` for a sample maintenance page (`samples::maintenance`), each
+/// with its English label and its place on the staff display. Installs the headless platform:
+/// once per process.
+pub fn locate_staff(name: &str) -> anyhow::Result<Vec<Button>> {
+    crate::headless::install()?;
+    let ui = crate::view::Ui::new(std::rc::Rc::new(|_| {}))?;
+    match name.strip_prefix("maintenance-") {
+        Some(page) => {
+            let (_, _, view) = samples::maintenance()
+                .into_iter()
+                .find(|(n, _, _)| *n == page)
+                .with_context(|| format!("no sample maintenance page {page:?}"))?;
+            ui.show(&kaoyomi_core::ScreenState { screen: kaoyomi_core::Screen::Maintenance, timeout_warning_s: None });
+            ui.show_maintenance(&view);
+        }
+        None => {
+            let (_, state) = samples::all()
+                .into_iter()
+                .find(|(n, _)| *n == name)
+                .with_context(|| format!("no sample screen {name:?}"))?;
+            ui.show(&state);
+        }
+    }
+    let roles = [AccessibleRole::Button, AccessibleRole::Checkbox, AccessibleRole::RadioButton, AccessibleRole::Tab];
+    let mut laid_out = Vec::new();
+    for language in ["en", "ja"] {
+        ui.staff.global::<crate::Words>().set_lang(language.into());
+        // Laid out as drawn: the places are those of a frame.
+        crate::headless::snapshot(ui.staff.window())?;
+        laid_out.push(clickable(&ui.staff, &roles));
+    }
+    let (japanese, english) = (laid_out.pop().unwrap_or_default(), laid_out.pop().unwrap_or_default());
+    if english.len() != japanese.len() {
+        bail!("{name}: {} staff buttons in English, {} in Japanese", english.len(), japanese.len());
+    }
+    Ok(english.into_iter().zip(japanese).map(|((label, _), (_, rect))| Button { label, rect }).collect())
 }

@@ -4,15 +4,18 @@
 //! (marked dirty, so that virtual GPUs upload it). Slint's own `linuxkms` backend drives one
 //! output per process, which leaves the staff display dark; see `docs/device-display.md`.
 //!
-//! Taps come in through [`Taps`] from the reader's touch thread (evdev), in the patient panel's
-//! pixels, and reach the patient window as a pointer press and release.
+//! Input comes in through [`Taps`] from the reader's input threads (evdev): taps on the touch
+//! panel, in the patient panel's pixels, reach the patient window as a pointer press and release;
+//! the staff's USB keyboard (keys already translated in the facility's layout) and mouse reach the
+//! staff display's window, where the mouse's pointer is drawn in software over the frame (it
+//! shows from the mouse's first move; a board without a hardware cursor plane draws it too).
 
 use drm::buffer::DrmFourcc;
 use drm::control::{ClipRect, Device as ControlDevice, connector, crtc, dumbbuffer::DumbBuffer, framebuffer};
 use slint::platform::software_renderer::{MinimalSoftwareWindow, PremultipliedRgbaColor, RepaintBufferType};
 use slint::platform::{EventLoopProxy, Platform, PointerEventButton, WindowAdapter, WindowEvent};
-use slint::{EventLoopError, LogicalPosition, PhysicalSize, PlatformError};
-use std::cell::RefCell;
+use slint::{EventLoopError, LogicalPosition, PhysicalSize, PlatformError, SharedString};
+use std::cell::{Cell, RefCell};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::path::Path;
 use std::rc::Rc;
@@ -39,24 +42,92 @@ struct Head {
     framebuffer: framebuffer::Handle,
     pixels: Vec<PremultipliedRgbaColor>,
     window: Option<Rc<MinimalSoftwareWindow>>,
+    /// Where the mouse's pointer was last drawn on this head (its top-left corner).
+    pointer_drawn: Option<(u32, u32)>,
 }
 
 enum Message {
     Invoke(Box<dyn FnOnce() + Send>),
     Quit,
     Tap(u32, u32),
+    Key { pressed: bool, repeat: bool, text: SharedString },
+    Moved(i32, i32),
+    Button(bool),
+    Wheel(i32),
 }
 
-/// Where the touch thread sends taps (in the patient panel's pixels); cloneable, any thread.
+/// A key that types nothing (Slint's names), for [`Taps::key`].
+pub use slint::platform::Key;
+
+/// Where the input threads send what the patient and the staff did; cloneable, any thread. Each
+/// call is false once the screens are gone.
 #[derive(Clone)]
 pub struct Taps(mpsc::Sender<Message>);
 
 impl Taps {
-    /// A tap at `x`, `y` on the patient's panel. False once the screens are gone.
+    /// A tap at `x`, `y` on the patient's panel.
     pub fn tap(&self, x: u32, y: u32) -> bool {
         self.0.send(Message::Tap(x, y)).is_ok()
     }
+
+    /// A key of the staff's keyboard down (`repeat`: held) or up, typing `text` (a character, or
+    /// a [`Key`]).
+    pub fn key(&self, pressed: bool, repeat: bool, text: impl Into<SharedString>) -> bool {
+        self.0.send(Message::Key { pressed, repeat, text: text.into() }).is_ok()
+    }
+
+    /// The staff's mouse moved by `dx`, `dy` counts (one count, one pixel).
+    pub fn mouse_moved(&self, dx: i32, dy: i32) -> bool {
+        self.0.send(Message::Moved(dx, dy)).is_ok()
+    }
+
+    /// The mouse's left button down or up.
+    pub fn mouse_button(&self, pressed: bool) -> bool {
+        self.0.send(Message::Button(pressed)).is_ok()
+    }
+
+    /// The mouse's wheel turned by `notches` (positive: away from the user).
+    pub fn mouse_wheel(&self, notches: i32) -> bool {
+        self.0.send(Message::Wheel(notches)).is_ok()
+    }
 }
+
+/// The mouse pointer, an arrow drawn at twice this size: `#` outline, `.` fill.
+const POINTER: [&str; 19] = [
+    "#           ",
+    "##          ",
+    "#.#         ",
+    "#..#        ",
+    "#...#       ",
+    "#....#      ",
+    "#.....#     ",
+    "#......#    ",
+    "#.......#   ",
+    "#........#  ",
+    "#.........# ",
+    "#......#####",
+    "#...#..#    ",
+    "#..##..#    ",
+    "#.#  #..#   ",
+    "##   #..#   ",
+    "#     #..#  ",
+    "      #..#  ",
+    "       ##   ",
+];
+/// The pointer's drawn width and height in pixels.
+const POINTER_SIZE: (u32, u32) = (24, 38);
+
+/// The pointer's pixel at (`x`, `y`) of its drawn size: outline, fill or nothing.
+fn pointer_pixel(x: u32, y: u32) -> Option<[u8; 4]> {
+    match POINTER.get((y / 2) as usize)?.as_bytes().get((x / 2) as usize)? {
+        b'#' => Some([0x10, 0x10, 0x10, 0xff]),
+        b'.' => Some([0xff, 0xff, 0xff, 0xff]),
+        _ => None,
+    }
+}
+
+/// The staff display's head (the second output).
+const STAFF: usize = 1;
 
 struct Proxy(mpsc::Sender<Message>);
 
@@ -73,6 +144,8 @@ impl EventLoopProxy for Proxy {
 struct Kms {
     card: Card,
     heads: RefCell<Vec<Head>>,
+    /// The mouse pointer on the staff display, once the mouse has moved.
+    pointer: Cell<Option<(u32, u32)>>,
     sender: mpsc::Sender<Message>,
     receiver: RefCell<Option<mpsc::Receiver<Message>>>,
 }
@@ -125,7 +198,15 @@ pub fn install(device: &Path) -> anyhow::Result<Taps> {
             .map_err(|e| anyhow::anyhow!("lighting the {what} ({name}) at {width}x{height}: {e}"))?;
         log::info!("display: the {what} on {name} at {width}x{height}");
         let pixels = vec![PremultipliedRgbaColor::default(); (width * height) as usize];
-        heads.push(Head { name, size: (width, height), buffer, framebuffer, pixels, window: None });
+        heads.push(Head {
+            name,
+            size: (width, height),
+            buffer,
+            framebuffer,
+            pixels,
+            window: None,
+            pointer_drawn: None,
+        });
     }
     if heads.is_empty() {
         anyhow::bail!("no display is connected to {}", device.display());
@@ -135,7 +216,13 @@ pub fn install(device: &Path) -> anyhow::Result<Taps> {
     }
     let (sender, receiver) = mpsc::channel();
     let taps = Taps(sender.clone());
-    let platform = Kms { card, heads: RefCell::new(heads), sender, receiver: RefCell::new(Some(receiver)) };
+    let platform = Kms {
+        card,
+        heads: RefCell::new(heads),
+        pointer: Cell::new(None),
+        sender,
+        receiver: RefCell::new(Some(receiver)),
+    };
     slint::platform::set_platform(Box::new(platform))
         .map_err(|e| anyhow::anyhow!("the display platform cannot be installed: {e}"))?;
     Ok(taps)
@@ -144,23 +231,53 @@ pub fn install(device: &Path) -> anyhow::Result<Taps> {
 impl Kms {
     /// Draws each head whose window changed and hands the changed part to the display.
     fn draw(&self) {
-        for head in self.heads.borrow_mut().iter_mut() {
+        let pointer = self.pointer.get();
+        for (index, head) in self.heads.borrow_mut().iter_mut().enumerate() {
             let Some(window) = head.window.clone() else { continue };
             let (width, height) = head.size;
             let mut region = None;
             window.draw_if_needed(|renderer| {
                 region = Some(renderer.render(&mut head.pixels, width as usize));
             });
-            let Some(region) = region else { continue };
+            let pointer = if index == STAFF { pointer } else { None };
+            let mut rects: Vec<(usize, usize, usize, usize)> = region
+                .iter()
+                .flat_map(|region| region.iter())
+                .map(|(origin, size)| {
+                    let (x0, y0) = (origin.x.max(0) as usize, origin.y.max(0) as usize);
+                    (
+                        x0,
+                        y0,
+                        (x0 + size.width as usize).min(width as usize),
+                        (y0 + size.height as usize).min(height as usize),
+                    )
+                })
+                .collect();
+            // The pointer is drawn again where it moved from (the frame beneath), where it is
+            // now, and whenever the frame beneath it was drawn.
+            let pointer_rect = |(x, y): (u32, u32)| {
+                let (x0, y0) = (x as usize, y as usize);
+                (
+                    x0,
+                    y0,
+                    (x0 + POINTER_SIZE.0 as usize).min(width as usize),
+                    (y0 + POINTER_SIZE.1 as usize).min(height as usize),
+                )
+            };
+            if pointer != head.pointer_drawn || (pointer.is_some() && !rects.is_empty()) {
+                rects.extend(head.pointer_drawn.map(pointer_rect));
+                rects.extend(pointer.map(pointer_rect));
+                head.pointer_drawn = pointer;
+            }
+            if rects.is_empty() {
+                continue;
+            }
             let pitch = drm::buffer::Buffer::pitch(&head.buffer) as usize;
             let mut clips = Vec::new();
             match self.card.map_dumb_buffer(&mut head.buffer) {
                 Ok(mut map) => {
                     let bytes = map.as_mut();
-                    for (origin, size) in region.iter() {
-                        let (x0, y0) = (origin.x.max(0) as usize, origin.y.max(0) as usize);
-                        let x1 = (x0 + size.width as usize).min(width as usize);
-                        let y1 = (y0 + size.height as usize).min(height as usize);
+                    for &(x0, y0, x1, y1) in &rects {
                         for y in y0..y1 {
                             let row = &head.pixels[y * width as usize + x0..y * width as usize + x1];
                             let out = &mut bytes[y * pitch + x0 * 4..y * pitch + x1 * 4];
@@ -169,6 +286,16 @@ impl Kms {
                             }
                         }
                         clips.push(ClipRect::new(x0 as u16, y0 as u16, x1 as u16, y1 as u16));
+                    }
+                    if let Some((px, py)) = pointer {
+                        let (x0, y0, x1, y1) = pointer_rect((px, py));
+                        for y in y0..y1 {
+                            for x in x0..x1 {
+                                if let Some(colour) = pointer_pixel((x - x0) as u32, (y - y0) as u32) {
+                                    bytes[y * pitch + x * 4..y * pitch + x * 4 + 4].copy_from_slice(&colour);
+                                }
+                            }
+                        }
                     }
                 }
                 Err(e) => log::error!("display {}: the frame cannot be written: {e}", head.name),
@@ -196,6 +323,39 @@ impl Kms {
             if let Err(e) = window.dispatch_event_with_result(event) {
                 log::warn!("a tap could not reach the patient's window: {e}");
             }
+        }
+    }
+
+    /// The staff display's window and its size.
+    fn staff(&self) -> Option<(Rc<MinimalSoftwareWindow>, (u32, u32))> {
+        self.heads.borrow().get(STAFF).and_then(|h| Some((h.window.clone()?, h.size)))
+    }
+
+    /// What the staff's keyboard or mouse did, to the staff display's window.
+    fn staff_input(&self, message: Message) {
+        let Some((window, (width, height))) = self.staff() else { return };
+        let scale = window.scale_factor();
+        let (x, y) = self.pointer.get().unwrap_or((width / 2, height / 2));
+        let position = LogicalPosition::new(x as f32 / scale, y as f32 / scale);
+        let event = match message {
+            Message::Key { pressed: true, repeat: false, text } => WindowEvent::KeyPressed { text },
+            Message::Key { pressed: true, repeat: true, text } => WindowEvent::KeyPressRepeated { text },
+            Message::Key { pressed: false, text, .. } => WindowEvent::KeyReleased { text },
+            Message::Moved(dx, dy) => {
+                let at = |v: u32, d: i32, size: u32| (i64::from(v) + i64::from(d)).clamp(0, i64::from(size) - 1) as u32;
+                let (x, y) = (at(x, dx, width), at(y, dy, height));
+                self.pointer.set(Some((x, y)));
+                WindowEvent::PointerMoved { position: LogicalPosition::new(x as f32 / scale, y as f32 / scale) }
+            }
+            Message::Button(true) => WindowEvent::PointerPressed { position, button: PointerEventButton::Left },
+            Message::Button(false) => WindowEvent::PointerReleased { position, button: PointerEventButton::Left },
+            Message::Wheel(notches) => {
+                WindowEvent::PointerScrolled { position, delta_x: 0.0, delta_y: notches as f32 * 60.0 }
+            }
+            _ => return,
+        };
+        if let Err(e) = window.dispatch_event_with_result(event) {
+            log::warn!("the keyboard or mouse could not reach the staff display's window: {e}");
         }
     }
 }
@@ -257,6 +417,7 @@ impl Platform for Kms {
                     Message::Invoke(f) => f(),
                     Message::Quit => return Ok(()),
                     Message::Tap(x, y) => self.tap(x, y),
+                    other => self.staff_input(other),
                 }
             }
         }

@@ -6,7 +6,9 @@
 use crate::wording::Wording;
 use crate::{DayBar, InfoRow, LogRow, MaintenanceDesk, MaintenancePage, StaffWindow, StorageState, Words};
 use kaoyomi_maintenance::contract::{Action, Page, Storage, View};
-use kaoyomi_maintenance::settings::{FaceAccuracy, Language, OutputEncoding, Settings, Wording as ConsentWording};
+use kaoyomi_maintenance::settings::{
+    FaceAccuracy, KeyboardLayout, Language, OutputEncoding, Settings, Wording as ConsentWording,
+};
 use kaoyomi_maintenance::{Password, Role};
 use slint::{ComponentHandle, ModelRc, SharedString, VecModel};
 use std::cell::RefCell;
@@ -137,6 +139,7 @@ fn form(d: &MaintenanceDesk<'_>) -> Settings {
         consent_wording,
         languages,
         output_encoding: if d.get_shift_jis() { OutputEncoding::ShiftJis } else { OutputEncoding::Utf8 },
+        keyboard_layout: if d.get_keyboard_us() { KeyboardLayout::Us } else { KeyboardLayout::Jis },
         volume: u8::try_from(number(d.get_volume())).unwrap_or(u8::MAX),
         brightness: u8::try_from(number(d.get_brightness())).unwrap_or(u8::MAX),
         log_retention_days: number(d.get_retention()),
@@ -154,6 +157,7 @@ fn fill_form(d: &MaintenanceDesk<'_>, s: &Settings) {
     d.set_warning(s.timeout_warning_s.to_string().into());
     d.set_face_timeout(s.face_timeout_s.to_string().into());
     d.set_shift_jis(s.output_encoding == OutputEncoding::ShiftJis);
+    d.set_keyboard_us(s.keyboard_layout == KeyboardLayout::Us);
     d.set_volume(s.volume.to_string().into());
     d.set_brightness(s.brightness.to_string().into());
     d.set_retention(s.log_retention_days.to_string().into());

@@ -196,3 +196,35 @@ fn the_facilitys_languages_and_consent_notes_reach_the_patient_screen() {
     ui.set_language("en");
     assert!(!labels(&ui).iter().any(|l| l == note), "the Japanese note is not shown in English");
 }
+
+/// Types `text` on the staff display as a keyboard does (a press and a release per character;
+/// `\t` is Tab, `\n` Enter), then carries the actions to the reader.
+fn keyboard(s: &mut Staff, text: &str) {
+    use slint::platform::{Key, WindowEvent};
+    for c in text.chars() {
+        let key: slint::SharedString = match c {
+            '\t' => Key::Tab.into(),
+            '\n' => Key::Return.into(),
+            c => c.to_string().into(),
+        };
+        s.ui.staff.window().dispatch_event(WindowEvent::KeyPressed { text: key.clone() });
+        s.ui.staff.window().dispatch_event(WindowEvent::KeyReleased { text: key });
+    }
+    s.pump();
+}
+
+#[test]
+fn a_keyboard_alone_logs_in_and_changes_the_initial_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Staff::new(dir.path());
+    let id = s.bench.main.serial().to_string();
+    let initial = s.bench.main.desk().unwrap().accounts().initial_password(Role::Engineer).expose().to_string();
+    s.button("メンテナンス");
+    assert_eq!(s.page(), MaintenancePage::Login);
+    // The page opens with the Device ID's field ready; Tab goes on to the password, Enter sends.
+    keyboard(&mut s, &format!("{id}\t{initial}\n"));
+    assert_eq!(s.page(), MaintenancePage::ChangePassword, "logged in by keyboard");
+    keyboard(&mut s, &format!("{initial}\tKaoyomi-Keys-2026\tKaoyomi-Keys-2026\n"));
+    assert_eq!(s.page(), MaintenancePage::Device, "the password changed by keyboard");
+    assert!(s.has("パスワードを変更しました。"));
+}

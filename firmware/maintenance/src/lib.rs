@@ -15,7 +15,9 @@ pub mod settings;
 pub use accounts::{Accounts, ChangeError, Login, LoginError};
 pub use kaoyomi_store::Role;
 pub use password::{Password, PasswordRefusal};
-pub use settings::{Current, FaceAccuracy, ImportError, Language, OutputEncoding, Settings, SettingsError};
+pub use settings::{
+    Current, FaceAccuracy, ImportError, KeyboardLayout, Language, OutputEncoding, Settings, SettingsError,
+};
 
 #[cfg(test)]
 mod tests;

@@ -30,6 +30,17 @@ pub enum OutputEncoding {
     ShiftJis,
 }
 
+/// The layout of the staff display's USB keyboard, which decides what its keys type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KeyboardLayout {
+    /// The Japanese 106/109-key keyboard (the default).
+    #[default]
+    Jis,
+    /// The American 101/104-key keyboard.
+    Us,
+}
+
 /// A language the patient screens offer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Language {
@@ -116,6 +127,9 @@ pub struct Settings {
     pub languages: Vec<Language>,
     /// The encoding of the text written for the terminal.
     pub output_encoding: OutputEncoding,
+    /// The staff keyboard's layout (settings saved before it existed read as JIS).
+    #[serde(default)]
+    pub keyboard_layout: KeyboardLayout,
     /// The speaker's volume, 0 (mute) to 10.
     pub volume: u8,
     /// The screens' brightness, in percent (20 to 100).
@@ -135,6 +149,7 @@ impl Default for Settings {
             consent_wording: Vec::new(),
             languages: Language::ALL.to_vec(),
             output_encoding: OutputEncoding::Utf8,
+            keyboard_layout: KeyboardLayout::Jis,
             volume: 6,
             brightness: 80,
             log_retention_days: 90,
@@ -484,6 +499,7 @@ pub fn fields(settings: &Settings) -> BTreeMap<&'static str, String> {
         "face-timeout-s",
         "languages",
         "output-encoding",
+        "keyboard-layout",
         "volume",
         "brightness",
         "log-retention-days",

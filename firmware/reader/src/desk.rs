@@ -235,6 +235,20 @@ impl Desk {
 
     /// Carries out a staff action at `now`.
     pub fn act(&mut self, action: Action, now: Now) -> Outcome {
+        let page = self.page;
+        let outcome = self.carry_out(action, now);
+        // The journal says which page opened and what the desk answered (a catalogue key, never
+        // what was typed), for an engineer reading it and for the QEMU test.
+        if !self.message.key.is_empty() {
+            log::info!("maintenance: {}", self.message.key);
+        }
+        if self.page != page {
+            log::info!("maintenance page {:?}", self.page);
+        }
+        outcome
+    }
+
+    fn carry_out(&mut self, action: Action, now: Now) -> Outcome {
         let wall = now.unix_ms as i64;
         self.last_activity_ms = now.monotonic_ms;
         self.message = Message::default();

@@ -419,15 +419,20 @@ fn main() -> Result<()> {
 }
 
 /// The device's displays (feature `kms`): both outputs of the DRM device lit by our own Slint
-/// platform, and a thread handing the touch panel's taps (evdev) to the patient's window.
+/// platform, a thread handing the touch panel's taps (evdev) to the patient's window, and one
+/// handing the staff's USB keyboards and mice to the staff display's window. Returns the
+/// keyboard's layout switch (true: US), which the facility's settings set.
 #[cfg(feature = "kms")]
-fn start_displays() -> Result<()> {
+fn start_displays() -> Result<std::sync::Arc<std::sync::atomic::AtomicBool>> {
     const DRM_DEVICE: &str = "/dev/dri/card0";
     let screen = kaoyomi_ui::kms::install(std::path::Path::new(DRM_DEVICE))?;
+    let us_layout = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (staff, layout) = (screen.clone(), us_layout.clone());
+    std::thread::Builder::new().name("staff-input".into()).spawn(move || staff_input(&staff, &layout))?;
     let (_, width, height) = kaoyomi_ui::kms::OUTPUTS[0];
     let Some(panel) = kaoyomi_hal_linux::touch::EvdevTouch::find() else {
         log::warn!("no touch panel found among the input devices: the patient cannot tap");
-        return Ok(());
+        return Ok(us_layout);
     };
     let mut touch = kaoyomi_hal_linux::touch::EvdevTouch::open(&panel)
         .with_context(|| format!("opening the touch panel {}", panel.display()))?;
@@ -449,14 +454,81 @@ fn start_displays() -> Result<()> {
             }
         }
     })?;
-    Ok(())
+    Ok(us_layout)
+}
+
+/// The staff's keyboards and mice (plugged in whenever) to the staff display, keys translated in
+/// the layout `us_layout` says, until the screens are gone. Nothing typed is logged.
+#[cfg(feature = "kms")]
+fn staff_input(screen: &kaoyomi_ui::kms::Taps, us_layout: &std::sync::atomic::AtomicBool) {
+    use kaoyomi_hal_linux::keyboard::{Key as Typed, Keymap, Layout, Named, StaffEvent, StaffInput};
+    use kaoyomi_ui::kms::Key;
+    let mut input = StaffInput::new();
+    let mut keymap: Option<Keymap> = None;
+    let mut failed = None;
+    loop {
+        for event in input.next(std::time::Duration::from_secs(1)) {
+            let delivered = match event {
+                StaffEvent::Key { code, value } => {
+                    let layout =
+                        if us_layout.load(std::sync::atomic::Ordering::Relaxed) { Layout::Us } else { Layout::Jis };
+                    if keymap.as_ref().is_none_or(|k| k.layout() != layout) && failed != Some(layout) {
+                        match Keymap::new(layout) {
+                            Ok(k) => {
+                                log::info!("staff keyboard layout {layout:?}");
+                                keymap = Some(k);
+                            }
+                            Err(e) => {
+                                log::error!("the staff keyboard cannot type: {e}");
+                                failed = Some(layout);
+                            }
+                        }
+                    }
+                    let Some(stroke) = keymap.as_mut().and_then(|k| k.key(code, value)) else { continue };
+                    let (pressed, repeat) = (stroke.pressed, stroke.repeat);
+                    match stroke.key {
+                        Typed::Text(text) => screen.key(pressed, repeat, text),
+                        Typed::Named(named) => screen.key(
+                            pressed,
+                            repeat,
+                            match named {
+                                Named::Backspace => Key::Backspace,
+                                Named::Delete => Key::Delete,
+                                Named::Tab => Key::Tab,
+                                Named::BackTab => Key::Backtab,
+                                Named::Enter => Key::Return,
+                                Named::Escape => Key::Escape,
+                                Named::Left => Key::LeftArrow,
+                                Named::Right => Key::RightArrow,
+                                Named::Up => Key::UpArrow,
+                                Named::Down => Key::DownArrow,
+                                Named::Home => Key::Home,
+                                Named::End => Key::End,
+                                Named::PageUp => Key::PageUp,
+                                Named::PageDown => Key::PageDown,
+                                Named::Shift => Key::Shift,
+                                Named::Control => Key::Control,
+                                Named::Alt => Key::Alt,
+                            },
+                        ),
+                    }
+                }
+                StaffEvent::Moved { dx, dy } => screen.mouse_moved(dx, dy),
+                StaffEvent::Button { pressed } => screen.mouse_button(pressed),
+                StaffEvent::Wheel { notches } => screen.mouse_wheel(notches),
+            };
+            if !delivered {
+                return;
+            }
+        }
+    }
 }
 
 /// The reader with its windows: Slint's event loop on this thread, the reader on another.
 #[cfg(feature = "ui")]
 fn run_windowed(options: Options) -> Result<kaoyomi_reader::Summary> {
     #[cfg(feature = "kms")]
-    start_displays()?;
+    let us_layout = start_displays()?;
     let (taps, taps_rx) = std::sync::mpsc::channel();
     let (actions, actions_rx) = std::sync::mpsc::channel();
     let wording = kaoyomi_ui::wording::Wording::for_facility(&options.state);
@@ -467,7 +539,17 @@ fn run_windowed(options: Options) -> Result<kaoyomi_reader::Summary> {
             taps: Some(taps_rx),
             maintenance: Some(actions_rx),
             maintenance_view: Some(views.maintenance),
-            settings_view: Some(views.settings),
+            settings_view: Some({
+                let show = views.settings;
+                Box::new(move |settings: &kaoyomi_maintenance::Settings| {
+                    #[cfg(feature = "kms")]
+                    us_layout.store(
+                        settings.keyboard_layout == kaoyomi_maintenance::KeyboardLayout::Us,
+                        std::sync::atomic::Ordering::Relaxed,
+                    );
+                    show(settings)
+                })
+            }),
             ..options
         })
     })?

@@ -6,6 +6,8 @@
 //! - `gpio`: [`gpio::CdevLed`], LEDs on GPIO lines through the GPIO character device.
 //! - `evdev`: [`touch::EvdevTouch`], the touch screen through evdev (and a uinput touchscreen for
 //!   self-tests and the QEMU guest).
+//! - `keyboard`: [`keyboard::StaffInput`] and [`keyboard::Keymap`], the staff display's USB keyboard
+//!   and mouse through evdev, keys translated by xkbcommon in the facility's layout.
 //! - `v4l`: [`camera::V4lCamera`], the face and card-surface cameras through V4L2.
 //! - `alsa`: [`audio::AlsaSpeaker`], the speaker through ALSA.
 
@@ -15,6 +17,8 @@ pub mod audio;
 pub mod camera;
 #[cfg(feature = "gpio")]
 pub mod gpio;
+#[cfg(feature = "keyboard")]
+pub mod keyboard;
 #[cfg(feature = "pcsc")]
 pub mod pcsc;
 #[cfg(feature = "evdev")]

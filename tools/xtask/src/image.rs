@@ -59,6 +59,9 @@ const GUEST_PACKAGES: &[&str] = &[
     "libudev1",
     "libusb-1.0-0",
     "libqrencode4",
+    // The staff keyboard's layouts: xkbcommon and the XKB data it compiles keymaps from.
+    "libxkbcommon0",
+    "xkb-data",
     "libcap2",
     "libgcrypt20",
     "libgpg-error0",
@@ -858,24 +861,152 @@ fn pin_request(qmp: &mut Option<crate::qmp::Qmp>, socket: &Path, shots: &Path, w
     checks
 }
 
-/// Boots `image` under qemu-system-aarch64 (at most 600 s) and reads the in-guest checks.
+/// The staff display: head 1 of the virtio GPU, with the staff's keyboard and mouse bound to it.
+const STAFF_HEAD: (&str, u32) = ("video0", 1);
+
+/// The guest's request `KAOYOMI-CLICK NAME LABEL…`: a click of the staff's mouse on the staff
+/// display's button (toggle, choice, tab) whose English label is LABEL, at the place the host's
+/// layout of NAME gives it (a sample screen's staff display, or `maintenance-<page>`).
+fn click_request(qmp: &mut Option<crate::qmp::Qmp>, socket: &Path, words: &[&str]) -> Vec<String> {
+    let [name, label @ ..] = words else {
+        return vec![format!("fail click-request-understood {words:?}")];
+    };
+    let label = label.join(" ");
+    let check = format!("click-{}-on-{name}", label.to_lowercase().replace(|c: char| !c.is_alphanumeric(), "-"));
+    let clicked = (|| -> Result<()> {
+        let out = screens().args(["--staff-buttons", name]).read(&format!("laying out the staff display's {name}"))?;
+        let found = parse_buttons(&out)?;
+        let place = found
+            .iter()
+            .find(|(l, _)| *l == label)
+            .map(|(_, place)| *place)
+            .with_context(|| format!("no button {label:?} on the staff display's {name}: {found:?}"))?;
+        connected(qmp, socket)?.click(STAFF_HEAD, centre(place))
+    })();
+    match clicked {
+        Ok(()) => vec![format!("pass {check}")],
+        Err(e) => {
+            eprintln!("xtask: {check}: {e:#}");
+            vec![format!("fail {check}")]
+        }
+    }
+}
+
+/// The guest's request `KAOYOMI-TYPE WORD…`: the words typed one after another on the staff's
+/// keyboard, `<tab>` and `<enter>` as those keys.
+fn type_request(qmp: &mut Option<crate::qmp::Qmp>, socket: &Path, words: &[&str]) -> Vec<String> {
+    let text: String = words
+        .iter()
+        .map(|w| match *w {
+            "<tab>" => "\t",
+            "<enter>" => "\n",
+            w => w,
+        })
+        .collect();
+    match connected(qmp, socket).and_then(|q| q.type_text(STAFF_HEAD, &text)) {
+        Ok(()) => vec!["pass typed-on-the-staff-keyboard".into()],
+        Err(e) => {
+            // What was asked is not repeated: it may be a password.
+            eprintln!("xtask: typing on the staff keyboard: {e:#}");
+            vec!["fail typed-on-the-staff-keyboard".into()]
+        }
+    }
+}
+
+/// What one boot of the guest reported.
+struct Run {
+    checks: Vec<String>,
+    ready: Option<Duration>,
+    finished: bool,
+    timed_out: bool,
+    console: String,
+    status: std::process::ExitStatus,
+    took: Duration,
+}
+
+/// Boots `image` under qemu-system-aarch64 twice and reads the in-guest checks: the first boot
+/// (at most 600 s) runs every check and ends in a power cut (QEMU killed once the guest says it
+/// is done, before it powers off); the second (at most 180 s) starts on the same state disk and
+/// checks what the first left there.
 pub fn boot(image: Image) -> Result<()> {
+    let size = std::fs::metadata(&image.initramfs)?.len() + std::fs::metadata(&image.root)?.len();
+    let started = Instant::now();
+    let first = boot_once(&image, false)?;
+    std::fs::write(out_dir().join("qemu-console.log"), &first.console)?;
+    eprintln!("xtask: the first boot ended in a power cut after {:.0} s; booting again", first.took.as_secs_f64());
+    let second = boot_once(&image, true)?;
+    std::fs::write(out_dir().join("qemu-console-after-power-cut.log"), &second.console)?;
+    eprintln!(
+        "xtask: image size {:.1} MB (initramfs + read-only root), console logs {}",
+        size as f64 / 1e6,
+        out_dir().join("qemu-console*.log").display()
+    );
+    for (run, which) in [(&first, "first boot"), (&second, "after the power cut")] {
+        match run.ready {
+            Some(t) => eprintln!(
+                "xtask: boot-to-ready {:.1} s, {which} (QEMU start to the reader's unit up, its USB gadget bound; TCG)",
+                t.as_secs_f64()
+            ),
+            None => eprintln!("xtask: the reader never became ready ({which})"),
+        }
+    }
+    let mut failed = Vec::new();
+    for (run, which) in [(&first, "first boot"), (&second, "after the power cut")] {
+        let bad: Vec<&String> = run.checks.iter().filter(|c| !c.starts_with("pass")).collect();
+        if run.timed_out {
+            eprintln!("xtask: the guest was stopped after its time ({which})");
+        }
+        if !run.finished || run.checks.is_empty() || !bad.is_empty() {
+            let tail: Vec<&str> = run.console.lines().rev().take(40).collect::<Vec<_>>().into_iter().rev().collect();
+            eprintln!("{}", tail.join("\n"));
+            failed.push(format!(
+                "{which}: {} checks, failed {bad:?}, finished {}, qemu {}",
+                run.checks.len(),
+                run.finished,
+                run.status
+            ));
+        }
+    }
+    if !failed.is_empty() {
+        bail!("QEMU test failed: {}", failed.join("; "));
+    }
+    eprintln!(
+        "xtask: QEMU test passed: {} checks in {:.0} s ({} after the power cut)",
+        first.checks.len() + second.checks.len(),
+        started.elapsed().as_secs_f64(),
+        second.checks.len()
+    );
+    Ok(())
+}
+
+/// One boot of `image`: the first (checks, then the power cut) or the one after the power cut.
+fn boot_once(image: &Image, after_power_cut: bool) -> Result<Run> {
     let Image { kernel, initramfs: initrd, root: rootfs, state } = image;
     let qmp_socket = out_dir().join("qmp.sock");
     let shots = out_dir().join("screens");
     let _ = std::fs::remove_file(&qmp_socket);
-    let _ = std::fs::remove_dir_all(&shots);
+    if !after_power_cut {
+        let _ = std::fs::remove_dir_all(&shots);
+    }
     std::fs::create_dir_all(&shots)?;
-    eprintln!("xtask: booting the image under qemu-system-aarch64");
-    let size = std::fs::metadata(&initrd)?.len() + std::fs::metadata(&rootfs)?.len();
+    eprintln!(
+        "xtask: booting the image under qemu-system-aarch64{}",
+        if after_power_cut { " after the power cut" } else { "" }
+    );
     let started = Instant::now();
+    let mut append = String::from(
+        "console=ttyAMA0 panic=-1 rdinit=/init quiet loglevel=3 systemd.show_status=false video=Virtual-2:e",
+    );
+    if after_power_cut {
+        append.push_str(" kaoyomi.after=power-cut");
+    }
     let mut qemu = cmd("qemu-system-aarch64")
         .args(["-machine", "virt", "-cpu", "cortex-a72", "-smp", "2", "-m", "1024"])
         .args(["-nographic", "-serial", "stdio", "-monitor", "none", "-no-reboot", "-nic", "none"])
         .arg("-kernel")
-        .arg(&kernel)
+        .arg(kernel)
         .arg("-initrd")
-        .arg(&initrd)
+        .arg(initrd)
         .arg("-drive")
         .arg(format!("file={},if=none,format=raw,id=root,readonly=on", rootfs.display()))
         .args(["-device", "virtio-blk-pci,drive=root"])
@@ -883,16 +1014,16 @@ pub fn boot(image: Image) -> Result<()> {
         .arg(format!("file={},if=none,format=raw,id=state", state.display()))
         .args(["-device", "virtio-blk-pci,drive=state"])
         // The two displays (the patient's panel on output 0, the staff display on output 1; QEMU
-        // lights only output 0 without a UI, the guest's `video=` turns the second on) and the
-        // touch panel, bound to the patient's head.
+        // lights only output 0 without a UI, the guest's `video=` turns the second on), the
+        // touch panel bound to the patient's head, and the staff's USB keyboard and mouse bound
+        // to the staff display's.
         .args(["-device", "virtio-gpu-pci,id=video0,max_outputs=2,xres=1920,yres=1080"])
         .args(["-device", "virtio-tablet-pci,display=video0,head=0"])
+        .args(["-device", "virtio-keyboard-pci,display=video0,head=1"])
+        .args(["-device", "virtio-mouse-pci,display=video0,head=1"])
         .arg("-qmp")
         .arg(format!("unix:{},server=on,wait=off", qmp_socket.display()))
-        .args([
-            "-append",
-            "console=ttyAMA0 panic=-1 rdinit=/init quiet loglevel=3 systemd.show_status=false video=Virtual-2:e",
-        ])
+        .args(["-append", &append])
         .into_command()?
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -910,12 +1041,11 @@ pub fn boot(image: Image) -> Result<()> {
             }
         }
     });
-    let deadline = started + Duration::from_secs(600);
+    let deadline = started + Duration::from_secs(if after_power_cut { 180 } else { 600 });
     let mut checks = Vec::new();
     let mut ready = None;
     let mut finished = false;
     let mut timed_out = false;
-    let log = out_dir().join("qemu-console.log");
     let mut console = String::new();
     loop {
         let line = match console_rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
@@ -941,8 +1071,9 @@ pub fn boot(image: Image) -> Result<()> {
         }
         // The guest shows a screen and waits: each head's picture against its reference, then
         // the answer on the console.
-        // The guest asks for taps on its touch panel: on a button, or a PIN on the shuffled pad.
-        let request = ["KAOYOMI-SHOT ", "KAOYOMI-TAP ", "KAOYOMI-PIN "]
+        // The guest asks for taps on its touch panel: on a button, or a PIN on the shuffled pad;
+        // for clicks of the staff's mouse and typing on the staff's keyboard.
+        let request = ["KAOYOMI-SHOT ", "KAOYOMI-TAP ", "KAOYOMI-PIN ", "KAOYOMI-CLICK ", "KAOYOMI-TYPE "]
             .into_iter()
             .find_map(|mark| line.split(mark).nth(1).map(|rest| (mark, rest.split_whitespace().collect::<Vec<_>>())));
         if let Some((mark, words)) = request {
@@ -952,6 +1083,8 @@ pub fn boot(image: Image) -> Result<()> {
                 }
                 ("KAOYOMI-TAP ", _) => tap_request(&mut qmp, &qmp_socket, &shots, &words),
                 ("KAOYOMI-PIN ", _) => pin_request(&mut qmp, &qmp_socket, &shots, &words),
+                ("KAOYOMI-CLICK ", _) => click_request(&mut qmp, &qmp_socket, &words),
+                ("KAOYOMI-TYPE ", _) => type_request(&mut qmp, &qmp_socket, &words),
                 _ => vec![format!("fail request-understood {}{words:?}", mark.trim())],
             };
             for check in done {
@@ -963,33 +1096,14 @@ pub fn boot(image: Image) -> Result<()> {
         }
         if line.contains("KAOYOMI-DONE") {
             finished = true;
+            if !after_power_cut {
+                // The power cut: QEMU killed before the guest powers off (no unmount, no sync).
+                let _ = qemu.kill();
+            }
         }
     }
     let status = qemu.wait()?;
-    std::fs::write(&log, &console)?;
-    eprintln!(
-        "xtask: image size {:.1} MB (initramfs + read-only root), console log {}",
-        size as f64 / 1e6,
-        log.display()
-    );
-    match ready {
-        Some(t) => eprintln!(
-            "xtask: boot-to-ready {:.1} s (QEMU start to the reader's unit up, its USB gadget bound; TCG)",
-            t.as_secs_f64()
-        ),
-        None => eprintln!("xtask: the reader never became ready"),
-    }
-    let failed: Vec<_> = checks.iter().filter(|c| !c.starts_with("pass")).collect();
-    if timed_out {
-        eprintln!("xtask: the guest was stopped after 600 s");
-    }
-    if !finished || checks.is_empty() || !failed.is_empty() {
-        let tail: Vec<&str> = console.lines().rev().take(40).collect::<Vec<_>>().into_iter().rev().collect();
-        eprintln!("{}", tail.join("\n"));
-        bail!("QEMU test failed: {} checks, failed {failed:?}, finished {finished}, qemu {status}", checks.len());
-    }
-    eprintln!("xtask: QEMU test passed: {} checks in {:.0} s", checks.len(), started.elapsed().as_secs_f64());
-    Ok(())
+    Ok(Run { checks, ready, finished, timed_out, console, status, took: started.elapsed() })
 }
 
 /// The crates whose results can differ on ARM, tested for aarch64: the wire bytes (protocol),

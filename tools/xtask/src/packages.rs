@@ -100,6 +100,8 @@ pub const PACKAGES: &[Package] = &[
     p("libc6-dev:arm64", "", &[], Need::Cross),
     p("libpcsclite-dev:arm64", "", &[], Need::Cross),
     p("libasound2-dev:arm64", "", &[], Need::Cross),
+    // The staff keyboard's key translation (the device's reader links libxkbcommon).
+    p("libxkbcommon-dev:arm64", "", &[], Need::Cross),
     // The QEMU image: module index, decompression, the two archives, the emulator.
     p("kmod", "30+20221128-1", &["depmod", "modprobe"], Need::Image),
     p("xz-utils", "", &["xzcat"], Need::Image),

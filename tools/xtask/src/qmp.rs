@@ -81,6 +81,76 @@ impl Qmp {
         send(self, button(false))?;
         Ok(())
     }
+
+    /// Sends `events` (JSON objects) to the input devices bound to head `head` of the display
+    /// device `device`.
+    fn input(&mut self, (device, head): (&str, u32), events: &[String]) -> Result<()> {
+        self.execute(&format!(
+            "{{\"execute\":\"input-send-event\",\"arguments\":{{\"device\":\"{device}\",\"head\":{head},\"events\":[{}]}}}}",
+            events.join(",")
+        ))?;
+        Ok(())
+    }
+
+    /// Types `text` on the keyboard bound to head `head` of the display device `device`, key by key (down, then up 30 ms later) with Shift
+    /// where a JIS keyboard needs it; `\t` is Tab and `\n` Enter.
+    pub fn type_text(&mut self, device: (&str, u32), text: &str) -> Result<()> {
+        let key = |code: &str, down: bool| {
+            format!(
+                "{{\"type\":\"key\",\"data\":{{\"down\":{down},\"key\":{{\"type\":\"qcode\",\"data\":\"{code}\"}}}}}}"
+            )
+        };
+        for c in text.chars() {
+            let (code, shift) = jis_key(c).with_context(|| format!("{c:?} cannot be typed"))?;
+            if shift {
+                self.input(device, &[key("shift", true)])?;
+            }
+            self.input(device, &[key(&code, true)])?;
+            std::thread::sleep(Duration::from_millis(30));
+            self.input(device, &[key(&code, false)])?;
+            if shift {
+                self.input(device, &[key("shift", false)])?;
+            }
+            std::thread::sleep(Duration::from_millis(30));
+        }
+        Ok(())
+    }
+
+    /// Moves the relative mouse bound to head `head` of the display device `device` to its pixel
+    /// `x`, `y` (first to
+    /// the top-left corner, where the guest's pointer stops, then by the place's pixels: the
+    /// guest moves one pixel per count) and clicks its left button.
+    pub fn click(&mut self, device: (&str, u32), (x, y): (u32, u32)) -> Result<()> {
+        let moved = |dx: i64, dy: i64| {
+            [("x", dx), ("y", dy)]
+                .map(|(axis, v)| format!("{{\"type\":\"rel\",\"data\":{{\"axis\":\"{axis}\",\"value\":{v}}}}}"))
+                .to_vec()
+        };
+        let button =
+            |down: bool| vec![format!("{{\"type\":\"btn\",\"data\":{{\"down\":{down},\"button\":\"left\"}}}}")];
+        self.input(device, &moved(-10_000, -10_000))?;
+        std::thread::sleep(Duration::from_millis(50));
+        self.input(device, &moved(i64::from(x), i64::from(y)))?;
+        std::thread::sleep(Duration::from_millis(100));
+        self.input(device, &button(true))?;
+        std::thread::sleep(Duration::from_millis(80));
+        self.input(device, &button(false))
+    }
+}
+
+/// QEMU's key code for `c` on a JIS (106/109-key) keyboard, and whether Shift is held: letters,
+/// digits, `-`, `@`, Tab and Enter.
+fn jis_key(c: char) -> Option<(String, bool)> {
+    Some(match c {
+        'a'..='z' | '0'..='9' => (c.to_string(), false),
+        'A'..='Z' => (c.to_ascii_lowercase().to_string(), true),
+        '-' => ("minus".into(), false),
+        // The key right of P, which is [ on a US keyboard.
+        '@' => ("bracket_left".into(), false),
+        '\t' => ("tab".into(), false),
+        '\n' => ("ret".into(), false),
+        _ => return None,
+    })
 }
 
 /// The share of pixels off by more than 48 in a channel between `a` and `b` over the rectangle

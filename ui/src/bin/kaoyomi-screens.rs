@@ -6,6 +6,9 @@
 //! `left top width height<TAB>English label`, and its patient picture at PNG with the PIN pad's
 //! keys showing PAD (ten digits; counting order `1234567890` if not given), for the QEMU test's
 //! taps.
+//! `kaoyomi-screens --staff-buttons NAME`: the staff display's buttons for the sample screen NAME
+//! or the sample maintenance page `maintenance-<page>`, one per line as above, for the QEMU test's
+//! mouse clicks.
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
@@ -37,6 +40,16 @@ fn main() -> anyhow::Result<()> {
             kaoyomi_ui::inspect::locate(&state.to_string_lossy(), &language.to_string_lossy(), &pad)?;
         picture.save(png).map_err(|e| anyhow::anyhow!("writing {}: {e}", png.to_string_lossy()))?;
         for b in buttons {
+            let [x, y, w, h] = b.rect;
+            println!("{x} {y} {w} {h}\t{}", b.label);
+        }
+        return Ok(());
+    }
+    if text(0) == "--staff-buttons" {
+        let [_, name] = &args[..] else {
+            anyhow::bail!("usage: kaoyomi-screens --staff-buttons NAME");
+        };
+        for b in kaoyomi_ui::inspect::locate_staff(&name.to_string_lossy())? {
             let [x, y, w, h] = b.rect;
             println!("{x} {y} {w} {h}\t{}", b.label);
         }

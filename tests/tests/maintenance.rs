@@ -187,9 +187,23 @@ fn the_maintenance_session_ends_when_left_alone() {
     let first = initial(dir.path(), Role::Engineer);
     login(&mut b, &id, Role::Engineer, &first);
     assert_eq!(b.screen(), "maintenance");
+    // Typing counts as use, though no form is sent: the time starts again, no view comes back
+    // (the form being typed in stays), the page's message stays.
+    let half = kaoyomi_reader::desk::IDLE_LOGOUT_MS / 2 + 1_000;
+    b.wait(half);
+    let views = b.views.len();
+    b.act(Action::Typing);
+    assert_eq!(b.views.len(), views, "no view answers typing");
+    b.wait(half);
+    assert_eq!(b.screen(), "maintenance", "still in use");
+    assert_eq!(b.views.last().unwrap().message.key, "password-must-change");
     b.wait(kaoyomi_reader::desk::IDLE_LOGOUT_MS + 1_000);
     assert_eq!(b.screen(), "place-card");
     assert_eq!(b.views.last().unwrap().page, Page::Closed);
+    // Typing after the end opens nothing.
+    b.act(Action::Typing);
+    assert_eq!(b.views.last().unwrap().page, Page::Closed);
+    assert_eq!(b.screen(), "place-card");
 }
 
 #[test]

@@ -90,8 +90,17 @@ pub fn connect(staff: &StaffWindow, actions: Actions) {
     desk.on_reset_database(move || a(Action::ResetDatabase));
     let a = actions.clone();
     desk.on_unpair_all(move || a(Action::UnpairAll));
-    let a = actions;
+    let a = actions.clone();
     desk.on_logout(move || a(Action::Logout));
+    // Said at most every TYPING_EVERY_MS, whatever the typing speed.
+    let (a, said) = (actions, std::cell::Cell::new(None::<std::time::Instant>));
+    desk.on_typing(move || {
+        let every = std::time::Duration::from_millis(kaoyomi_maintenance::contract::TYPING_EVERY_MS);
+        if said.get().is_none_or(|t: std::time::Instant| t.elapsed() >= every) {
+            said.set(Some(std::time::Instant::now()));
+            a(Action::Typing);
+        }
+    });
 }
 
 /// A number typed in a field; an unreadable one becomes a value every range refuses, so that

@@ -19,6 +19,8 @@ struct Staff {
     ui: Ui,
     actions: Rc<RefCell<Vec<Action>>>,
     shown: usize,
+    /// How many times the pages said someone is typing.
+    typed: usize,
 }
 
 impl Staff {
@@ -30,15 +32,20 @@ impl Staff {
         ui.connect_maintenance(Rc::new(move |a| sink.borrow_mut().push(a)));
         let mut bench = Bench::new(dir, false);
         bench.attach_desk(dir);
-        Staff { bench, ui, actions, shown: 0 }
+        Staff { bench, ui, actions, shown: 0, typed: 0 }
     }
 
     /// Carries the pages' actions to the reader and what it shows back, as the reader does.
     fn pump(&mut self) {
         let actions: Vec<Action> = self.actions.borrow_mut().drain(..).collect();
         for a in actions {
+            // The reader answers typing with no view.
+            let typing = matches!(a, Action::Typing);
+            self.typed += usize::from(typing);
             let view = self.bench.act(a);
-            self.ui.show_maintenance(&view);
+            if !typing {
+                self.ui.show_maintenance(&view);
+            }
         }
         let new: Vec<_> = self.bench.commands[self.shown..].to_vec();
         self.shown = self.bench.commands.len();
@@ -227,4 +234,6 @@ fn a_keyboard_alone_logs_in_and_changes_the_initial_password() {
     keyboard(&mut s, &format!("{initial}\tKaoyomi-Keys-2026\tKaoyomi-Keys-2026\n"));
     assert_eq!(s.page(), MaintenancePage::Device, "the password changed by keyboard");
     assert!(s.has("パスワードを変更しました。"));
+    // Typing told the reader someone is at the keyboard, once: at most every 20 s.
+    assert_eq!(s.typed, 1);
 }

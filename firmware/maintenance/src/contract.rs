@@ -5,6 +5,9 @@
 
 use crate::{Current, Password, Role};
 
+/// How often at most the pages say someone is typing ([`Action::Typing`]).
+pub const TYPING_EVERY_MS: u64 = 20_000;
+
 /// A maintenance page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Page {
@@ -60,6 +63,10 @@ pub enum Action {
     UnpairAll,
     /// Left maintenance (or closed the login form).
     Logout,
+    /// Someone is typing in a field (sent at most every [`TYPING_EVERY_MS`]): a maintenance
+    /// session in use is not left alone, though no form has been sent yet. Changes nothing else
+    /// and is answered with no view, so that the form being typed in stays as it is.
+    Typing,
 }
 
 /// A message on the page: a catalogue key and a value to put in it (`{}`), good or bad.

@@ -235,6 +235,13 @@ impl Desk {
 
     /// Carries out a staff action at `now`.
     pub fn act(&mut self, action: Action, now: Now) -> Outcome {
+        if matches!(action, Action::Typing) {
+            // Keeps an open session from being left alone; the page's message stays.
+            if self.page != Page::Closed {
+                self.last_activity_ms = now.monotonic_ms;
+            }
+            return Outcome::default();
+        }
         let page = self.page;
         let outcome = self.carry_out(action, now);
         // The journal says which page opened and what the desk answered (a catalogue key, never
@@ -371,6 +378,8 @@ impl Desk {
                 }
             }
             Action::Logout => outcome.event = self.leave(wall),
+            // Counted as activity above; nothing else.
+            Action::Typing => {}
         }
         outcome
     }

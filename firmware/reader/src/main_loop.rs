@@ -178,6 +178,11 @@ impl MainLoop {
                     log::warn!("maintenance: no database desk in this reader");
                     return Flow::Continue;
                 };
+                if matches!(action, kaoyomi_maintenance::contract::Action::Typing) {
+                    // No view back: the form being typed in stays as it is.
+                    desk.act(action, now);
+                    return Flow::Continue;
+                }
                 let outcome = desk.act(action, now);
                 if outcome.settings_changed {
                     let settings = desk.settings().clone();

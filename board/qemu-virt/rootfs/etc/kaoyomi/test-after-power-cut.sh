@@ -2,7 +2,8 @@
 # says kaoyomi.after=power-cut): the first boot ended with QEMU killed, neither unmounted nor
 # synced. The state partition mounts again, the reader starts on it, and what the first boot's
 # staff changed with the keyboard and mouse is still there: the new password (the initial one is
-# refused), the keyboard layout, and the log records of both, read by a terminal over USB.
+# refused), the keyboard layout, and the log records of both, read by a terminal over USB. Then
+# the state partition turns read-only under the running reader, which goes on serving patients.
 
 grep -q "^/dev/vdb /var/lib/kaoyomi ext4 rw," /proc/mounts
 check state-partition-mounts-after-the-power-cut $?
@@ -27,7 +28,41 @@ check initial-password-stays-refused-after-the-power-cut $?
 echo "Kaoyomi-Test@2026" > /tmp/new-password
 kterm --usb --connect-timeout 20 settings-import /tmp/settings.json --password-file /tmp/new-password >> /tmp/term-import.log 2>&1
 check password-typed-on-the-jis-keyboard-survives-the-power-cut $?
-for f in /tmp/term-pair.log /tmp/term-settings.log /tmp/term-logs.log /tmp/term-import.log; do
+
+# Then the state partition fails: an ext4 error (as a worn-out card gives), on which the kernel
+# remounts it read-only (errors=remount-ro). The reader keeps serving patients: a PIN session on
+# the touch panel completes over USB. It says in its journal that the log is not recording.
+# (This kernel marks the mount `emergency_ro` rather than `ro`; either way nothing is written.)
+echo 1 > /sys/fs/ext4/vdb/trigger_fs_error
+read_only() { ! touch /var/lib/kaoyomi/write-probe 2> /dev/null; }
+i=0
+while ! read_only && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+rm -f /var/lib/kaoyomi/write-probe
+read_only && grep "^/dev/vdb /var/lib/kaoyomi " /proc/mounts | grep -Eq " ro,|emergency_ro"
+check state-partition-read-only-after-an-error $?
+grep "^/dev/vdb " /proc/mounts | sed 's/^/KAOYOMI-MEASURE mount after the error: /'
+kaoyomi-cardsim export-ca --out /tmp/ca.der > /dev/null 2>&1
+mark_log
+kaoyomi-term --store /tmp/terminal --usb --connect-timeout 20 session --trust-anchor /tmp/ca.der --json > /tmp/result-read-only.json 2> /tmp/term-read-only.log &
+term=$!
+await_log SessionArmed
+kaoyomi-cardsim --state /run/kaoyomi-rig insert normal > /dev/null
+await_screen choose-method &&
+    ask_host KAOYOMI-TAP choose-method-pin-only ja PIN "(4 digits)" && await_screen pin-entry &&
+    ask_host KAOYOMI-PIN pin-entry ja 4721 && await_screen consent &&
+    ask_host KAOYOMI-TAP consent-medical ja Yes, I agree && await_screen consent 2 &&
+    ask_host KAOYOMI-TAP consent-checkup ja Yes, I agree && await_screen consent 3 &&
+    ask_host KAOYOMI-TAP consent-limit ja No && await_screen finished
+check patient-served-on-a-read-only-state-partition $?
+wait $term && grep -q '"outcome": "Verified"' /tmp/result-read-only.json
+check read-only-session-result-reaches-the-terminal $?
+kaoyomi-cardsim --state /run/kaoyomi-rig remove > /dev/null
+await_log "operation log is not recording"
+check reader-says-its-log-is-not-recording $?
+[ "$(systemctl show -p NRestarts --value kaoyomi-reader.service)" = 0 ]
+check reader-never-restarted-on-the-read-only-partition $?
+
+for f in /tmp/term-read-only.log /tmp/term-pair.log /tmp/term-settings.log /tmp/term-logs.log /tmp/term-import.log; do
     echo "--- $f"; cat "$f"
 done
 journalctl -u kaoyomi-reader -o cat --no-pager | tail -n 30

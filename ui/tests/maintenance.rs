@@ -86,6 +86,17 @@ impl Staff {
             .unwrap_or_else(|| panic!("no field {label:?}"))
     }
 
+    /// A reader whose staff display shows the login, its Device ID and the engineer's initial
+    /// password.
+    fn at_login(dir: &std::path::Path) -> (Staff, String, String) {
+        let mut s = Staff::new(dir);
+        let id = s.bench.main.serial().to_string();
+        let initial = s.bench.main.desk().unwrap().accounts().initial_password(Role::Engineer).expose().to_string();
+        s.button("メンテナンス");
+        assert_eq!(s.page(), MaintenancePage::Login);
+        (s, id, initial)
+    }
+
     fn type_in(&self, label: &str, text: &str) {
         self.field(label).set_accessible_value(text);
     }
@@ -98,12 +109,7 @@ impl Staff {
 #[test]
 fn an_engineer_logs_in_changes_the_password_and_uses_the_pages() {
     let dir = tempfile::tempdir().unwrap();
-    let mut s = Staff::new(dir.path());
-    let id = s.bench.main.serial().to_string();
-    let initial = s.bench.main.desk().unwrap().accounts().initial_password(Role::Engineer).expose().to_string();
-
-    s.button("メンテナンス");
-    assert_eq!(s.page(), MaintenancePage::Login);
+    let (mut s, id, initial) = Staff::at_login(dir.path());
     s.type_in("デバイスID", &id);
     s.press("保守技術者", AccessibleRole::RadioButton);
     s.type_in("パスワード", "wrong-password-1");
@@ -223,11 +229,7 @@ fn keyboard(s: &mut Staff, text: &str) {
 #[test]
 fn a_keyboard_alone_logs_in_and_changes_the_initial_password() {
     let dir = tempfile::tempdir().unwrap();
-    let mut s = Staff::new(dir.path());
-    let id = s.bench.main.serial().to_string();
-    let initial = s.bench.main.desk().unwrap().accounts().initial_password(Role::Engineer).expose().to_string();
-    s.button("メンテナンス");
-    assert_eq!(s.page(), MaintenancePage::Login);
+    let (mut s, id, initial) = Staff::at_login(dir.path());
     // The page opens with the Device ID's field ready; Tab goes on to the password, Enter sends.
     keyboard(&mut s, &format!("{id}\t{initial}\n"));
     assert_eq!(s.page(), MaintenancePage::ChangePassword, "logged in by keyboard");

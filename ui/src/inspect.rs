@@ -82,11 +82,7 @@ pub fn locate(name: &str, code: &str, pad: &[u8]) -> anyhow::Result<(Vec<Button>
     }
     let (local, picture) = laid_out.pop().context("laid out")?;
     let english = laid_out.pop().map_or_else(|| local.clone(), |(english, _)| english);
-    if english.len() != local.len() {
-        bail!("{name}: {} buttons in English, {} in {code}", english.len(), local.len());
-    }
-    let found = english.into_iter().zip(local).map(|((label, _), (_, rect))| Button { label, rect }).collect();
-    Ok((found, picture))
+    Ok((paired(name, english, (code, local))?, picture))
 }
 
 /// The staff display's buttons, toggles, choices and tabs for `name`: a sample screen's staff
@@ -122,8 +118,18 @@ pub fn locate_staff(name: &str) -> anyhow::Result<Vec<Button>> {
         laid_out.push(clickable(&ui.staff, &roles));
     }
     let (japanese, english) = (laid_out.pop().unwrap_or_default(), laid_out.pop().unwrap_or_default());
-    if english.len() != japanese.len() {
-        bail!("{name}: {} staff buttons in English, {} in Japanese", english.len(), japanese.len());
+    paired(name, english, ("ja", japanese))
+}
+
+/// Each button's English label with its place in the language `code` (the same buttons in the
+/// same order: the words change, the buttons do not).
+fn paired(
+    name: &str,
+    english: Vec<(String, [u32; 4])>,
+    (code, local): (&str, Vec<(String, [u32; 4])>),
+) -> anyhow::Result<Vec<Button>> {
+    if english.len() != local.len() {
+        bail!("{name}: {} buttons in English, {} in {code}", english.len(), local.len());
     }
-    Ok(english.into_iter().zip(japanese).map(|((label, _), (_, rect))| Button { label, rect }).collect())
+    Ok(english.into_iter().zip(local).map(|((label, _), (_, rect))| Button { label, rect }).collect())
 }

@@ -1,8 +1,8 @@
 //! The staff display's USB keyboard and mouse through evdev, for the maintenance pages.
 //!
-//! [`StaffInput`] reads every keyboard and mouse plugged in (found again every two seconds, so a
-//! keyboard brought to the reader for a service visit works without a restart; one unplugged is
-//! dropped with a log line). [`Keymap`] turns a keyboard's key codes into what they type with
+//! [`StaffInput`] reads every keyboard and mouse plugged in (new event nodes looked at every two
+//! seconds, so a keyboard brought to the reader for a service visit works without a restart; one
+//! unplugged is dropped with a log line). [`Keymap`] turns a keyboard's key codes into what they type with
 //! xkbcommon and the system's XKB data, in the facility's layout (JIS or US): the same key is `@`
 //! on a Japanese keyboard and `[` on an American one, so a password typed on one is the password
 //! typed on the other only when the layout is right.
@@ -10,6 +10,7 @@
 //! Nothing typed is logged: key codes and text go to the screen only.
 
 use evdev::{Device, EventSummary, KeyCode, RelativeAxisCode};
+use std::collections::BTreeSet;
 use std::io;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -209,6 +210,8 @@ struct Opened {
 /// Every keyboard and mouse plugged in, read together.
 pub struct StaffInput {
     opened: Vec<Opened>,
+    /// The event nodes there were at the last look.
+    seen: BTreeSet<PathBuf>,
     scanned: Option<Instant>,
 }
 
@@ -224,7 +227,7 @@ impl Default for StaffInput {
 impl StaffInput {
     /// Nothing opened yet: the first [`StaffInput::next`] looks.
     pub fn new() -> StaffInput {
-        StaffInput { opened: Vec::new(), scanned: None }
+        StaffInput { opened: Vec::new(), seen: BTreeSet::new(), scanned: None }
     }
 
     /// How many keyboards and mice are open.
@@ -233,12 +236,23 @@ impl StaffInput {
         (keyboards, self.opened.len() - keyboards)
     }
 
+    /// Opens the event nodes that appeared since the last look (each node once: the touch panel
+    /// and the other devices are not opened again every two seconds) and keeps the keyboards and
+    /// mice among them.
     fn rescan(&mut self) {
         self.scanned = Some(Instant::now());
-        for (path, device) in evdev::enumerate() {
-            if self.opened.iter().any(|o| o.path == path) {
+        let Ok(entries) = std::fs::read_dir("/dev/input") else { return };
+        let nodes: BTreeSet<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("event")))
+            .collect();
+        let mut unopened = Vec::new();
+        for path in nodes.difference(&self.seen) {
+            // One not readable yet (udev still setting its group) is tried again next time.
+            let Ok(device) = Device::open(path) else {
+                unopened.push(path.clone());
                 continue;
-            }
+            };
             let Some(kind) = kind(&device) else { continue };
             if let Err(e) = device.set_nonblocking(true) {
                 log::warn!("input {}: cannot be read without blocking: {e}", path.display());
@@ -250,7 +264,11 @@ impl StaffInput {
                 device.name().unwrap_or("unnamed"),
                 path.display()
             );
-            self.opened.push(Opened { path, kind, device });
+            self.opened.push(Opened { path: path.clone(), kind, device });
+        }
+        self.seen = nodes;
+        for path in unopened {
+            self.seen.remove(&path);
         }
     }
 
@@ -308,7 +326,9 @@ impl StaffInput {
                 }
             }
             for i in gone.into_iter().rev() {
-                self.opened.remove(i);
+                // Looked at again if its node comes back (plugged in again between two looks).
+                let dropped = self.opened.remove(i);
+                self.seen.remove(&dropped.path);
             }
             if !out.is_empty() || Instant::now() >= deadline {
                 return out;

@@ -45,13 +45,15 @@ pub struct Desk {
     signer: ed25519_dalek::SigningKey,
 }
 
-/// What an action asks of the main loop besides a new view.
+/// What an action asks of the main loop.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Outcome {
     /// An event for core (ask for the reader, give it back).
     pub event: Option<Event>,
     /// The settings changed: apply them.
     pub settings_changed: bool,
+    /// The pages need no new view (someone is typing: the form stays as it is).
+    pub no_view: bool,
 }
 
 impl Desk {
@@ -240,7 +242,7 @@ impl Desk {
             if self.page != Page::Closed {
                 self.last_activity_ms = now.monotonic_ms;
             }
-            return Outcome::default();
+            return Outcome { no_view: true, ..Outcome::default() };
         }
         let page = self.page;
         let outcome = self.carry_out(action, now);
@@ -378,7 +380,7 @@ impl Desk {
                 }
             }
             Action::Logout => outcome.event = self.leave(wall),
-            // Counted as activity above; nothing else.
+            // Answered by `act` before coming here.
             Action::Typing => {}
         }
         outcome

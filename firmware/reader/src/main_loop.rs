@@ -178,11 +178,6 @@ impl MainLoop {
                     log::warn!("maintenance: no database desk in this reader");
                     return Flow::Continue;
                 };
-                if matches!(action, kaoyomi_maintenance::contract::Action::Typing) {
-                    // No view back: the form being typed in stays as it is.
-                    desk.act(action, now);
-                    return Flow::Continue;
-                }
                 let outcome = desk.act(action, now);
                 if outcome.settings_changed {
                     let settings = desk.settings().clone();
@@ -191,7 +186,9 @@ impl MainLoop {
                 if let Some(event) = outcome.event {
                     self.step(now, Input::Core(event), out);
                 }
-                self.show_desk(now, out);
+                if !outcome.no_view {
+                    self.show_desk(now, out);
+                }
                 return Flow::Continue;
             }
         };

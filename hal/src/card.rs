@@ -57,4 +57,9 @@ pub trait CardReader: Transmit {
         self.disconnect();
         self.connect()
     }
+    /// The reader's own name if it is attached now, `None` if it is not (the self-test asks;
+    /// a reader that is always there and has no name says `Some("")`, the default).
+    fn attached(&mut self) -> Result<Option<String>, Self::Error> {
+        Ok(Some(String::new()))
+    }
 }

@@ -5,6 +5,8 @@
 //! virtual card and look at its retry counters and at every APDU that crossed the slot. The
 //! process-level scenarios (reader + terminal over the socket) are in `tests/`.
 
+pub mod privacy;
+
 use kaoyomi_core::{Command, Config, Event, Now, ScreenState, Timeouts};
 use kaoyomi_hal::card::{CardReader, Transmit};
 use kaoyomi_hal_sim::{CounterStore, Fault, SimCardReader, SimCardSlot, VirtualCard, persona};
@@ -37,6 +39,24 @@ impl Transmit for Recording<'_> {
     }
 }
 
+impl CardReader for Recording<'_> {
+    fn wait_presence(&mut self, timeout: Duration) -> Result<kaoyomi_hal::card::Presence, Self::Error> {
+        self.reader.wait_presence(timeout)
+    }
+    fn connect(&mut self) -> Result<kaoyomi_hal::card::Atr, Self::Error> {
+        self.reader.connect()
+    }
+    fn disconnect(&mut self) {
+        self.reader.disconnect()
+    }
+    fn reset(&mut self) -> Result<kaoyomi_hal::card::Atr, Self::Error> {
+        self.reader.reset()
+    }
+    fn attached(&mut self) -> Result<Option<String>, Self::Error> {
+        self.reader.attached()
+    }
+}
+
 /// Whether an APDU is a VERIFY that presents a secret (spends a try when wrong).
 pub fn is_verify_with_data(apdu: &[u8]) -> bool {
     apdu.len() > 4 && apdu[1] == 0x20
@@ -51,6 +71,7 @@ struct Recorder {
     jobs: Vec<Work>,
     responses: Vec<Response>,
     views: Vec<View>,
+    self_tests: bool,
 }
 
 impl Outputs for Recorder {
@@ -76,6 +97,9 @@ impl Outputs for Recorder {
     }
     fn maintenance_view(&mut self, view: &View) {
         self.views.push(view.clone());
+    }
+    fn run_self_tests(&mut self) {
+        self.self_tests = true;
     }
 }
 
@@ -161,9 +185,39 @@ impl Bench {
         self.now += 100;
         let mut out = Recorder::default();
         self.main.step(self.clock(), Input::Maintenance(action), &mut out);
+        let self_tests = out.self_tests;
         let jobs = self.absorb(out);
         assert!(jobs.is_empty(), "a maintenance action started card work");
+        if self_tests {
+            self.run_self_tests();
+        }
         self.views.last().cloned().unwrap_or_default()
+    }
+
+    /// The self-tests as the running reader answers them on a board with the simulated slot and
+    /// nothing else: the card reader's by the card thread's own test (on the APDUs' record), no
+    /// cameras, no touch panel, no terminal connected.
+    fn run_self_tests(&mut self) {
+        use kaoyomi_maintenance::contract::Part;
+        use kaoyomi_reader::self_tests;
+        let mut recording = Recording { reader: &mut self.reader, sent: &mut self.apdus, received: 0 };
+        let card = card_service::self_test(&mut recording, None, self.present);
+        self.received += recording.received;
+        let lines = [
+            self_tests::terminal(false, false, 0),
+            self_tests::touch(None),
+            self_tests::not_fitted(Part::Leds),
+            self_tests::not_fitted(Part::Speaker),
+            card,
+            self_tests::face_camera(None),
+            self_tests::card_camera(None),
+        ];
+        for line in lines {
+            self.now += 100;
+            let mut out = Recorder::default();
+            self.main.step(self.clock(), Input::SelfTested(line), &mut out);
+            self.absorb(out);
+        }
     }
 
     /// Arms a session.

@@ -66,6 +66,7 @@ fn start_reader(state: &Path, script: &str) -> std::thread::JoinHandle<anyhow::R
         maintenance: None,
         maintenance_view: None,
         settings_view: None,
+        touch: None,
         pace: Duration::ZERO,
     };
     std::thread::spawn(move || kaoyomi_reader::run(options))

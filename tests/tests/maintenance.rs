@@ -256,3 +256,89 @@ fn a_full_database_never_stops_a_session_and_the_engineer_recovers_it() {
     });
     assert_eq!(changed.message.key, "password-changed");
 }
+
+/// Logs in as the facility's administrator with a changed password.
+fn admin(b: &mut Bench, dir: &std::path::Path) {
+    let id = b.main.serial().to_string();
+    let first = initial(dir, Role::FacilityAdmin);
+    login(b, &id, Role::FacilityAdmin, &first);
+    let changed = b.act(Action::ChangePassword {
+        current: Password::new(&first),
+        new: Password::new("Clinic-Desk-2026!"),
+        repeated: Password::new("Clinic-Desk-2026!"),
+    });
+    assert_eq!(changed.message.key, "password-changed");
+}
+
+fn line(view: &View, part: kaoyomi_maintenance::contract::Part) -> kaoyomi_maintenance::contract::TestLine {
+    view.tests.iter().find(|t| t.part == part).cloned().unwrap_or_else(|| panic!("no {part:?} line: {view:?}"))
+}
+
+#[test]
+fn the_self_tests_check_each_part_and_say_what_to_do() {
+    use kaoyomi_maintenance::contract::{Part, Verdict};
+    let dir = tempfile::tempdir().unwrap();
+    let mut b = bench(dir.path());
+    admin(&mut b, dir.path());
+    let asked = b.views.len();
+    let view = b.act(Action::RunSelfTests);
+    // The page opens with every part still being checked, then fills in line by line.
+    let first = &b.views[asked];
+    assert_eq!((first.page, first.message.key), (Page::SelfTest, "selftest-running"));
+    assert!(first.tests.iter().all(|t| t.verdict == Verdict::Running), "{first:?}");
+    assert_eq!(view.page, Page::SelfTest);
+    assert_eq!(view.tests.len(), Part::ALL.len());
+    assert!(view.tests.iter().all(|t| t.verdict != Verdict::Running), "{view:?}");
+    let reader = line(&view, Part::CardReader);
+    assert_eq!((reader.verdict, reader.note), (Verdict::Passed, "selftest.note.card-reader-no-card"));
+    assert_eq!(line(&view, Part::FaceCamera).verdict, Verdict::NotFitted);
+    let terminal = line(&view, Part::Terminal);
+    assert_eq!((terminal.verdict, terminal.note), (Verdict::Failed, "selftest.note.terminal-not-connected"));
+    let storage = line(&view, Part::Storage);
+    assert_eq!((storage.verdict, storage.note), (Verdict::Passed, "selftest.note.storage-ok"));
+    assert_eq!((view.message.key, view.message.value.as_str(), view.message.bad), ("selftest-failed", "1", true));
+    // The run is in the operation log with its count of faults.
+    let ops = b.main.desk().unwrap().store().newest_operations(10).unwrap();
+    assert!(ops.iter().any(|o| o.kind == "self-test" && o.value == Some(1)), "{ops:?}");
+    // Every result is a catalogue key both languages have.
+    let wording = kaoyomi_ui_keys();
+    for t in &view.tests {
+        assert!(wording.contains(&format!("selftest.{}", t.part.code())), "{:?}", t.part);
+        assert!(t.note.is_empty() || wording.contains(&t.note.to_string()), "{}", t.note);
+    }
+}
+
+/// The staff catalogue's keys (read as text: the tests crate does not draw screens).
+fn kaoyomi_ui_keys() -> Vec<String> {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../ui/wording/staff.toml")).unwrap();
+    text.lines().filter_map(|l| l.strip_prefix('"')?.split('"').next().map(str::to_string)).collect()
+}
+
+#[test]
+fn the_card_reader_self_test_talks_to_a_card_without_spending_a_try() {
+    use kaoyomi_maintenance::contract::{Part, Verdict};
+    let dir = tempfile::tempdir().unwrap();
+    let mut b = bench(dir.path());
+    admin(&mut b, dir.path());
+    b.insert("normal");
+    let tries = b.tries("normal");
+    let view = b.act(Action::RunSelfTests);
+    let reader = line(&view, Part::CardReader);
+    assert_eq!((reader.verdict, reader.note), (Verdict::Passed, "selftest.note.card-answered"), "{reader:?}");
+    assert!(reader.value.contains("JPKI AP"), "{reader:?}");
+    assert!(!b.apdus.iter().any(|a| kaoyomi_tests::is_verify_with_data(a)), "no VERIFY was sent");
+    assert_eq!(b.tries("normal"), tries);
+    assert!(b.main.desk().unwrap().store().newest_errors(10).unwrap().is_empty());
+
+    // A card that leaves as it is asked: a fault with the engineer's advice, and E101 recorded.
+    b.inject(kaoyomi_hal_sim::Fault::RemoveBefore(1));
+    let view = b.act(Action::RunSelfTests);
+    let reader = line(&view, Part::CardReader);
+    assert_eq!((reader.verdict, reader.note), (Verdict::Failed, "selftest.note.card-no-answer"), "{reader:?}");
+    let errors = b.main.desk().unwrap().store().newest_errors(10).unwrap();
+    assert!(errors.iter().any(|e| e.code == "E101"), "{errors:?}");
+    // Once the card is gone, the reader itself passes again.
+    b.poll();
+    let view = b.act(Action::RunSelfTests);
+    assert_eq!(line(&view, Part::CardReader).note, "selftest.note.card-reader-no-card");
+}

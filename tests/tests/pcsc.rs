@@ -147,6 +147,7 @@ fn reader_pin_session(state: &Path) {
         maintenance: None,
         maintenance_view: None,
         settings_view: None,
+        touch: None,
         pace: std::time::Duration::ZERO,
     };
     let reader = std::thread::spawn(move || kaoyomi_reader::run(options));

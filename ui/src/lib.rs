@@ -30,7 +30,7 @@ mod generated {
 }
 pub use generated::{
     DayBar, InfoRow, LogRow, MaintenanceDesk, MaintenancePage, PatientWindow, Prefs, ScreenKind, StaffWindow,
-    StorageState, Theme, Words,
+    StorageState, TestRow, TestVerdict, Theme, Words,
 };
 
 /// The patient's languages: code (as the translation bundle names it) and the language's own name.

@@ -4,8 +4,10 @@
 //! as [`Password`]s, which wipe themselves.
 
 use crate::wording::Wording;
-use crate::{DayBar, InfoRow, LogRow, MaintenanceDesk, MaintenancePage, StaffWindow, StorageState, Words};
-use kaoyomi_maintenance::contract::{Action, Page, Storage, View};
+use crate::{
+    DayBar, InfoRow, LogRow, MaintenanceDesk, MaintenancePage, StaffWindow, StorageState, TestRow, TestVerdict, Words,
+};
+use kaoyomi_maintenance::contract::{Action, Page, Storage, Verdict, View};
 use kaoyomi_maintenance::settings::{
     FaceAccuracy, KeyboardLayout, Language, OutputEncoding, Settings, Wording as ConsentWording,
 };
@@ -27,6 +29,7 @@ fn page(p: Page) -> MaintenancePage {
         Page::Logs => MaintenancePage::Logs,
         Page::Statistics => MaintenancePage::Statistics,
         Page::Pairing => MaintenancePage::Pairing,
+        Page::SelfTest => MaintenancePage::SelfTest,
     }
 }
 
@@ -40,6 +43,7 @@ fn from_page(p: MaintenancePage) -> Page {
         MaintenancePage::Logs => Page::Logs,
         MaintenancePage::Statistics => Page::Statistics,
         MaintenancePage::Pairing => Page::Pairing,
+        MaintenancePage::SelfTest => Page::SelfTest,
     }
 }
 
@@ -90,6 +94,8 @@ pub fn connect(staff: &StaffWindow, actions: Actions) {
     desk.on_reset_database(move || a(Action::ResetDatabase));
     let a = actions.clone();
     desk.on_unpair_all(move || a(Action::UnpairAll));
+    let a = actions.clone();
+    desk.on_run_self_tests(move || a(Action::RunSelfTests));
     let a = actions.clone();
     desk.on_logout(move || a(Action::Logout));
     // Said at most every TYPING_EVERY_MS, whatever the typing speed.
@@ -212,6 +218,22 @@ pub fn show(staff: &StaffWindow, view: &View, wording: &Wording) {
         })
         .collect();
     d.set_logs(ModelRc::new(VecModel::from(logs)));
+    let tests: Vec<TestRow> = view
+        .tests
+        .iter()
+        .map(|t| TestRow {
+            part: t.part.code().into(),
+            verdict: match t.verdict {
+                Verdict::Running => TestVerdict::Running,
+                Verdict::Passed => TestVerdict::Passed,
+                Verdict::Failed => TestVerdict::Failed,
+                Verdict::NotFitted => TestVerdict::NotFitted,
+            },
+            value: t.value.as_str().into(),
+            note: t.note.into(),
+        })
+        .collect();
+    d.set_tests(ModelRc::new(VecModel::from(tests)));
     let clamp = |n: u32| i32::try_from(n).unwrap_or(i32::MAX);
     let days: Vec<DayBar> = view
         .days

@@ -3,7 +3,7 @@
 
 use kaoyomi_core::{CardProblem, FaceHint, FaceProblem, MethodOffer, Notice, Screen, ScreenState, StaffReason};
 use kaoyomi_maintenance::Role;
-use kaoyomi_maintenance::contract::{DayLine, LogLine, Message, Page, Storage, View};
+use kaoyomi_maintenance::contract::{DayLine, LogLine, Message, Page, Part, Storage, TestLine, Verdict, View};
 use kaoyomi_maintenance::settings::{Current, Settings};
 use kaoyomi_protocol::{AuthMethod, CancelReason, ConsentTopic, Outcome};
 use slint::ComponentHandle;
@@ -75,6 +75,21 @@ pub fn all() -> Vec<(&'static str, ScreenState)> {
             plain(Screen::Finished { outcome: Outcome::Cancelled(CancelReason::PatientTimeout), method: None }),
         ),
         ("timeout-warning", ScreenState { screen: Screen::Registration, timeout_warning_s: Some(15) }),
+    ]
+}
+
+/// The self-test page's example: each verdict, a fault with its advice.
+fn self_tests() -> Vec<TestLine> {
+    let line = |part, verdict, value: &str, note| TestLine { part, verdict, value: value.into(), note };
+    vec![
+        line(Part::CardReader, Verdict::Passed, "Virtual PCD 00 00 JPKI AP 41 ms", "selftest.note.card-answered"),
+        line(Part::FaceCamera, Verdict::Passed, "640x480 29.9 fps, mean level 112", "selftest.note.camera-ok"),
+        line(Part::CardCamera, Verdict::Failed, "VIDIOC_DQBUF: No such device", "selftest.note.camera-no-frames"),
+        line(Part::Terminal, Verdict::Passed, "1 paired", "selftest.note.terminal-ok"),
+        line(Part::Storage, Verdict::Running, "", ""),
+        line(Part::Leds, Verdict::NotFitted, "", "selftest.note.not-in-board"),
+        line(Part::Speaker, Verdict::NotFitted, "", "selftest.note.not-in-board"),
+        line(Part::Touch, Verdict::Passed, "/dev/input/event2, 12 taps", "selftest.note.touch-ok"),
     ]
 }
 
@@ -164,6 +179,8 @@ pub fn maintenance() -> Vec<(&'static str, &'static str, View)> {
         ),
         ("statistics", "ja", View { page: Page::Statistics, days, ..base.clone() }),
         ("pairing", "ja", View { page: Page::Pairing, ..base.clone() }),
+        // No message: the QEMU test clicks where this layout puts the run button.
+        ("self-test", "ja", View { page: Page::SelfTest, tests: self_tests(), ..base.clone() }),
         ("login-en", "en", View { page: Page::Login, role: None, settings: None, ..base }),
     ]
 }

@@ -1,6 +1,6 @@
 //! The maintenance pages on the staff display, driven by accessible label with Slint's testing
 //! backend against the reader's own main loop and desk (`kaoyomi_tests::Bench`): the login, the
-//! forced change of the initial password, the pages, a setting saved, English, and nothing typed
+//! forced change of the initial password, the pages, a setting saved, the self-tests, English, and nothing typed
 //! left in the window.
 
 use i_slint_backend_testing::{AccessibleRole, ElementHandle, ElementQuery};
@@ -156,6 +156,16 @@ fn an_engineer_logs_in_changes_the_password_and_uses_the_pages() {
         s.ui.staff.global::<MaintenanceDesk>().get_logs().iter().any(|l| l.code == "settings-changed:menu:engineer"),
         "the settings change is in the log"
     );
+
+    // The self-tests, each part's line by its label and verdict.
+    s.press("自己診断", AccessibleRole::Tab);
+    assert_eq!(s.page(), MaintenancePage::SelfTest);
+    s.button("自己診断を実行");
+    assert!(s.has("カードリーダー: 正常"));
+    assert!(s.has("端末との接続: 異常"), "no terminal is connected on the bench");
+    assert!(s.has("顔認証カメラ: 対象外"));
+    assert!(s.has("ログのデータベース: 正常"));
+    assert!(s.has("自己診断が終わりました。1件の異常があります。"));
 
     // In English.
     s.button("English");

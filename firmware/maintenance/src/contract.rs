@@ -28,6 +28,8 @@ pub enum Page {
     Statistics,
     /// Paired terminals.
     Pairing,
+    /// The devices' self-tests.
+    SelfTest,
 }
 
 /// What staff did on the maintenance pages.
@@ -61,6 +63,8 @@ pub enum Action {
     ResetDatabase,
     /// Forgot every paired terminal.
     UnpairAll,
+    /// Runs the self-tests (each device checked by the thread that owns it).
+    RunSelfTests,
     /// Left maintenance (or closed the login form).
     Logout,
     /// Someone is typing in a field (sent at most every [`TYPING_EVERY_MS`]): a maintenance
@@ -144,6 +148,101 @@ pub enum Storage {
     Unavailable,
 }
 
+/// A part of the reader a self-test checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    /// The NFC card reader (and a card on it, if one is placed).
+    CardReader,
+    /// The 2.5D face camera.
+    FaceCamera,
+    /// The card-surface camera.
+    CardCamera,
+    /// The link to the terminal.
+    Terminal,
+    /// The log database.
+    Storage,
+    /// The status LEDs.
+    Leds,
+    /// The speaker.
+    Speaker,
+    /// The patient's touch panel.
+    Touch,
+}
+
+impl Part {
+    /// Every part, in the order the page lists them.
+    pub const ALL: [Part; 8] = [
+        Part::CardReader,
+        Part::FaceCamera,
+        Part::CardCamera,
+        Part::Terminal,
+        Part::Storage,
+        Part::Leds,
+        Part::Speaker,
+        Part::Touch,
+    ];
+
+    /// The part's spelling in the journal, the records and the catalogue (`selftest.<code>`).
+    pub fn code(self) -> &'static str {
+        match self {
+            Part::CardReader => "card-reader",
+            Part::FaceCamera => "face-camera",
+            Part::CardCamera => "card-camera",
+            Part::Terminal => "terminal",
+            Part::Storage => "storage",
+            Part::Leds => "leds",
+            Part::Speaker => "speaker",
+            Part::Touch => "touch",
+        }
+    }
+}
+
+/// What a self-test found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Still running.
+    Running,
+    /// Works.
+    Passed,
+    /// Does not work (the note says what to do).
+    Failed,
+    /// The board file names no such device: nothing to test.
+    NotFitted,
+}
+
+impl Verdict {
+    /// The verdict's spelling in the journal and the records.
+    pub fn code(self) -> &'static str {
+        match self {
+            Verdict::Running => "running",
+            Verdict::Passed => "passed",
+            Verdict::Failed => "failed",
+            Verdict::NotFitted => "not-fitted",
+        }
+    }
+}
+
+/// One self-test's line on the page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TestLine {
+    /// The part.
+    pub part: Part,
+    /// What the test found.
+    pub verdict: Verdict,
+    /// What was measured, as values (`640x480 30.0 fps`, a device's name, an error's text): never
+    /// a patient's data.
+    pub value: String,
+    /// The catalogue key of what the result means and what to do (`selftest.note.<…>`).
+    pub note: &'static str,
+}
+
+impl TestLine {
+    /// A test still running.
+    pub fn running(part: Part) -> TestLine {
+        TestLine { part, verdict: Verdict::Running, value: String::new(), note: "" }
+    }
+}
+
 /// Everything the maintenance pages show.
 #[derive(Debug, Clone, Default)]
 pub struct View {
@@ -169,4 +268,6 @@ pub struct View {
     pub storage: Storage,
     /// Why the database is not recording, in an engineer's words (empty when it is).
     pub storage_problem: String,
+    /// The self-tests' lines (empty until they are run).
+    pub tests: Vec<TestLine>,
 }

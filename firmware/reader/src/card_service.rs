@@ -39,6 +39,39 @@ pub enum Work {
         /// 照合番号B as printed on the card.
         collation: CollationB,
     },
+    /// The maintenance page's self-test of the card reader (and of a card on it, asked only to
+    /// select its JPKI application: no PIN, no 照合番号B, no try spent); the line goes to `reply`.
+    SelfTest(Sender<kaoyomi_maintenance::contract::TestLine>),
+}
+
+/// The card reader's self-test: `error` is what the reader's last look for a card said, if it
+/// failed; with a card present, the card is asked to select its JPKI application.
+pub fn self_test<R: CardReader>(
+    reader: &mut R,
+    error: Option<&str>,
+    present: bool,
+) -> kaoyomi_maintenance::contract::TestLine {
+    use crate::self_tests::{failed, passed};
+    use kaoyomi_maintenance::contract::Part;
+    let part = Part::CardReader;
+    if let Some(e) = error {
+        return failed(part, "selftest.note.card-reader-missing", e);
+    }
+    let name = match reader.attached() {
+        Ok(Some(name)) => name,
+        Ok(None) => return failed(part, "selftest.note.card-reader-missing", ""),
+        Err(e) => return failed(part, "selftest.note.card-reader-missing", e.to_string()),
+    };
+    if !present {
+        return passed(part, "selftest.note.card-reader-no-card", name);
+    }
+    let started = std::time::Instant::now();
+    let answered = JpkiAp::select(&mut Card::new(&mut *reader)).map(drop);
+    let ms = started.elapsed().as_millis();
+    match answered {
+        Ok(()) => passed(part, "selftest.note.card-answered", format!("{name} JPKI AP {ms} ms").trim().to_string()),
+        Err(e) => failed(part, "selftest.note.card-no-answer", e.to_string()),
+    }
 }
 
 /// Where the card photo goes, and whose chips are trusted to prove themselves genuine.
@@ -272,12 +305,21 @@ where
             let mut placement: u64 = 0;
             let mut collation_refused = false;
             let mut refused_values = Refused::new();
+            // What the reader's last look said when it failed (for the self-test).
+            let mut reader_error: Option<String> = None;
             loop {
                 // Presence first, so a removal is reported before a stale job runs.
                 let seen = match reader.wait_presence(Duration::from_millis(20)) {
-                    Ok(p) => p,
+                    Ok(p) => {
+                        reader_error = None;
+                        p
+                    }
                     Err(e) => {
-                        log::error!("card reader: {e}");
+                        let e = e.to_string();
+                        if reader_error.as_ref() != Some(&e) {
+                            log::error!("card reader: {e}");
+                        }
+                        reader_error = Some(e);
                         Presence::Absent
                     }
                 };
@@ -340,6 +382,10 @@ where
                         };
                         drop(collation);
                         let _ = photos.reply.send(FaceJob { op, photo });
+                    }
+                    Ok(Work::SelfTest(reply)) => {
+                        let line = self_test(&mut reader, reader_error.as_deref(), present);
+                        let _ = reply.send(line);
                     }
                     Err(RecvTimeoutError::Timeout) => {}
                     Err(RecvTimeoutError::Disconnected) => return,

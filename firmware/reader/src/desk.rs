@@ -7,7 +7,7 @@
 
 use crate::device_key::DeviceKey;
 use kaoyomi_core::{Event, LogEntry, MaintenanceAnswer, Now, Timeouts};
-use kaoyomi_maintenance::contract::{Action, DayLine, LogLine, Message, Page, Storage, View};
+use kaoyomi_maintenance::contract::{Action, DayLine, LogLine, Message, Page, Part, Storage, TestLine, Verdict, View};
 use kaoyomi_maintenance::export::{self, jst};
 use kaoyomi_maintenance::settings::{self, Current};
 use kaoyomi_maintenance::{Accounts, ChangeError, LoginError, Role, Settings, SettingsError};
@@ -43,6 +43,10 @@ pub struct Desk {
     extra: Vec<(&'static str, String)>,
     /// The device key, which signs exported settings files.
     signer: ed25519_dalek::SigningKey,
+    /// The self-tests' lines (empty until they are run).
+    tests: Vec<TestLine>,
+    /// When they were last started (monotonic ms).
+    tests_started_ms: u64,
 }
 
 /// What an action asks of the main loop.
@@ -54,6 +58,8 @@ pub struct Outcome {
     pub settings_changed: bool,
     /// The pages need no new view (someone is typing: the form stays as it is).
     pub no_view: bool,
+    /// Run the devices' self-tests (their lines come back through [`Desk::self_tested`]).
+    pub self_tests: bool,
 }
 
 impl Desk {
@@ -89,6 +95,8 @@ impl Desk {
             last_activity_ms: 0,
             extra: Vec::new(),
             signer: key.settings_signer(),
+            tests: Vec::new(),
+            tests_started_ms: 0,
         }
     }
 
@@ -379,11 +387,84 @@ impl Desk {
                     self.message = Message::bad("engineer-only", "");
                 }
             }
+            Action::RunSelfTests => {
+                if self.role.is_none() || self.must_change {
+                    return outcome;
+                }
+                // A run whose lines have not all come back within a minute (a device that hangs)
+                // may be started again.
+                let recent = now.monotonic_ms.saturating_sub(self.tests_started_ms) < 60_000;
+                if recent && self.tests.iter().any(|t| t.verdict == Verdict::Running) {
+                    self.message = Message::bad("selftest-already-running", "");
+                    return outcome;
+                }
+                self.page = Page::SelfTest;
+                self.tests = Part::ALL.into_iter().map(TestLine::running).collect();
+                self.tests_started_ms = now.monotonic_ms;
+                self.message = Message::ok("selftest-running", "");
+                outcome.self_tests = true;
+            }
             Action::Logout => outcome.event = self.leave(wall),
             // Answered by `act` before coming here.
             Action::Typing => {}
         }
         outcome
+    }
+
+    /// A self-test's line came back; true when the page showing it should be drawn again.
+    pub fn self_tested(&mut self, line: TestLine, now: Now) -> bool {
+        let Some(slot) = self.tests.iter().position(|t| t.part == line.part && t.verdict == Verdict::Running) else {
+            log::warn!("self-test {}: a result nobody waits for, dropped", line.part.code());
+            return false;
+        };
+        // The journal has each result (values are measurements and devices' names only).
+        log::info!("self-test {}: {} {} {}", line.part.code(), line.verdict.code(), line.note, line.value);
+        let wall = now.unix_ms as i64;
+        if line.verdict == Verdict::Failed {
+            let code = match line.part {
+                Part::CardReader => Some(kaoyomi_store::ErrorCode::CardReaderLost),
+                Part::FaceCamera => Some(kaoyomi_store::ErrorCode::FaceCameraLost),
+                Part::CardCamera => Some(kaoyomi_store::ErrorCode::CardCameraLost),
+                _ => None,
+            };
+            if let Some(code) = code {
+                self.error(wall, code);
+            }
+        }
+        self.tests[slot] = line;
+        let waiting: Vec<Part> = self.tests.iter().filter(|t| t.verdict == Verdict::Running).map(|t| t.part).collect();
+        if waiting == [Part::Storage] {
+            // The database's test is a write: the record of this run, after the devices'.
+            let failed = self.tests.iter().filter(|t| t.verdict == Verdict::Failed).count() as u32;
+            let storage = match self.store.log_operation(wall, &Operation::SelfTest { failed }) {
+                Ok(()) => crate::self_tests::passed(
+                    Part::Storage,
+                    "selftest.note.storage-ok",
+                    self.store.session_count().map(|n| format!("{n} sessions")).unwrap_or_default(),
+                ),
+                Err(e) => crate::self_tests::failed(
+                    Part::Storage,
+                    match self.store.health() {
+                        Health::Full => "selftest.note.storage-full",
+                        Health::ReadOnly => "selftest.note.storage-read-only",
+                        _ => "selftest.note.storage-unavailable",
+                    },
+                    e.to_string(),
+                ),
+            };
+            log::info!("self-test storage: {} {} {}", storage.verdict.code(), storage.note, storage.value);
+            if let Some(slot) = self.tests.iter_mut().find(|t| t.part == Part::Storage) {
+                *slot = storage;
+            }
+            let failed = self.tests.iter().filter(|t| t.verdict == Verdict::Failed).count();
+            log::info!("self-test: done, {failed} failed");
+            self.message = if failed == 0 {
+                Message::ok("selftest-passed", "")
+            } else {
+                Message::bad("selftest-failed", failed.to_string())
+            };
+        }
+        self.page == Page::SelfTest
     }
 
     fn leave(&mut self, wall: i64) -> Option<Event> {
@@ -448,6 +529,7 @@ impl Desk {
             Page::Device => view.device = self.device_lines(now),
             Page::Logs => view.logs = self.log_lines(),
             Page::Statistics => view.days = self.day_lines(wall),
+            Page::SelfTest => view.tests = self.tests.clone(),
             _ => {}
         }
         view

@@ -18,6 +18,7 @@ pub mod main_loop;
 pub mod pairing;
 #[cfg(feature = "sim")]
 pub mod script;
+pub mod self_tests;
 pub mod selftest;
 #[cfg(feature = "sim")]
 mod sim;
@@ -63,6 +64,8 @@ pub enum Input {
     Quit(Result<(), String>),
     /// Staff on the maintenance pages.
     Maintenance(kaoyomi_maintenance::contract::Action),
+    /// A self-test's line for the maintenance page.
+    SelfTested(kaoyomi_maintenance::contract::TestLine),
     /// A paired terminal asks for the logs, the statistics or the settings (answered by the desk).
     Desk {
         /// Request sequence number.
@@ -121,6 +124,8 @@ pub struct Options {
     pub maintenance_view: Option<MaintenanceView>,
     /// Where the facility's settings for the patient's screens go (the patient window).
     pub settings_view: Option<SettingsView>,
+    /// The touch panel's status, for the self-test (the device's displays keep it).
+    pub touch: Option<self_tests::Touch>,
     /// A pause before each scripted action (for someone watching the windows).
     pub pace: Duration,
 }
@@ -138,6 +143,7 @@ impl std::fmt::Debug for Options {
             .field("taps", &self.taps.is_some())
             .field("pairing_view", &self.pairing_view.is_some())
             .field("maintenance", &self.maintenance.is_some())
+            .field("touch", &self.touch.is_some())
             .field("pace", &self.pace)
             .finish()
     }
@@ -182,10 +188,16 @@ struct FaceWiring {
 /// events join the card's on `events`. The face check is offered only when the face camera, the
 /// card camera (照合番号B opens the card photo) and the models exist; otherwise the log says which
 /// is missing.
-fn start_face(face: &FaceDevice, hands: &mut devices::Hands, wiring: FaceWiring) -> Result<bool> {
+fn start_face(
+    face: &FaceDevice,
+    hands: &mut devices::Hands,
+    cameras: &mut self_tests::Cameras,
+    wiring: FaceWiring,
+) -> Result<bool> {
     let Some((models_dir, open)) = devices::face_camera(face, hands)? else {
         return Ok(false);
     };
+    let open = cameras.share_face(open);
     #[cfg(not(feature = "face"))]
     {
         let _ = (models_dir, open, wiring);
@@ -265,6 +277,7 @@ pub fn run(options: Options) -> Result<Summary> {
         maintenance,
         maintenance_view,
         settings_view,
+        touch,
         pace,
     } = options;
     #[cfg(not(feature = "sim"))]
@@ -289,7 +302,9 @@ pub fn run(options: Options) -> Result<Summary> {
     forward("card-events", events_rx, inputs_tx.clone())?;
     let (surface_tx, surface_rx) = mpsc::channel::<surface_service::SurfaceJob>();
     let face_op = face_service::ActiveOp::default();
-    let card_camera = devices::card_camera(&board.card_camera, &issuers, &mut hands)?;
+    // The cameras' openers are shared with the self-tests.
+    let mut cameras = self_tests::Cameras::default();
+    let card_camera = devices::card_camera(&board.card_camera, &issuers, &mut hands)?.map(|o| cameras.share_card(o));
     // An accepted 照合番号B goes to the main loop, which gives it to the card thread as a job for
     // the card placed now (like every other card job).
     let deliver: surface_service::Deliver = {
@@ -309,7 +324,7 @@ pub fn run(options: Options) -> Result<Summary> {
         deliver,
         preview,
     };
-    let face_available = start_face(&board.face, &mut hands, wiring)?;
+    let face_available = start_face(&board.face, &mut hands, &mut cameras, wiring)?;
 
     let pairing_store = Arc::new(pairing::Pairing::load(&state)?);
     let trust = link::Trust {
@@ -396,6 +411,9 @@ pub fn run(options: Options) -> Result<Summary> {
         settings_view,
         accuracy,
         pairing: pairing_store,
+        cameras,
+        touch,
+        inputs: inputs_tx.clone(),
     };
     let mut desk = desk;
     desk.operation(wall_ms(), &kaoyomi_store::Operation::ReaderStarted);
@@ -474,6 +492,12 @@ struct Wired {
     accuracy: face_service::AccuracySetting,
     /// The paired terminals (counted for the maintenance pages).
     pairing: Arc<pairing::Pairing>,
+    /// The cameras' openers, for the self-tests.
+    cameras: self_tests::Cameras,
+    /// The touch panel's status, for the self-test.
+    touch: Option<self_tests::Touch>,
+    /// The main loop's queue (the self-tests' lines come back through it).
+    inputs: mpsc::Sender<Input>,
 }
 
 /// Shows the maintenance pages (the staff display); callable from the reader's thread.
@@ -509,6 +533,40 @@ impl Outputs for Wired {
 
     fn paired_terminals(&self) -> usize {
         self.pairing.count()
+    }
+
+    fn run_self_tests(&mut self) {
+        use kaoyomi_maintenance::contract::Part;
+        let inputs = self.inputs.clone();
+        let send = move |line| {
+            let _ = inputs.send(Input::SelfTested(line));
+        };
+        // What is known here at once.
+        send(self_tests::terminal(self.link.connected(), self.link.serving(), self.pairing.count()));
+        send(self_tests::touch(self.touch.as_ref()));
+        send(self_tests::not_fitted(Part::Leds));
+        send(self_tests::not_fitted(Part::Speaker));
+        // The devices, on a thread of their own (a camera takes seconds), the card reader by
+        // its thread.
+        let (card_tx, card_rx) = mpsc::channel();
+        let card_thread_alive = self.jobs.send(Work::SelfTest(card_tx)).is_ok();
+        let cameras = self.cameras.clone();
+        let started = std::thread::Builder::new().name("self-test".into()).spawn(move || {
+            let card = match card_rx.recv_timeout(Duration::from_secs(10)) {
+                Ok(line) => line,
+                Err(_) => self_tests::failed(
+                    Part::CardReader,
+                    "selftest.note.card-thread-silent",
+                    if card_thread_alive { "no answer in 10 s" } else { "the card thread has stopped" },
+                ),
+            };
+            send(card);
+            send(self_tests::face_camera(cameras.face.as_ref()));
+            send(self_tests::card_camera(cameras.card.as_ref()));
+        });
+        if let Err(e) = started {
+            log::error!("self-test: cannot start its thread: {e}");
+        }
     }
 
     fn show(&mut self, state: &kaoyomi_core::ScreenState) {

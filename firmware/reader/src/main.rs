@@ -282,6 +282,7 @@ fn main() -> Result<()> {
                 maintenance: None,
                 maintenance_view: None,
                 settings_view: None,
+                touch: None,
                 pace,
             };
             let summary = if window { run_windowed(options)? } else { kaoyomi_reader::run(options)? };
@@ -421,26 +422,34 @@ fn main() -> Result<()> {
 /// The device's displays (feature `kms`): both outputs of the DRM device lit by our own Slint
 /// platform, a thread handing the touch panel's taps (evdev) to the patient's window, and one
 /// handing the staff's USB keyboards and mice to the staff display's window. Returns the
-/// keyboard's layout switch (true: US), which the facility's settings set.
+/// keyboard's layout switch (true: US), which the facility's settings set, and the touch
+/// panel's status for the self-test.
 #[cfg(feature = "kms")]
-fn start_displays() -> Result<std::sync::Arc<std::sync::atomic::AtomicBool>> {
+fn start_displays() -> Result<(std::sync::Arc<std::sync::atomic::AtomicBool>, kaoyomi_reader::self_tests::Touch)> {
     const DRM_DEVICE: &str = "/dev/dri/card0";
     let screen = kaoyomi_ui::kms::install(std::path::Path::new(DRM_DEVICE))?;
     let us_layout = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let status = kaoyomi_reader::self_tests::Touch::default();
     let (staff, layout) = (screen.clone(), us_layout.clone());
     std::thread::Builder::new().name("staff-input".into()).spawn(move || staff_input(&staff, &layout))?;
     let (_, width, height) = kaoyomi_ui::kms::OUTPUTS[0];
     let Some(panel) = kaoyomi_hal_linux::touch::EvdevTouch::find() else {
         log::warn!("no touch panel found among the input devices: the patient cannot tap");
-        return Ok(us_layout);
+        return Ok((us_layout, status));
     };
     let mut touch = kaoyomi_hal_linux::touch::EvdevTouch::open(&panel)
         .with_context(|| format!("opening the touch panel {}", panel.display()))?;
     log::info!("touch panel {}", panel.display());
+    status.lock().unwrap_or_else(std::sync::PoisonError::into_inner).panel = Some(panel.display().to_string());
+    let seen = status.clone();
     std::thread::Builder::new().name("touch".into()).spawn(move || {
+        let note = |f: &dyn Fn(&mut kaoyomi_reader::self_tests::TouchStatus)| {
+            f(&mut seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
+        };
         loop {
             match touch.next_tap(std::time::Duration::from_secs(1)) {
                 Ok(Some(tap)) => {
+                    note(&|s| s.taps += 1);
                     let (x, y) = touch.to_screen(tap, width, height).unwrap_or((0, 0));
                     if !screen.tap(x, y) {
                         return;
@@ -449,12 +458,13 @@ fn start_displays() -> Result<std::sync::Arc<std::sync::atomic::AtomicBool>> {
                 Ok(None) => {}
                 Err(e) => {
                     log::error!("the touch panel stopped answering: {e}");
+                    note(&|s| s.error = Some(e.to_string()));
                     return;
                 }
             }
         }
     })?;
-    Ok(us_layout)
+    Ok((us_layout, status))
 }
 
 /// The staff's keyboards and mice (plugged in whenever) to the staff display, keys translated in
@@ -528,7 +538,9 @@ fn staff_input(screen: &kaoyomi_ui::kms::Taps, us_layout: &std::sync::atomic::At
 #[cfg(feature = "ui")]
 fn run_windowed(options: Options) -> Result<kaoyomi_reader::Summary> {
     #[cfg(feature = "kms")]
-    let us_layout = start_displays()?;
+    let (us_layout, touch) = start_displays()?;
+    #[cfg(not(feature = "kms"))]
+    let touch = None;
     let (taps, taps_rx) = std::sync::mpsc::channel();
     let (actions, actions_rx) = std::sync::mpsc::channel();
     let wording = kaoyomi_ui::wording::Wording::for_facility(&options.state);
@@ -539,6 +551,10 @@ fn run_windowed(options: Options) -> Result<kaoyomi_reader::Summary> {
             taps: Some(taps_rx),
             maintenance: Some(actions_rx),
             maintenance_view: Some(views.maintenance),
+            #[cfg(feature = "kms")]
+            touch: Some(touch),
+            #[cfg(not(feature = "kms"))]
+            touch,
             settings_view: Some({
                 let show = views.settings;
                 Box::new(move |settings: &kaoyomi_maintenance::Settings| {

@@ -39,6 +39,9 @@ pub trait Outputs {
     fn paired_terminals(&self) -> usize {
         0
     }
+    /// Runs the devices' self-tests; each line comes back as [`Input::SelfTested`] (the database's
+    /// own test is the desk's). Without devices (a test's bench), nothing is run.
+    fn run_self_tests(&mut self) {}
 }
 
 /// What a step asks of the loop around it.
@@ -154,6 +157,14 @@ impl MainLoop {
                 return Flow::Continue;
             }
             Input::Quit(result) => return Flow::Quit(result),
+            Input::SelfTested(line) => {
+                if let Some(desk) = self.desk.as_mut()
+                    && desk.self_tested(line, now)
+                {
+                    self.show_desk(now, out);
+                }
+                return Flow::Continue;
+            }
             Input::Desk { seq, request } => {
                 let Some(desk) = self.desk.as_mut() else {
                     out.respond(
@@ -185,6 +196,9 @@ impl MainLoop {
                 }
                 if let Some(event) = outcome.event {
                     self.step(now, Input::Core(event), out);
+                }
+                if outcome.self_tests {
+                    out.run_self_tests();
                 }
                 if !outcome.no_view {
                     self.show_desk(now, out);

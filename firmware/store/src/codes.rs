@@ -47,6 +47,11 @@ pub enum Operation {
     LogsExported,
     /// The database was set aside by the engineer and a fresh one started (recovery).
     DatabaseReset,
+    /// The self-tests ran on the maintenance menu; the value is how many parts failed.
+    SelfTest {
+        /// Parts that failed.
+        failed: u32,
+    },
 }
 
 /// The maintenance menu's two accounts.
@@ -125,6 +130,7 @@ impl Operation {
             Operation::SettingsExported { .. } => "settings-exported",
             Operation::LogsExported => "logs-exported",
             Operation::DatabaseReset => "database-reset",
+            Operation::SelfTest { .. } => "self-test",
             Operation::Core(entry) => match entry {
                 LogEntry::SessionArmed => "session-armed",
                 LogEntry::CardAccepted(TokenKind::Card) => "card-accepted",
@@ -149,7 +155,9 @@ impl Operation {
         match self {
             Operation::Core(LogEntry::PinWrong { tries_left }) => Some(i64::from(*tries_left)),
             Operation::Purged { records } => Some(i64::try_from(*records).unwrap_or(i64::MAX)),
-            Operation::LoginRefused { failures, .. } => Some(i64::from(*failures)),
+            Operation::LoginRefused { failures, .. } | Operation::SelfTest { failed: failures } => {
+                Some(i64::from(*failures))
+            }
             Operation::SettingsChanged { version, .. } | Operation::SettingsExported { version } => {
                 Some(i64::from(*version))
             }

@@ -221,4 +221,9 @@ impl CardReader for PcscReader {
             let _ = card.disconnect(Disposition::ResetCard);
         }
     }
+
+    fn attached(&mut self) -> Result<Option<String>, PcscError> {
+        self.find_reader()?;
+        Ok(self.reader_name().map(|n| n.to_string_lossy().into_owned()))
+    }
 }

@@ -130,12 +130,20 @@ fn session(board: &str, script: &str, window: bool, expect: &[&str; 2]) -> Resul
         .env("RUNTIME_DIRECTORY", &state)
         .env("RUST_LOG", "warn,tract_onnx=error,kaoyomi_reader::face_service=info,kaoyomi_reader::surface_service=info")
         .spawn_piped(&format!("starting the reader on the {board} board with {}", script.display()))?;
-    // Print the screens as they come, and keep them.
+    // Print the screens as they come, and keep them (with the terminal's output) where
+    // `cargo xtask test` scans the suite's outputs for personal data.
     let out = reader.stdout.take().context("reader stdout")?;
+    let kept = crate::test::output_file("demo");
+    let mut keep = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&kept)
+        .with_context(|| format!("opening {}", kept.display()))?;
     let screens = std::thread::spawn(move || {
-        use std::io::BufRead;
+        use std::io::{BufRead, Write};
         for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
             println!("{line}");
+            let _ = writeln!(keep, "{line}");
         }
     });
     // The first session of a run pairs the terminal: the reader shows the code (printed with its
@@ -158,6 +166,7 @@ fn session(board: &str, script: &str, window: bool, expect: &[&str; 2]) -> Resul
         .arg(state.join("terminal"))
         .args(["session", "--expect", expect[0], "--expect-progress", expect[1], "--trust-anchor"])
         .arg(&ca)
+        .tee(&kept)
         .status("the terminal's side of the session");
     let deadline = Instant::now() + Duration::from_secs(120);
     let reader_status = loop {

@@ -200,7 +200,10 @@ pub fn dist(board: &str) -> Result<PathBuf> {
         } else {
             c = c.env("CARGO_PROFILE_DEV_DEBUG", "0").env("CARGO_PROFILE_TEST_DEBUG", "0");
         }
-        c.args(args).run(&format!("cross-building {what} for {TARGET} (board {board}) with Debian's rustc-web"))
+        let started = Instant::now();
+        c.args(args).run(&format!("cross-building {what} for {TARGET} (board {board}) with Debian's rustc-web"))?;
+        eprintln!("xtask: cross-built {what} in {:.0} s", started.elapsed().as_secs_f64());
+        Ok::<(), anyhow::Error>(())
     };
     // The test rig first, so that the device build of the reader is the last one linked.
     // (None of these has default features but the reader, whose face check the rig does not use.)
@@ -1136,6 +1139,7 @@ pub fn test_aarch64() -> Result<()> {
         build = build.args(["-p", p]);
     }
     eprintln!("xtask: building the tests of {} crates for {TARGET}", AARCH64_PACKAGES.len());
+    let build_started = Instant::now();
     let out = build
         .args(["--target", TARGET, "--message-format=json-render-diagnostics"])
         .read("building the tests for aarch64")?;
@@ -1159,6 +1163,7 @@ pub fn test_aarch64() -> Result<()> {
     if tests.is_empty() {
         bail!("no aarch64 test executables were built");
     }
+    eprintln!("xtask: the aarch64 tests built in {:.0} s", build_started.elapsed().as_secs_f64());
     let started = Instant::now();
     for (exe, dir) in &tests {
         cmd("qemu-aarch64")

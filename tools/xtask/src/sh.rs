@@ -13,12 +13,19 @@ pub struct Cmd {
     program: String,
     /// Set when the program is not in the package table: running it is refused.
     unknown: bool,
+    /// A file that gets a copy of both outputs ([`Cmd::tee`]).
+    tee: Option<std::path::PathBuf>,
 }
 
 /// A program from the package table (`packages.rs`); one it does not name is refused when run,
 /// so that nothing reaches a fresh machine that the project does not install.
 pub fn cmd(program: &str) -> Cmd {
-    Cmd { inner: Command::new(program), program: program.to_string(), unknown: !crate::packages::known(program) }
+    Cmd {
+        inner: Command::new(program),
+        program: program.to_string(),
+        unknown: !crate::packages::known(program),
+        tee: None,
+    }
 }
 
 /// Cargo (the one that runs xtask), in the workspace root.
@@ -31,7 +38,7 @@ pub fn cargo() -> Cmd {
 
 /// One of the workspace's own binaries (built by the task that runs it).
 pub fn own(path: &Path) -> Cmd {
-    Cmd { inner: Command::new(path), program: path.display().to_string(), unknown: false }
+    Cmd { inner: Command::new(path), program: path.display().to_string(), unknown: false, tee: None }
 }
 
 impl Cmd {
@@ -85,10 +92,71 @@ impl Cmd {
         Ok(self.inner)
     }
 
+    /// Both outputs also appended to `file` (shown as they come all the same): the outputs
+    /// `cargo xtask test` scans for personal data.
+    pub fn tee(mut self, file: &Path) -> Cmd {
+        self.tee = Some(file.to_path_buf());
+        self
+    }
+
+    /// Runs it to the end, its outputs passed through (and copied where [`Cmd::tee`] says).
+    fn wait(&mut self, what: &str) -> Result<std::process::ExitStatus> {
+        let program = self.program.clone();
+        let Some(file) = self.tee.clone() else {
+            return self.checked()?.status().with_context(|| format!("starting {program}: {what}"));
+        };
+        let copy = std::sync::Arc::new(std::sync::Mutex::new(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&file)
+                .with_context(|| format!("opening {}", file.display()))?,
+        ));
+        let mut child = self
+            .checked()?
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("starting {program}: {what}"))?;
+        fn pump(
+            from: impl std::io::Read + Send + 'static,
+            to: fn(&[u8]),
+            copy: std::sync::Arc<std::sync::Mutex<std::fs::File>>,
+        ) -> std::thread::JoinHandle<()> {
+            std::thread::spawn(move || {
+                use std::io::{BufRead, Write};
+                let mut lines = std::io::BufReader::new(from);
+                let mut line = Vec::new();
+                while lines.read_until(b'\n', &mut line).is_ok_and(|n| n > 0) {
+                    to(&line);
+                    let _ = copy.lock().unwrap_or_else(std::sync::PoisonError::into_inner).write_all(&line);
+                    line.clear();
+                }
+            })
+        }
+        let out = pump(
+            child.stdout.take().context("stdout")?,
+            |b| {
+                let _ = std::io::Write::write_all(&mut std::io::stdout(), b);
+            },
+            copy.clone(),
+        );
+        let err = pump(
+            child.stderr.take().context("stderr")?,
+            |b| {
+                let _ = std::io::Write::write_all(&mut std::io::stderr(), b);
+            },
+            copy,
+        );
+        let status = child.wait().with_context(|| format!("waiting for {program}: {what}"))?;
+        let _ = (out.join(), err.join());
+        Ok(status)
+    }
+
     /// Runs it, printing `what` first; fails unless it exits with 0.
     pub fn run(mut self, what: &str) -> Result<()> {
         eprintln!("xtask: {what}");
-        let status = self.checked()?.status().with_context(|| format!("starting {}: {what}", self.program))?;
+        let status = self.wait(what)?;
         if !status.success() {
             bail!("failed: {what} ({status})");
         }
@@ -97,8 +165,8 @@ impl Cmd {
 
     /// Runs it with the outputs passed through and returns how it exited.
     pub fn status(mut self, what: &str) -> Result<std::process::ExitStatus> {
-        let program = self.program.clone();
-        self.checked()?.stdin(Stdio::null()).status().with_context(|| format!("starting {program}: {what}"))
+        self.inner.stdin(Stdio::null());
+        self.wait(what)
     }
 
     /// Runs it and returns its standard output; fails unless it exits with 0.

@@ -12,7 +12,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::packages::{Need, ensure};
-use crate::sh::{cargo, cmd, has_cargo_subcommand};
+use crate::root;
+use crate::sh::{cargo, cmd, has_cargo_subcommand, own};
 use crate::{demo, fuzz, image, models};
 
 /// CI's budget for the whole of `cargo xtask test` on its two cores.
@@ -116,6 +117,44 @@ fn start_pcscd() -> Result<Pcscd> {
     Ok(guard)
 }
 
+/// Where the suite's outputs are kept for the personal-data scan (`target/outputs/<name>.log`).
+pub fn output_file(name: &str) -> PathBuf {
+    let dir = root().join("target/outputs");
+    let _ = std::fs::create_dir_all(&dir);
+    dir.join(format!("{name}.log"))
+}
+
+/// Scans the suite's kept outputs, and the QEMU guest's consoles when there are any, for the
+/// personas' data (`kaoyomi-privacy-scan`, from the tests crate): a PIN, 照合番号B or a birth date
+/// in any test's output, panic, screen text or log line fails the run.
+fn scan_outputs() -> Result<()> {
+    let scanner = root().join("target/debug/kaoyomi-privacy-scan");
+    let outputs: Vec<PathBuf> = std::fs::read_dir(root().join("target/outputs"))
+        .context("no outputs kept")?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "log"))
+        .collect();
+    if outputs.is_empty() {
+        bail!("no outputs kept in target/outputs: the scan would prove nothing");
+    }
+    own(&scanner).args(&outputs).run("scanning the suite's outputs for the personas' data")?;
+    let consoles: Vec<PathBuf> = std::fs::read_dir(root().join("target/image"))
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("qemu-console")))
+        .collect();
+    if !consoles.is_empty() {
+        // A guest's console is full of process ids and kernel times: the four-digit values are
+        // left out there.
+        own(&scanner)
+            .arg("--long-only")
+            .args(&consoles)
+            .run("scanning the QEMU guest's consoles for the personas' data")?;
+    }
+    Ok(())
+}
+
 /// Everything CI checks (`quick`: the everyday subset).
 pub fn test(quick: bool) -> Result<()> {
     let mut t = Timings::default();
@@ -155,16 +194,24 @@ pub fn test(quick: bool) -> Result<()> {
         cargo().args(["build", "--workspace", "--all-targets", "--quiet"]).run("cargo build --workspace --all-targets")
     })?;
     t.step("set-up: models (extract, check, convert)", || models::prepare(&wheels.join()?, true))?;
+    // Every test's output is kept (`--nocapture`: passing tests' too) for the personal-data scan.
+    let _ = std::fs::remove_dir_all(root().join("target/outputs"));
     t.step("test: cargo test --workspace (with tidy and the package table)", || {
-        cargo().args(["test", "--workspace"]).env("INSTA_UPDATE", "no").run("cargo test --workspace")
+        cargo()
+            .args(["test", "--workspace", "--", "--nocapture"])
+            .env("INSTA_UPDATE", "no")
+            .tee(&output_file("cargo-test"))
+            .run("cargo test --workspace")
     })?;
     t.step("test: PC/SC through pcscd + vpcd + OpenSC", || {
         let _pcscd = start_pcscd()?;
         cargo()
-            .args(["test", "--workspace", "--test", "pcsc", "--", "--ignored", "--test-threads=1"])
+            .args(["test", "--workspace", "--test", "pcsc", "--", "--ignored", "--test-threads=1", "--nocapture"])
+            .tee(&output_file("pcsc"))
             .run("PC/SC tests: the reader and OpenSC through pcscd + vpcd + kaoyomi-cardsim")
     })?;
     if quick {
+        t.step("check: no personal data in the suite's outputs", scan_outputs)?;
         t.print();
         eprintln!("xtask: quick checks passed (not run: cargo deny, QEMU, aarch64, fuzzing, demo)");
         return Ok(());
@@ -175,8 +222,20 @@ pub fn test(quick: bool) -> Result<()> {
     })?;
     t.step("build + test: QEMU image (cross build, image, guest)", || {
         let debs = guest.context("no guest download")?.join()?;
+        // Each part's time, so that CI's log shows where the step's time goes.
+        let started = Instant::now();
         image::build_screens()?;
-        image::boot(image::build_image("qemu-virt", &debs)?)
+        let screens = started.elapsed();
+        let image = image::build_image("qemu-virt", &debs)?;
+        let built = started.elapsed();
+        image::boot(image)?;
+        eprintln!(
+            "xtask: QEMU step: host screens {:.0} s, cross builds and image {:.0} s, two boots {:.0} s",
+            screens.as_secs_f64(),
+            (built - screens).as_secs_f64(),
+            (started.elapsed() - built).as_secs_f64()
+        );
+        Ok(())
     })?;
     t.step("build + test: aarch64 tests under qemu-aarch64", image::test_aarch64)?;
     t.step("test: fuzz (shared budget, two targets at once)", || {
@@ -184,6 +243,7 @@ pub fn test(quick: bool) -> Result<()> {
             std::env::var("KAOYOMI_FUZZ_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(fuzz::DEFAULT_BUDGET);
         fuzz::fuzz(budget)
     })?;
+    t.step("check: no personal data in the suite's outputs (tests, demo, QEMU consoles)", scan_outputs)?;
     t.step("set-up + check: cargo deny (installed beside the other steps)", || {
         deny.context("no cargo-deny install")?.join()?;
         cargo()

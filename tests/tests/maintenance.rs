@@ -293,7 +293,7 @@ fn the_self_tests_check_each_part_and_say_what_to_do() {
     assert_eq!((reader.verdict, reader.note), (Verdict::Passed, "selftest.note.card-reader-no-card"));
     assert_eq!(line(&view, Part::FaceCamera).verdict, Verdict::NotFitted);
     let terminal = line(&view, Part::Terminal);
-    assert_eq!((terminal.verdict, terminal.note), (Verdict::Failed, "selftest.note.terminal-not-connected"));
+    assert_eq!((terminal.verdict, terminal.note), (Verdict::Failed, "selftest.note.terminal-not-paired"));
     let storage = line(&view, Part::Storage);
     assert_eq!((storage.verdict, storage.note), (Verdict::Passed, "selftest.note.storage-ok"));
     assert_eq!((view.message.key, view.message.value.as_str(), view.message.bad), ("selftest-failed", "1", true));

@@ -80,6 +80,7 @@ pub fn install_with(repaint: RepaintBufferType) -> anyhow::Result<Windows> {
     Ok(windows)
 }
 
+#[cfg(feature = "pictures")]
 /// Draws `window` as it is now and returns its pixels (RGBA).
 pub fn snapshot(window: &slint::Window) -> anyhow::Result<image::RgbaImage> {
     slint::platform::update_timers_and_animations();

@@ -6,6 +6,7 @@ use kaoyomi_maintenance::Role;
 use kaoyomi_maintenance::contract::{DayLine, LogLine, Message, Page, Part, Storage, TestLine, Verdict, View};
 use kaoyomi_maintenance::settings::{Current, Settings};
 use kaoyomi_protocol::{AuthMethod, CancelReason, ConsentTopic, Outcome};
+#[cfg(feature = "pictures")]
 use slint::ComponentHandle;
 
 fn plain(screen: Screen) -> ScreenState {
@@ -185,6 +186,7 @@ pub fn maintenance() -> Vec<(&'static str, &'static str, View)> {
     ]
 }
 
+#[cfg(feature = "pictures")]
 /// Draws every sample state in every language, and the staff display of each state, handing
 /// each picture to `each` as `(<state>.<language>.png | staff-<state>.png, pixels)`, then every
 /// maintenance page (`staff-maintenance-<page>.png`); returns the names. Installs the headless platform, so call it once per process, before any other window
@@ -231,6 +233,7 @@ pub fn render_all(mut each: impl FnMut(&str, image::RgbaImage) -> anyhow::Result
     Ok(names)
 }
 
+#[cfg(feature = "pictures")]
 /// The sample `name` in language `code` on the patient's window at `count` moments spread over
 /// its animation's `period` (`{name}.{code}.pNN.png`), and on the staff display
 /// (`staff-{name}.png`), written to `dir`: what the device's screens must look like at some moment
@@ -264,6 +267,7 @@ pub fn write_phases(
     Ok(())
 }
 
+#[cfg(feature = "pictures")]
 /// [`render_all`] into PNG files in `dir` (`cargo xtask demo --screenshots DIR`).
 pub fn write_all(dir: &std::path::Path) -> anyhow::Result<Vec<String>> {
     use anyhow::Context;
@@ -271,6 +275,7 @@ pub fn write_all(dir: &std::path::Path) -> anyhow::Result<Vec<String>> {
     render_all(|file, picture| picture.save(dir.join(file)).with_context(|| format!("writing {file}")))
 }
 
+#[cfg(feature = "pictures")]
 /// A picture at a quarter of its width and height, each pixel the mean of a 4x4 block (the size
 /// the reference screenshots are kept at).
 pub fn quarter(picture: &image::RgbaImage) -> image::RgbaImage {

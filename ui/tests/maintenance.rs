@@ -162,7 +162,7 @@ fn an_engineer_logs_in_changes_the_password_and_uses_the_pages() {
     assert_eq!(s.page(), MaintenancePage::SelfTest);
     s.button("自己診断を実行");
     assert!(s.has("カードリーダー: 正常"));
-    assert!(s.has("端末との接続: 異常"), "no terminal is connected on the bench");
+    assert!(s.has("端末との接続: 異常"), "no terminal is paired on the bench");
     assert!(s.has("顔認証カメラ: 対象外"));
     assert!(s.has("ログのデータベース: 正常"));
     assert!(s.has("自己診断が終わりました。1件の異常があります。"));

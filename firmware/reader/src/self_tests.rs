@@ -133,15 +133,22 @@ pub fn card_camera(open: Option<&Shared<OpenCardCamera>>) -> TestLine {
     camera_line(part, take(|| camera.next()))
 }
 
-/// The terminal link's test from the link's state now.
+/// The terminal link's test from the link's state now: `connected` is the link itself (on USB,
+/// the cable in and the terminal's computer having configured the reader; on a socket, a client
+/// connected), `serving` a paired terminal's channel open on it.
 pub fn terminal(connected: bool, serving: bool, paired: usize) -> TestLine {
     let part = Part::Terminal;
+    let value = format!("{paired} paired");
     if serving {
-        passed(part, "selftest.note.terminal-ok", format!("{paired} paired"))
+        passed(part, "selftest.note.terminal-ok", value)
+    } else if paired == 0 {
+        failed(part, "selftest.note.terminal-not-paired", value)
     } else if connected {
-        failed(part, "selftest.note.terminal-not-paired", format!("{paired} paired"))
+        // The terminal software connects when it needs the reader: a link up with nobody
+        // talking on it is how a working reader usually looks between patients.
+        passed(part, "selftest.note.terminal-idle", value)
     } else {
-        failed(part, "selftest.note.terminal-not-connected", format!("{paired} paired"))
+        failed(part, "selftest.note.terminal-not-connected", value)
     }
 }
 
@@ -199,6 +206,9 @@ mod tests {
     fn the_terminal_needs_a_paired_connection() {
         assert_eq!(terminal(true, true, 1).verdict, Verdict::Passed);
         assert_eq!(terminal(true, false, 0).note, "selftest.note.terminal-not-paired");
+        assert_eq!(terminal(false, false, 0).verdict, Verdict::Failed);
+        let idle = terminal(true, false, 1);
+        assert_eq!((idle.verdict, idle.note), (Verdict::Passed, "selftest.note.terminal-idle"));
         assert_eq!(terminal(false, false, 1).note, "selftest.note.terminal-not-connected");
     }
 }

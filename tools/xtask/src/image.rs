@@ -169,8 +169,17 @@ fn out_dir() -> PathBuf {
 
 /// Debian's cargo and rustc-web for aarch64, in the workspace, with their own target directory.
 fn cross_cargo() -> Cmd {
-    cmd("/usr/bin/cargo")
-        .dir(root())
+    cross_env(cmd("/usr/bin/cargo"))
+}
+
+/// [`cross_cargo`] at the lowest CPU priority (`nice -n 19`): a build that only takes what the
+/// other work leaves idle.
+fn cross_cargo_niced() -> Cmd {
+    cross_env(cmd("nice").args(["-n", "19", "/usr/bin/cargo"]))
+}
+
+fn cross_env(c: Cmd) -> Cmd {
+    c.dir(root())
         .env("RUSTC", "/usr/bin/rustc")
         .env("RUSTDOC", "/usr/bin/rustdoc")
         .env("CARGO_TARGET_DIR", root().join("target/cross"))
@@ -178,9 +187,30 @@ fn cross_cargo() -> Cmd {
         .env("PKG_CONFIG_LIBDIR_aarch64_unknown_linux_gnu", "/usr/lib/aarch64-linux-gnu/pkgconfig:/usr/share/pkgconfig")
 }
 
+/// The test rig (terminal, virtual card, the reader's simulator build) for aarch64, in the dev
+/// profile without debug information that the aarch64 tests share. None of these has default
+/// features but the reader, whose face check the rig does not use.
+pub fn build_rig() -> Result<()> {
+    ensure(&[Need::Build, Need::Cross])?;
+    let started = Instant::now();
+    cross_cargo()
+        .env("CARGO_PROFILE_DEV_DEBUG", "0")
+        .env("CARGO_PROFILE_TEST_DEBUG", "0")
+        .args(["build", "--target", TARGET, "-p", "kaoyomi-terminal", "-p", "kaoyomi-cardsim", "-p", "kaoyomi-reader"])
+        .args(["--no-default-features", "--features", "kaoyomi-reader/sim"])
+        .run(&format!("cross-building the test rig for {TARGET} with Debian's rustc-web"))?;
+    eprintln!("xtask: cross-built the test rig in {:.0} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
 /// `cargo xtask dist --board qemu-virt`: the reader a device runs (no simulator: checked here on
 /// its bytes) and the test rig, for aarch64.
 pub fn dist(board: &str) -> Result<PathBuf> {
+    dist_with(board, true)
+}
+
+/// [`dist`]; without `rig`, the test rig is taken as built already ([`build_rig`]).
+fn dist_with(board: &str, rig: bool) -> Result<PathBuf> {
     let Some((_, features)) = DEVICE_FEATURES.iter().find(|(b, _)| *b == board) else {
         bail!("unknown board {board:?} (qemu-virt, rk3399)");
     };
@@ -206,15 +236,9 @@ pub fn dist(board: &str) -> Result<PathBuf> {
         Ok::<(), anyhow::Error>(())
     };
     // The test rig first, so that the device build of the reader is the last one linked.
-    // (None of these has default features but the reader, whose face check the rig does not use.)
-    build(
-        "the test rig",
-        false,
-        &["-p", "kaoyomi-terminal", "-p", "kaoyomi-cardsim", "-p", "kaoyomi-reader", "--no-default-features"]
-            .into_iter()
-            .chain(["--features", "kaoyomi-reader/sim"])
-            .collect::<Vec<_>>(),
-    )?;
+    if rig {
+        build_rig()?;
+    }
     std::fs::copy(debug.join("kaoyomi-reader"), dist.join("rig/kaoyomi-reader-sim"))?;
     // The scan below must still recognise the simulator in a build that has it.
     if crate::tidy::device_binary_problems(&std::fs::read(dist.join("rig/kaoyomi-reader-sim"))?)?.is_empty() {
@@ -496,7 +520,7 @@ pub fn image(board: &str) -> Result<Image> {
     if board != "qemu-virt" {
         bail!("only the qemu-virt image can be built here (rk3399: see board/rk3399/README.md)");
     }
-    build_image(board, &fetch_guest()?)
+    build_image(board, &fetch_guest()?, false)
 }
 
 /// Downloads the guest's arm64 packages and its kernel (apt with a private state, the versions
@@ -512,10 +536,11 @@ pub fn fetch_guest() -> Result<PathBuf> {
     Ok(debs)
 }
 
-/// The image from the guest packages in `debs` and the reader cross-built for `board`.
-pub fn build_image(board: &str, debs: &Path) -> Result<Image> {
+/// The image from the guest packages in `debs` and the reader cross-built for `board` (with the
+/// test rig unless `rig_built`).
+pub fn build_image(board: &str, debs: &Path, rig_built: bool) -> Result<Image> {
     ensure(&[Need::Image])?;
-    let dist = dist(board)?;
+    let dist = dist_with(board, !rig_built)?;
 
     let rootfs = out_dir().join("rootfs");
     let _ = std::fs::remove_dir_all(&rootfs);
@@ -1128,13 +1153,25 @@ pub const AARCH64_PACKAGES: &[&str] = &[
 /// `qemu-aarch64` user mode, so that byte-order, alignment and SIMD differences show up before
 /// a device does.
 pub fn test_aarch64() -> Result<()> {
+    run_aarch64_tests(&build_aarch64_tests(false)?)
+}
+
+/// The aarch64 test executables, each with the package directory it runs in.
+pub type Aarch64Tests = Vec<(PathBuf, PathBuf)>;
+
+/// Builds the tests of [`AARCH64_PACKAGES`] for aarch64; `niced`: at the lowest CPU priority and
+/// without progress lines (beside other work, once the test rig is built: they share its profile).
+pub fn build_aarch64_tests(niced: bool) -> Result<Aarch64Tests> {
     ensure(&[Need::Build, Need::Cross, Need::Emulate])?;
-    let mut build = cross_cargo()
+    let mut build = if niced { cross_cargo_niced() } else { cross_cargo() }
         // No debug information: smaller executables, quicker links; panics still name the test
         // and the message.
         .env("CARGO_PROFILE_DEV_DEBUG", "0")
         .env("CARGO_PROFILE_TEST_DEBUG", "0")
         .args(["test", "--no-run", "--features", "kaoyomi-vision/models"]);
+    if niced {
+        build = build.arg("--quiet");
+    }
     for p in AARCH64_PACKAGES {
         build = build.args(["-p", p]);
     }
@@ -1164,8 +1201,13 @@ pub fn test_aarch64() -> Result<()> {
         bail!("no aarch64 test executables were built");
     }
     eprintln!("xtask: the aarch64 tests built in {:.0} s", build_started.elapsed().as_secs_f64());
+    Ok(tests)
+}
+
+/// Runs the aarch64 tests under `qemu-aarch64` user mode.
+pub fn run_aarch64_tests(tests: &Aarch64Tests) -> Result<()> {
     let started = Instant::now();
-    for (exe, dir) in &tests {
+    for (exe, dir) in tests {
         cmd("qemu-aarch64")
             .dir(dir)
             .env("INSTA_UPDATE", "no")

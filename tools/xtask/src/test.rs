@@ -32,6 +32,7 @@ impl Timings {
         let started = Instant::now();
         let result = f();
         self.0.push((name, started.elapsed()));
+        eprintln!("xtask: == {name}: {:.0} s", started.elapsed().as_secs_f64());
         if result.is_err() {
             self.print();
         }
@@ -220,13 +221,19 @@ pub fn test(quick: bool) -> Result<()> {
         demo::demo(demo::Demo { visual: false, face: false, window: false, prebuilt: true })?;
         demo::demo(demo::Demo { visual: false, face: true, window: false, prebuilt: true })
     })?;
+    let mut aarch64: Option<Background<image::Aarch64Tests>> = None;
     t.step("build + test: QEMU image (cross build, image, guest)", || {
         let debs = guest.context("no guest download")?.join()?;
         // Each part's time, so that CI's log shows where the step's time goes.
         let started = Instant::now();
         image::build_screens()?;
         let screens = started.elapsed();
-        let image = image::build_image("qemu-virt", &debs)?;
+        // The test rig first; then the aarch64 tests, which share its profile, build at the
+        // lowest priority beside the rest of the step (the device's reader in release, the
+        // image, the guest's boots under TCG, which leave a core idle much of the time).
+        image::build_rig()?;
+        aarch64 = Some(Background::start("building the aarch64 tests", || image::build_aarch64_tests(true)));
+        let image = image::build_image("qemu-virt", &debs, true)?;
         let built = started.elapsed();
         image::boot(image)?;
         eprintln!(
@@ -237,7 +244,10 @@ pub fn test(quick: bool) -> Result<()> {
         );
         Ok(())
     })?;
-    t.step("build + test: aarch64 tests under qemu-aarch64", image::test_aarch64)?;
+    t.step("build + test: aarch64 tests under qemu-aarch64 (built beside the QEMU step)", || {
+        let tests = aarch64.context("the aarch64 tests were not built")?.join()?;
+        image::run_aarch64_tests(&tests)
+    })?;
     t.step("test: fuzz (shared budget, two targets at once)", || {
         let budget =
             std::env::var("KAOYOMI_FUZZ_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(fuzz::DEFAULT_BUDGET);

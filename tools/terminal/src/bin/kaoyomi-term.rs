@@ -422,8 +422,11 @@ fn command<S: kaoyomi_terminal::client::Link>(cli: &Cli, mut client: Client<S>, 
                         CardSignature::NotPresent => "none in this result",
                     }
                 );
-                if let Some((subject, serial, validity)) = &cert {
-                    println!("  certificate:      {subject}, serial {serial}, valid {validity}");
+                // The certificate's subject and serial name the card holder's certificate: they
+                // are in `--json` for the software that needs them, not in this summary, which
+                // ends up in consoles and logs.
+                if let Some((_, _, validity)) = &cert {
+                    println!("  certificate:      利用者証明用, valid {validity} (subject and serial in --json)");
                 }
                 println!(
                     "  chain:            {}",

@@ -198,20 +198,13 @@ impl Bench {
     /// nothing else: the card reader's by the card thread's own test (on the APDUs' record), no
     /// cameras, no touch panel, no terminal connected.
     fn run_self_tests(&mut self) {
-        use kaoyomi_maintenance::contract::Part;
         use kaoyomi_reader::self_tests;
         let mut recording = Recording { reader: &mut self.reader, sent: &mut self.apdus, received: 0 };
         let card = card_service::self_test(&mut recording, None, self.present);
         self.received += recording.received;
-        let lines = [
-            self_tests::terminal(false, false, 0),
-            self_tests::touch(None),
-            self_tests::not_fitted(Part::Leds),
-            self_tests::not_fitted(Part::Speaker),
-            card,
-            self_tests::face_camera(None),
-            self_tests::card_camera(None),
-        ];
+        let mut lines = self_tests::at_once((false, false, 0), None).to_vec();
+        lines.push(card);
+        lines.extend(self_tests::cameras(&self_tests::Cameras::default()));
         for line in lines {
             self.now += 100;
             let mut out = Recorder::default();

@@ -435,27 +435,10 @@ impl Desk {
         let waiting: Vec<Part> = self.tests.iter().filter(|t| t.verdict == Verdict::Running).map(|t| t.part).collect();
         if waiting == [Part::Storage] {
             // The database's test is a write: the record of this run, after the devices'.
-            let failed = self.tests.iter().filter(|t| t.verdict == Verdict::Failed).count() as u32;
-            let storage = match self.store.log_operation(wall, &Operation::SelfTest { failed }) {
-                Ok(()) => crate::self_tests::passed(
-                    Part::Storage,
-                    "selftest.note.storage-ok",
-                    self.store.session_count().map(|n| format!("{n} sessions")).unwrap_or_default(),
-                ),
-                Err(e) => crate::self_tests::failed(
-                    Part::Storage,
-                    match self.store.health() {
-                        Health::Full => "selftest.note.storage-full",
-                        Health::ReadOnly => "selftest.note.storage-read-only",
-                        _ => "selftest.note.storage-unavailable",
-                    },
-                    e.to_string(),
-                ),
-            };
-            log::info!("self-test storage: {} {} {}", storage.verdict.code(), storage.note, storage.value);
-            if let Some(slot) = self.tests.iter_mut().find(|t| t.part == Part::Storage) {
-                *slot = storage;
-            }
+            let storage = self.storage_test(wall);
+            return self.self_tested(storage, now);
+        }
+        if waiting.is_empty() {
             let failed = self.tests.iter().filter(|t| t.verdict == Verdict::Failed).count();
             log::info!("self-test: done, {failed} failed");
             self.message = if failed == 0 {
@@ -465,6 +448,27 @@ impl Desk {
             };
         }
         self.page == Page::SelfTest
+    }
+
+    /// The database's self-test: writes the run's record, with the devices' faults counted.
+    fn storage_test(&mut self, wall: i64) -> TestLine {
+        let failed = self.tests.iter().filter(|t| t.verdict == Verdict::Failed).count() as u32;
+        match self.store.log_operation(wall, &Operation::SelfTest { failed }) {
+            Ok(()) => crate::self_tests::passed(
+                Part::Storage,
+                "selftest.note.storage-ok",
+                self.store.session_count().map(|n| format!("{n} sessions")).unwrap_or_default(),
+            ),
+            Err(e) => crate::self_tests::failed(
+                Part::Storage,
+                match self.store.health() {
+                    Health::Full => "selftest.note.storage-full",
+                    Health::ReadOnly => "selftest.note.storage-read-only",
+                    _ => "selftest.note.storage-unavailable",
+                },
+                e.to_string(),
+            ),
+        }
     }
 
     fn leave(&mut self, wall: i64) -> Option<Event> {

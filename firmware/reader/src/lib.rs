@@ -541,11 +541,8 @@ impl Outputs for Wired {
         let send = move |line| {
             let _ = inputs.send(Input::SelfTested(line));
         };
-        // What is known here at once.
-        send(self_tests::terminal(self.link.connected(), self.link.serving(), self.pairing.count()));
-        send(self_tests::touch(self.touch.as_ref()));
-        send(self_tests::not_fitted(Part::Leds));
-        send(self_tests::not_fitted(Part::Speaker));
+        let link = (self.link.connected(), self.link.serving(), self.pairing.count());
+        self_tests::at_once(link, self.touch.as_ref()).into_iter().for_each(&send);
         // The devices, on a thread of their own (a camera takes seconds), the card reader by
         // its thread.
         let (card_tx, card_rx) = mpsc::channel();
@@ -561,8 +558,7 @@ impl Outputs for Wired {
                 ),
             };
             send(card);
-            send(self_tests::face_camera(cameras.face.as_ref()));
-            send(self_tests::card_camera(cameras.card.as_ref()));
+            self_tests::cameras(&cameras).into_iter().for_each(send);
         });
         if let Err(e) = started {
             log::error!("self-test: cannot start its thread: {e}");

@@ -152,6 +152,18 @@ pub fn terminal(connected: bool, serving: bool, paired: usize) -> TestLine {
     }
 }
 
+/// The lines known at once, without asking a device's thread: the terminal link (from the
+/// link's state, see [`terminal`]), the touch panel, and the parts no board file has yet.
+pub fn at_once(link: (bool, bool, usize), touch: Option<&Touch>) -> [TestLine; 4] {
+    let (connected, serving, paired) = link;
+    [terminal(connected, serving, paired), self::touch(touch), not_fitted(Part::Leds), not_fitted(Part::Speaker)]
+}
+
+/// The cameras' lines (each takes seconds: called off the main loop).
+pub fn cameras(cameras: &Cameras) -> [TestLine; 2] {
+    [face_camera(cameras.face.as_ref()), card_camera(cameras.card.as_ref())]
+}
+
 /// What the touch panel's thread knows (the device's displays keep it up to date).
 #[derive(Debug, Default)]
 pub struct TouchStatus {

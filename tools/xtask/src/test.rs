@@ -129,22 +129,22 @@ pub fn output_file(name: &str) -> PathBuf {
 /// personas' data (`kaoyomi-privacy-scan`, from the tests crate): a PIN, 照合番号B or a birth date
 /// in any test's output, panic, screen text or log line fails the run.
 fn scan_outputs() -> Result<()> {
+    // The files in `dir` whose names `keep` accepts (none when there is no such directory).
+    let files = |dir: &str, keep: fn(&str) -> bool| -> Vec<PathBuf> {
+        std::fs::read_dir(root().join(dir))
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.file_name().is_some_and(|n| keep(&n.to_string_lossy())))
+            .collect()
+    };
     let scanner = root().join("target/debug/kaoyomi-privacy-scan");
-    let outputs: Vec<PathBuf> = std::fs::read_dir(root().join("target/outputs"))
-        .context("no outputs kept")?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "log"))
-        .collect();
+    let outputs = files("target/outputs", |n| n.ends_with(".log"));
     if outputs.is_empty() {
         bail!("no outputs kept in target/outputs: the scan would prove nothing");
     }
     own(&scanner).args(&outputs).run("scanning the suite's outputs for the personas' data")?;
-    let consoles: Vec<PathBuf> = std::fs::read_dir(root().join("target/image"))
-        .into_iter()
-        .flatten()
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("qemu-console")))
-        .collect();
+    let consoles = files("target/image", |n| n.starts_with("qemu-console"));
     if !consoles.is_empty() {
         // A guest's console is full of process ids and kernel times: the four-digit values are
         // left out there.
